@@ -1,0 +1,72 @@
+"""The paper's training loop for ONE network, in plain PyTorch: the definition the engine must match."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from .data import Dataset, class_labels
+from .grid import Grid
+from .model import PaperMLP
+from .run import Member
+
+
+def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
+                    batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
+                    dtype: torch.dtype = torch.float32, probe_size: int = 1000) -> Member:
+    """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
+
+    ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
+    drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
+    parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
+    The caller's global random state is restored afterwards.
+    """
+    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
+         lr=lr, optimizer=optimizer, class_mode=class_mode)  # validates the arguments
+    keep, labels = class_labels(data.y_train, n_classes, class_mode)
+    keep_test, labels_test = class_labels(data.y_test, n_classes, class_mode)
+    x_test, y_test = data.x_test[keep_test].to(dtype), labels_test[keep_test]
+    probe = data.x_test[:probe_size].to(dtype)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(dtype)
+        g = torch.Generator()
+        g.manual_seed(seed)
+        loader = DataLoader(TensorDataset(data.x_train[keep].to(dtype), labels[keep]), batch_size=batch_size,
+                            shuffle=True, generator=g)
+        opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
+               else torch.optim.Adam(model.parameters(), lr=lr))
+        init = model.params()
+        grad_sum = {k: torch.zeros_like(v) for k, v in init.items()}
+        snapshots, embeddings, rows = [init], [model.fc1(probe).detach()], []
+        for epoch in range(1, epochs + 1):
+            loss_sum = correct = seen = grad_norm = steps = 0
+            for xb, yb in loader:
+                opt.zero_grad()
+                logits = model(xb)
+                ce = F.cross_entropy(logits, yb)
+                loss = ce + l1 * model.fc1.weight.abs().sum()
+                loss.backward()
+                for name, p in zip(("w1", "b1", "w2", "b2"), model.parameters()):
+                    grad_sum[name] += p.grad
+                grad_norm += model.fc1.weight.grad.norm().item()
+                opt.step()
+                loss_sum += ce.item() * len(yb)
+                correct += (logits.argmax(1) == yb).sum().item()
+                seen += len(yb)
+                steps += 1
+            with torch.no_grad():
+                logits = model(x_test)
+                rows.append({"seed": seed, "l1": float(l1), "n_classes": n_classes, "epoch": epoch,
+                             "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                             "test_loss": F.cross_entropy(logits, y_test).item(),
+                             "test_acc": (logits.argmax(1) == y_test).float().mean().item(),
+                             "grad_norm": grad_norm / steps})
+                snapshots.append(model.params())
+                embeddings.append(model.fc1(probe))
+    pre = torch.stack(embeddings)
+    return Member(seed, float(l1), n_classes, init, model.params(), grad_sum, pd.DataFrame(rows),
+                  {k: torch.stack([s[k] for s in snapshots]) for k in init}, {"pre": pre, "post": torch.relu(pre)})
