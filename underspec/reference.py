@@ -63,7 +63,7 @@ def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidd
                 rows.append({"seed": seed, "l1": float(l1), "n_classes": n_classes, "epoch": epoch,
                              "train_loss": loss_sum / seen, "train_acc": correct / seen,
                              "test_loss": F.cross_entropy(logits, y_test).item(),
-                             "test_acc": (logits.argmax(1) == y_test).float().mean().item(),
+                             "test_acc": (logits.argmax(1) == y_test).double().mean().item(),
                              "grad_norm": grad_norm / steps})
                 snapshots.append(model.params())
                 embeddings.append(model.fc1(probe))

@@ -1,0 +1,314 @@
+"""Train a whole grid of networks at once, each one exactly the network the paper's loop gives for its seed.
+
+Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed;
+in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
+images, trained together: in ``relabel`` mode the whole grid is one program, in ``subset`` mode there is one
+program per C. Inside a program with S streams of M members each, the first layers of a stream's M members are
+concatenated into one (M*H, D) matrix, so a step is two batched matrix products over S streams:
+
+    X (S, B, D) = gathered batch of each stream
+    Z1 (S, B, M*H) = X @ W1^T + b1           W1 stacked as (S, M*H, D)
+    logits (S, M, B, K) = relu(Z1) @ W2^T + b2   K = max C; classes >= a member's C are masked out
+    dW1 (S, M*H, D) = dZ1^T @ X
+
+Gradients are written by hand (the cross-entropy / ReLU / L1 chain) and applied by ``torch.optim`` on the
+stacked tensors, which is elementwise and so identical, member by member, to optimising each network alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from .data import Dataset, class_labels
+from .errors import UnderspecError
+from .grid import Grid
+from .model import init_params
+from .run import Run
+
+RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
+HISTORY_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise UnderspecError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UnderspecError("device 'cuda' was asked for but no GPU is visible: use --device cpu or auto")
+    return device
+
+
+def epoch_orders(seed: int, n: int, batch_size: int, epochs: int) -> torch.Tensor:
+    """The order in which the paper's ``DataLoader(shuffle=True, generator=g)`` visits n items, per epoch.
+
+    Taken from torch's own DataLoader over indices (not re-derived), so it also consumes the generator
+    exactly as the paper's loader does (worker base seed, the order, a discarded second permutation).
+    Returns (epochs, n) int64.
+    """
+    g = torch.Generator()
+    g.manual_seed(seed)
+    loader = DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=g, collate_fn=torch.tensor)
+    return torch.stack([torch.cat(list(loader)) for _ in range(epochs)])
+
+
+@dataclass
+class _Program:
+    """Members trained together: ``members[s][m]`` is the grid index of member m of stream s."""
+
+    seeds: list[int]
+    members: list[list[int]]
+    train_index: torch.Tensor  # (n,) indices into the training set that this program's streams draw from
+
+
+def _programs(grid: Grid, y_train: torch.Tensor) -> list[_Program]:
+    members = grid.members()
+    if grid.class_mode == "relabel":
+        streams = [[i for i, (s, _, _) in enumerate(members) if s == seed] for seed in grid.seeds]
+        return [_Program(list(grid.seeds), streams, torch.arange(len(y_train)))]
+    programs = []
+    for c in grid.n_classes:
+        keep, _ = class_labels(y_train, c, "subset")
+        streams = [[i for i, m in enumerate(members) if m[0] == seed and m[2] == c] for seed in grid.seeds]
+        programs.append(_Program(list(grid.seeds), streams, torch.nonzero(keep).squeeze(1)))
+    return programs
+
+
+def _auto(flag, nbytes: int, what: str) -> bool:
+    if flag == "auto":
+        return nbytes <= RECORD_BUDGET_BYTES
+    if isinstance(flag, bool):
+        return flag
+    raise UnderspecError(f"{what} must be True, False or 'auto', got {flag!r}")
+
+
+def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
+          dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
+          embeddings="auto") -> Run:
+    """Train every member of ``grid`` on ``data`` at once and return the ``Run``.
+
+    ``snapshots`` / ``embeddings``: record every epoch's parameters / first-layer outputs on the probe
+    images (the first ``probe_size`` test images); ``"auto"`` records them when they fit in 512 MiB.
+    """
+    if not isinstance(grid, Grid):
+        raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
+    if not isinstance(data, Dataset):
+        raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
+    if dtype not in (torch.float32, torch.float64):
+        raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    device = resolve_device(device)
+    n, d = data.x_train.shape
+    h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
+    probe_size = min(int(probe_size), len(data.y_test))
+    n_params = h * d + h + k * h + k
+    itemsize = torch.finfo(dtype).bits // 8
+    keep_snapshots = _auto(snapshots, len(grid) * (e + 1) * n_params * itemsize, "snapshots")
+    keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
+
+    started = time.perf_counter()
+    x_train = data.x_train.to(device, dtype)  # the data sits on the device once
+    y_train = data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device, dtype), data.y_test.to(device)
+    records = _Records(len(grid), grid, n_params, probe_size, keep_snapshots, keep_embeddings, device, dtype)
+    programs = _programs(grid, data.y_train)
+    total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
+    bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
+    for program in programs:
+        _train_program(program, grid, x_train, y_train, x_test, y_test, records, bar, device, dtype)
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "torch": torch.__version__,
+            "n_train": n, "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
+    return records.to_run(grid, data.name, torch.arange(probe_size), meta)
+
+
+class _Records:
+    """Everything recorded during training, for all N members, kept on the device until the end."""
+
+    def __init__(self, n_members, grid, n_params, probe_size, keep_snapshots, keep_embeddings, device, dtype):
+        h, e = grid.hidden, grid.epochs
+        self.init, self.final, self.grad_sum = {}, {}, {}
+        self.history = torch.zeros(n_members, e, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
+        self.snapshots = {} if keep_snapshots else None
+        self.embeddings = (torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
+                           if keep_embeddings else None)
+        self.n_members, self.epochs = n_members, e
+
+    def store(self, name: str, index: torch.Tensor, params: dict[str, torch.Tensor], epoch: int | None = None):
+        """Write member-major ``params`` (len(index), ...) into record ``name`` at the members ``index``."""
+        target = getattr(self, name)
+        for key, value in params.items():
+            if key not in target:
+                shape = (self.n_members, *(() if epoch is None else (self.epochs + 1,)), *value.shape[1:])
+                target[key] = torch.zeros(shape, dtype=value.dtype, device=value.device)
+            if epoch is None:
+                target[key][index] = value
+            else:
+                target[key][index, epoch] = value
+
+    def to_run(self, grid: Grid, data_name: str, probe_index: torch.Tensor, meta: dict) -> Run:
+        cpu = {name: {k: v.cpu() for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}
+        snapshots = {k: v.cpu() for k, v in self.snapshots.items()} if self.snapshots is not None else None
+        values = self.history.cpu().reshape(-1, len(HISTORY_COLUMNS)).numpy()
+        index = pd.MultiIndex.from_tuples([(*m, ep) for m in grid.members() for ep in range(1, grid.epochs + 1)],
+                                          names=["seed", "l1", "n_classes", "epoch"])
+        history = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS)).reset_index()
+        embeddings = self.embeddings.cpu() if self.embeddings is not None else None
+        return Run(grid, data_name, cpu["init"], cpu["final"], cpu["grad_sum"], history, probe_index, snapshots,
+                   embeddings, meta)
+
+
+def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_test, records: _Records, bar,
+                   device, dtype):
+    """Train one program's S x M members together (see the module docstring for the layout)."""
+    members = grid.members()
+    s, m, h, d = len(program.seeds), len(program.members[0]), grid.hidden, x_train.shape[1]
+    k = max(grid.n_classes)
+    flat = torch.tensor(program.members).reshape(-1)  # (S*M,) grid index of each stream-major member
+    classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
+    l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=dtype, device=device).view(s, m)
+
+    # Parameters, drawn exactly as the paper's constructor draws them, then padded to K classes.
+    inits = [init_params(members[i][0], members[i][2], h, d) for i in flat.tolist()]
+    params = {
+        "w1": torch.stack([p["w1"] for p in inits]).view(s, m * h, d),
+        "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
+        "w2": torch.stack([_pad(p["w2"], k) for p in inits]).view(s, m, k, h),
+        "b2": torch.stack([_pad(p["b2"], k) for p in inits]).view(s, m, k),
+    }
+    params = {name: p.to(device, dtype).contiguous() for name, p in params.items()}
+    grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
+    opt = (torch.optim.SGD(params.values(), lr=grid.lr) if grid.optimizer == "sgd"
+           else torch.optim.Adam(params.values(), lr=grid.lr))
+
+    # Labels of each digit for each member, and the mask that removes the classes a member does not have.
+    label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
+    member_labels = label_map[classes]  # (S, M, 10)
+    class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf")).to(dtype)
+    class_mask = class_mask.unsqueeze(2)  # (S, M, 1, K)
+    l1_rows = l1.repeat_interleave(h, dim=1).unsqueeze(-1)  # (S, M*H, 1)
+    test_digits = y_test.expand(s, m, -1)
+    test_labels = torch.gather(member_labels, 2, test_digits)  # (S, M, T)
+    test_valid = (test_digits < classes[..., None]) if grid.class_mode == "subset" else torch.ones_like(test_digits, dtype=torch.bool)
+
+    n = len(program.train_index)
+    orders = torch.stack([epoch_orders(seed, n, grid.batch_size, grid.epochs) for seed in program.seeds], dim=1)
+    orders = program.train_index[orders].to(device)  # (E, S, n) indices into x_train
+    history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
+
+    def record(name, source, epoch=None):
+        records.store(name, flat, _member_major(source, s, m, h, d, k), epoch)
+
+    record("init", params)
+    if records.snapshots is not None:
+        record("snapshots", params, 0)
+    if records.embeddings is not None:
+        _evaluate(params, x_test, test_labels, test_valid, class_mask, s, m, h, records, flat, 0)
+
+    for epoch in range(grid.epochs):
+        loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
+        correct = torch.zeros(s, m, dtype=torch.float64, device=device)
+        norm_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
+        for start in range(0, n, grid.batch_size):
+            idx = orders[epoch, :, start:start + grid.batch_size]  # (S, B)
+            grads, ce_sum, n_correct = _gradients(params, x_train[idx], member_labels, y_train[idx], class_mask,
+                                                  l1_rows, s, m, h)
+            for name, p in params.items():
+                p.grad = grads[name]
+                grad_sum[name] += grads[name]
+            opt.step()
+            loss_sum += ce_sum
+            correct += n_correct
+            norm_sum += grads["w1"].view(s, m, h * d).norm(dim=-1)
+            bar.update(1)
+        steps = -(-n // grid.batch_size)
+        history[epoch, ..., 0] = loss_sum / n
+        history[epoch, ..., 1] = correct / n
+        history[epoch, ..., 4] = norm_sum / steps
+        history[epoch, ..., 2:4] = _evaluate(params, x_test, test_labels, test_valid, class_mask, s, m, h,
+                                             records, flat, epoch + 1)
+        if records.snapshots is not None:
+            record("snapshots", params, epoch + 1)
+
+    record("final", params)
+    record("grad_sum", grad_sum)
+    records.history[flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
+
+
+def _gradients(params, x, member_labels, digits, class_mask, l1_rows, s, m, h):
+    """Gradients of mean cross-entropy + l1 * sum|W1| for every member on its stream's batch.
+
+    x (S, B, D), digits (S, B) -> gradients shaped like ``params``, summed cross-entropy (S, M) and number
+    of correct predictions (S, M).
+    """
+    b = x.shape[1]
+    z1 = torch.baddbmm(params["b1"].unsqueeze(1), x, params["w1"].transpose(1, 2))  # (S, B, M*H)
+    a = torch.relu(z1).view(s, b, m, h).transpose(1, 2)  # (S, M, B, H)
+    logits = a @ params["w2"].transpose(-1, -2) + params["b2"].unsqueeze(2) + class_mask  # (S, M, B, K)
+    labels = torch.gather(member_labels, 2, digits.unsqueeze(1).expand(s, m, b))  # (S, M, B)
+    log_p = torch.log_softmax(logits, dim=-1)
+    ce_sum = -log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1)
+    n_correct = (logits.argmax(-1) == labels).sum(-1)
+
+    d_logits = log_p.exp()  # softmax - onehot, divided by B for the batch mean
+    d_logits.scatter_add_(-1, labels.unsqueeze(-1), torch.full_like(d_logits[..., :1], -1.0))
+    d_logits /= b
+    d_w2 = d_logits.transpose(-1, -2) @ a  # (S, M, K, H)
+    d_a = (d_logits @ params["w2"]).transpose(1, 2).reshape(s, b, m * h)  # (S, B, M*H)
+    d_z1 = d_a * (z1 > 0)
+    d_w1 = torch.baddbmm(l1_rows * torch.sign(params["w1"]), d_z1.transpose(1, 2), x)  # (S, M*H, D)
+    grads = {"w1": d_w1, "b1": d_z1.sum(1), "w2": d_w2, "b2": d_logits.sum(2)}
+    return grads, ce_sum, n_correct
+
+
+@torch.no_grad()
+def _evaluate(params, x_test, test_labels, test_valid, class_mask, s, m, h, records, flat, epoch):
+    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings of ``epoch`` on the way.
+
+    test_labels (S, M, T): each member's label of each test image; test_valid (S, M, T): whether the member
+    is evaluated on it (in subset mode only the digits it was trained on).
+    """
+    z1 = x_test @ params["w1"].reshape(s * m * h, -1).T + params["b1"].reshape(-1)  # (T, S*M*H)
+    if records.embeddings is not None:
+        p = records.embeddings.shape[2]
+        records.embeddings[flat, epoch] = z1[:p].view(p, s * m, h).transpose(0, 1)
+    a = torch.relu(z1).view(len(z1), s, m, h).permute(1, 2, 0, 3)  # (S, M, T, H)
+    logits = a @ params["w2"].transpose(-1, -2) + params["b2"].unsqueeze(2) + class_mask  # (S, M, T, K)
+    log_p = torch.log_softmax(logits, dim=-1).gather(-1, test_labels.unsqueeze(-1)).squeeze(-1)
+    count = test_valid.sum(-1).to(torch.float64)
+    loss = -torch.where(test_valid, log_p, 0.0).sum(-1).to(torch.float64) / count
+    acc = ((logits.argmax(-1) == test_labels) & test_valid).sum(-1).to(torch.float64) / count
+    return torch.stack([loss, acc], dim=-1)
+
+
+def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k) -> dict[str, torch.Tensor]:
+    """Program layout -> one entry per member: w1 (S*M, H, D), b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K)."""
+    return {"w1": params["w1"].reshape(s * m, h, d), "b1": params["b1"].reshape(s * m, h),
+            "w2": params["w2"].reshape(s * m, k, h), "b2": params["b2"].reshape(s * m, k)}
+
+
+def _pad(t: torch.Tensor, k: int) -> torch.Tensor:
+    """Zero rows up to k classes along the first axis."""
+    return torch.cat([t, t.new_zeros(k - t.shape[0], *t.shape[1:])])
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the engine stays usable with torch alone
+        enabled = False
+    if not enabled:
+        class _Silent:
+            def update(self, n=1): ...
+            def close(self): ...
+        return _Silent()
+    return tqdm(total=total, desc=desc, unit="step", mininterval=0.5)
