@@ -1,0 +1,100 @@
+"""The vectorised engine must give, member by member, the network of the paper's plain loop."""
+
+import pytest
+import torch
+
+import underspec
+from underspec import Grid, reference_train, train
+
+RECORDS = ("init", "final", "grad_sum")
+
+
+def max_difference(member, ref) -> float:
+    """Largest absolute difference over every record of two Members (parameters, snapshots, embeddings, history)."""
+    diffs = [(getattr(member, r)[k] - getattr(ref, r)[k]).abs().max().item() for r in RECORDS for k in ref.init]
+    diffs += [(member.snapshots[k] - ref.snapshots[k]).abs().max().item() for k in ref.init]
+    diffs.append((member.embeddings["pre"] - ref.embeddings["pre"]).abs().max().item())
+    cols = ["train_loss", "train_acc", "test_loss", "test_acc", "grad_norm"]
+    diffs.append((member.history[cols] - ref.history[cols]).abs().to_numpy().max())
+    return max(diffs)
+
+
+@pytest.mark.parametrize("class_mode", ["relabel", "subset"])
+@pytest.mark.parametrize("dtype, epochs, tol", [(torch.float64, 2, 1e-10), (torch.float32, 1, 1e-5)])
+def test_every_member_equals_the_reference_loop(small, class_mode, dtype, epochs, tol):
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(2, 10), epochs=epochs, class_mode=class_mode)
+    run = train(grid, small, dtype=dtype, progress=False, probe_size=50, snapshots=True, embeddings=True)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=epochs, class_mode=class_mode, dtype=dtype, probe_size=50)
+        member = run.member(seed=seed, l1=l1, n_classes=c)
+        assert member.final["w2"].shape == (c, 16)
+        assert max_difference(member, ref) < tol, (seed, l1, c)
+
+
+def test_adam_members_equal_the_reference_loop(small):
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.005), n_classes=(3,), epochs=2, optimizer="adam", lr=0.001)
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=50)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=2, optimizer="adam", lr=0.001, dtype=torch.float64,
+                              probe_size=50)
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10
+
+
+def test_init_is_the_papers_constructor_under_manual_seed():
+    torch.manual_seed(1337)
+    model = underspec.PaperMLP(7)
+    expected = model.params()
+    state = torch.get_rng_state()
+    got = underspec.init_params(1337, 7)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    assert torch.equal(torch.get_rng_state(), state), "init_params must not disturb the global generator"
+    assert not torch.equal(underspec.init_params(1337, 8)["w1"], got["w1"]), "W1's Xavier draw depends on C"
+
+
+def test_training_twice_is_identical_and_members_are_independent_of_their_grid(small):
+    grid = Grid(seeds=(0, 42, 1337), l1=(0.0, 0.01), n_classes=(2, 5, 10), epochs=1)
+    a = train(grid, small, progress=False)
+    b = train(grid, small, progress=False)
+    for r in RECORDS:
+        assert all(torch.equal(a.params(r)[k], b.params(r)[k]) for k in a.init)
+    assert a.history.equals(b.history)
+    alone = train(Grid(seeds=(42,), l1=(0.01,), n_classes=(5,), epochs=1), small, dtype=torch.float32,
+                  progress=False)
+    inside, single = a.member(42, 0.01, 5), alone.member(42, 0.01, 5)
+    for r in RECORDS:
+        for k in single.init:
+            torch.testing.assert_close(getattr(inside, r)[k], getattr(single, r)[k], rtol=0, atol=1e-6)
+
+
+def test_sgd_cumulative_gradient_is_the_weight_displacement_over_lr(small):
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(10,), epochs=2)
+    run = train(grid, small, dtype=torch.float64, progress=False)
+    for k in run.init:
+        torch.testing.assert_close(run.grad_sum[k], (run.init[k] - run.final[k]) / grid.lr, rtol=0, atol=1e-9)
+
+
+def test_history_has_one_row_per_member_and_epoch_and_accuracy_improves(mnist5k):
+    grid = Grid(seeds=(0, 42), l1=(0.0,), n_classes=(2, 10), epochs=3)
+    run = train(grid, mnist5k.take(2000, 500), progress=False)
+    h = run.history
+    assert list(h.columns) == ["seed", "l1", "n_classes", "epoch", "train_loss", "train_acc", "test_loss",
+                               "test_acc", "grad_norm"]
+    assert len(h) == len(grid) * 3
+    ten = h[h.n_classes == 10].set_index(["seed", "epoch"])
+    assert (ten.test_acc.xs(3, level="epoch") > 0.3).all(), "three epochs should beat chance (0.1) clearly"
+    assert (ten.train_loss.xs(3, level="epoch") < ten.train_loss.xs(1, level="epoch")).all()
+
+
+def test_records_auto_switch_off_for_big_grids(small):
+    run = train(Grid(seeds=(0,), epochs=1), small, progress=False)
+    assert run.snapshots["w1"].shape == (1, 2, 16, 784) and run.embeddings.shape == (1, 2, 100, 16)
+    off = train(Grid(seeds=(0,), epochs=1), small, progress=False, snapshots=False, embeddings=False)
+    assert off.snapshots is None and off.embeddings is None
+    with pytest.raises(underspec.UnderspecError, match="snapshots must be"):
+        train(Grid(seeds=(0,), epochs=1), small, progress=False, snapshots="yes")
+
+
+def test_unknown_member_is_a_clear_error(small):
+    run = train(Grid(seeds=(0,), epochs=1), small, progress=False)
+    with pytest.raises(underspec.UnderspecError, match="no member seed=1"):
+        run.member(seed=1, l1=0.0, n_classes=10)

@@ -1,0 +1,276 @@
+"""Sweeps: config checks, shard plans, the results store, resuming, and the local and submitit executors.
+
+The end-to-end tests execute the real notebook through papermill on a tiny grid (2 seeds, 1 epoch, 200
+training images); they are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from underspec import UnderspecError
+from underspec import sweep as sw
+from underspec.sweep import Shard, SweepConfig, plan_shards
+
+TINY = dict(dataset="mnist-5k", n_train=200, n_test=100, seeds=[0, 42], l1=[0.0, 0.01], n_classes=[3, 10],
+            epochs=1, device="cpu")
+
+
+def tiny(tmp_path, **changes) -> SweepConfig:
+    return SweepConfig.from_dict({**TINY, "out": str(tmp_path / "results"), "shards": 2, **changes})
+
+
+def parse(argv):
+    """The lead's parser when cli.py registers us; else a bare argparse with our subcommands."""
+    try:
+        from underspec.cli import build_parser
+
+        return build_parser().parse_args(argv)
+    except ImportError:  # pragma: no cover - before cli.py existed
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="underspec")
+        sw.register_cli(parser.add_subparsers(dest="command"))
+        return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------- configuration
+
+def test_defaults_are_the_papers_grid():
+    config = SweepConfig()
+    assert config.grid() == __import__("underspec").Grid.paper()
+    assert len(config.plan()) == 9  # one shard per class count
+    assert all(len(shard) == 6 and shard.l1 == config.l1 for shard in config.plan())
+
+
+def test_ranges_and_strings_are_read():
+    config = SweepConfig.from_dict({"seeds": "0-2", "n_classes": ["2-4", 10], "l1": "0 0.001"})
+    assert config.seeds == (0, 1, 2)
+    assert config.n_classes == (2, 3, 4, 10)
+    assert config.l1 == (0.0, 0.001)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"seed": [0]}, "unknown key 'seed'.*did you mean 'seeds'"),
+    ({"classes": [2]}, "unknown key 'classes'.*n_classes"),
+    ({"seeds": []}, "seed list is empty"),
+    ({"l1": []}, "L1 list is empty"),
+    ({"n_classes": [1, 2]}, "class counts must be integers in 2..10"),
+    ({"n_classes": "2-11"}, "class counts must be integers in 2..10"),
+    ({"n_classes": "10-2"}, "range '10-2' is empty"),
+    ({"l1": [-0.1]}, "L1 strengths must be finite and >= 0"),
+    ({"seeds": [0, 0]}, "duplicate seed"),
+    ({"l1": ["x"]}, "cannot read 'x' as a number"),
+    ({"dataset": "cifar"}, "unknown data set 'cifar'"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"shards": 2, "shard_size": 3}, "either shards .* or shard_size"),
+    ({"shards": 100}, "only 54 .* configurations"),
+    ({"executor": "sge"}, "unknown executor 'sge'"),
+    ({"jobs": 0}, "jobs must be a positive integer"),
+    ({"time": "soon"}, "cannot read the time limit 'soon'"),
+    ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"pairs": "some"}, "unknown pairs 'some'"),
+    ({"records": "yes"}, "records must be true, false or auto"),
+])
+def test_bad_configs_are_rejected_with_a_clear_message(bad, message):
+    with pytest.raises(UnderspecError, match=message):
+        SweepConfig.from_dict(bad)
+
+
+def test_yaml_file_and_flag_overrides(tmp_path):
+    path = tmp_path / "sweep.yml"
+    path.write_text("seeds: [0, 42]\nl1: [0, 0.01]\nn_classes: 2-4\nepochs: 2\nout: somewhere\n")
+    config = SweepConfig.from_yaml(path, epochs=3)
+    assert (config.seeds, config.l1, config.n_classes, config.epochs) == ((0, 42), (0.0, 0.01), (2, 3, 4), 3)
+    path.write_text("seeds: [0, 42]\nlambda: [0]\n")
+    with pytest.raises(UnderspecError, match=f"unknown key 'lambda' in {path}"):
+        SweepConfig.from_yaml(path)
+    path.write_text("seeds: [0, 42\n")
+    with pytest.raises(UnderspecError, match="cannot read the config"):
+        SweepConfig.from_yaml(path)
+    with pytest.raises(UnderspecError, match="does not exist"):
+        SweepConfig.from_yaml(tmp_path / "absent.yml")
+
+
+def test_cli_flags_make_the_same_config_as_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"seeds": [0, 42], "l1": [0, 0.01], "n_classes": "2-10", "epochs": 5}))
+    from_flags = sw.config_from_args(parse(["sweep", "--seeds", "0", "42", "--l1", "0", "0.01", "--classes",
+                                            "2-10", "--epochs", "5", "--out", "x"]))
+    from_file = sw.config_from_args(parse(["sweep", str(path), "--out", "x"]))
+    assert from_flags == from_file
+    assert from_flags.fingerprint() == from_file.fingerprint()
+    overridden = sw.config_from_args(parse(["sweep", str(path), "--epochs", "7", "--out", "x"]))
+    assert overridden.epochs == 7 and overridden.n_classes == tuple(range(2, 11))
+
+
+@pytest.mark.parametrize("value, minutes", [("90", 90), (45, 45), ("02:00:00", 120), ("1:30", 90),
+                                            ("1-00:00:00", 1440), ("0:00:30", 1)])
+def test_time_limits(value, minutes):
+    assert sw._minutes(str(value)) == minutes
+
+
+# ------------------------------------------------------------------------------------------------ shard plans
+
+def covers(plan, l1, classes):
+    got = sorted((v, c) for shard in plan for v in shard.l1 for c in shard.n_classes)
+    return got == sorted((v, c) for v in l1 for c in classes)
+
+
+@pytest.mark.parametrize("kwargs, sizes", [
+    ({}, [3, 3, 3]),
+    ({"shards": 1}, [9]),
+    ({"shards": 2}, [6, 3]),
+    ({"shards": 3}, [3, 3, 3]),
+    ({"shards": 5}, [2, 1, 2, 1, 3]),
+    ({"shards": 9}, [1] * 9),
+    ({"shard_size": 1}, [1] * 9),
+    ({"shard_size": 2}, [2, 1, 2, 1, 2, 1]),
+    ({"shard_size": 6}, [6, 3]),
+    ({"shard_size": 100}, [9]),
+])
+def test_shard_plans_cover_the_grid_once_with_every_seed(kwargs, sizes):
+    l1, classes = (0.0, 0.001, 0.01), (2, 5, 10)
+    plan = plan_shards(l1, classes, **kwargs)
+    assert covers(plan, l1, classes)
+    assert [s.index for s in plan] == list(range(len(plan)))
+    if sizes is not None:
+        assert [len(s) for s in plan] == sizes
+    if "shards" in kwargs:
+        assert len(plan) == kwargs["shards"]
+    config = SweepConfig(seeds=(0, 42), l1=l1, n_classes=classes, **kwargs)
+    for shard in plan:  # each shard is a sub-grid holding all seeds
+        assert shard.grid(config).seeds == (0, 42)
+
+
+def test_shards_are_balanced():
+    plan = plan_shards(tuple(range(6)), tuple(range(2, 11)), shards=20)
+    assert len(plan) == 20 and max(map(len, plan)) - min(map(len, plan)) <= 1
+
+
+def test_fingerprint_depends_on_science_not_execution(tmp_path):
+    base = tiny(tmp_path)
+    assert base.fingerprint() == base.replace(out="elsewhere", device="cuda", executor="slurm", jobs=4,
+                                              gpus=1, time="60", records=True).fingerprint()
+    for change in ({"epochs": 2}, {"seeds": [0, 1]}, {"n_train": 300}, {"shards": 1}, {"pairs": "reference"}):
+        assert base.fingerprint() != base.replace(**change).fingerprint(), change
+    # two spellings of the same plan are the same sweep
+    assert base.replace(shards=None, shard_size=2).fingerprint() == base.fingerprint()
+
+
+# ------------------------------------------------------------------------------------- checks before running
+
+def test_a_results_folder_of_another_sweep_is_refused(tmp_path):
+    config = tiny(tmp_path)
+    out, _ = sw.prepare(config)
+    assert (out / "sweep.yaml").is_file()
+    sw.prepare(config)  # the same sweep again: fine
+    sw.prepare(config.replace(jobs=2, device="auto"))  # another way to run it: fine
+    with pytest.raises(UnderspecError, match=r"another sweep \(it differs in epochs: 1 there, 2 here\)"):
+        sw.prepare(config.replace(epochs=2))
+    with pytest.raises(UnderspecError, match="differs in shards: 2 there, 1 here"):
+        sw.prepare(config.replace(shards=1))
+
+
+def test_a_foreign_or_corrupt_folder_is_refused(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(UnderspecError, match="not empty and holds no sweep"):
+        sw.prepare(tiny(tmp_path).replace(out=str(tmp_path / "other")))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "sweep.yaml").write_text("just: text\n")
+    with pytest.raises(UnderspecError, match="not an underspec sweep file"):
+        sw.prepare(tiny(tmp_path).replace(out=str(tmp_path / "bad")))
+    with pytest.raises(UnderspecError, match="no results folder"):
+        sw.prepare(tiny(tmp_path).replace(out=None))
+
+
+def test_too_many_images_asked_for(tmp_path):
+    with pytest.raises(UnderspecError, match="n_train = 9000 but mnist-5k has only 4000"):
+        sw.prepare(tiny(tmp_path, n_train=9000))
+    assert not (tmp_path / "results").exists()  # nothing written
+
+
+def test_a_broken_notebook_is_refused_before_running(tmp_path):
+    notebook = tmp_path / "nb.md"
+    text = sw.DEFAULT_NOTEBOOK.read_text()
+    notebook.write_text("\n".join(line for line in text.splitlines() if not line.startswith("dataset = ")))
+    with pytest.raises(UnderspecError, match="parameters cell of .* lacks dataset"):
+        sw.prepare(tiny(tmp_path, notebook=str(notebook)))
+    with pytest.raises(UnderspecError, match="does not exist"):
+        sw.prepare(tiny(tmp_path, notebook=str(tmp_path / "absent.md")))
+
+
+def test_the_shipped_notebook_declares_every_parameter():
+    sw.check_notebook(sw.DEFAULT_NOTEBOOK)
+
+
+def test_the_cli_rejects_bad_input_before_any_shard(tmp_path, capsys):
+    from underspec.cli import main
+
+    out = tmp_path / "r"
+    assert main(["sweep", "--seeds", "0", "42", "--classes", "1-3", "--out", str(out)]) == 2
+    assert "class counts must be integers in 2..10" in capsys.readouterr().err
+    assert not out.exists()
+    config = tmp_path / "c.yaml"
+    config.write_text("seeds: [0, 42]\nbatchsize: 32\n")
+    assert main(["sweep", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown key 'batchsize'" in err and "batch_size" in err
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = parse(["sweep", "--seeds", "0", "42", "--l1", "0", "0.01", "--classes", "2-4", "--n-train", "100",
+                  "--shards", "2", "--out", str(out), "--dry-run"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "12 networks" in text and "in 2 shards" in text and "shard-001  pending" in text
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ the results store
+
+def test_a_marker_is_needed_and_must_match(tmp_path):
+    config = tiny(tmp_path)
+    out, plan = sw.prepare(config)
+    shard = plan[0]
+    folder = out / "shards" / shard.id
+    (folder / "run").mkdir(parents=True)
+    (folder / "run" / "run.json").write_text("{}")
+    (folder / "notebook.ipynb").write_text("{}")
+    pd.DataFrame({"x": [1]}).to_parquet(folder / "metrics.parquet")
+    fp = config.fingerprint()
+    assert sw.shard_status(out, shard, fp) == "pending"  # results without a marker are not complete
+    marker = {"format": sw.FORMAT, "fingerprint": fp, "shard": shard.id, "l1": list(shard.l1),
+              "n_classes": list(shard.n_classes), "metrics_sha256": sw._sha256(folder / "metrics.parquet")}
+    (folder / "COMPLETE.json").write_text(json.dumps(marker))
+    assert sw.shard_status(out, shard, fp) == "complete"
+    assert sw.shard_status(out, plan[1], fp) == "pending"  # a marker of another shard
+    assert sw.shard_status(out, shard, "0" * 16) == "pending"  # of another sweep
+    pd.DataFrame({"x": [2]}).to_parquet(folder / "metrics.parquet")
+    assert sw.shard_status(out, shard, fp) == "pending"  # a table changed after the marker
+    (folder / "COMPLETE.json").write_text("{trunc")
+    assert sw.shard_status(out, shard, fp) == "pending"
+
+
+def test_a_running_sweep_locks_its_folder(tmp_path):
+    out, _ = sw.prepare(tiny(tmp_path))
+    with sw._lock(out):
+        with pytest.raises(UnderspecError, match="another `underspec sweep` is writing"):
+            with sw._lock(out):
+                pass
+    with sw._lock(out):  # released
+        pass

@@ -1,0 +1,168 @@
+"""A trained grid as a tidy table of matching metrics, with their chance levels, and its summary.
+
+``compare(run)`` gives one row per (configuration (l1, n_classes), seed pair, target); ``summarize(table)``
+one row per (target, configuration, metric) with mean, std and a bootstrap 95% interval over the pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .chance import null_init, null_shuffle
+from .data import Dataset, class_labels
+from .errors import UnderspecError
+from .matching import DEFAULT_POLICY, pair_metrics, seed_pairs
+from .run import Run
+
+TARGETS = ("params", "grads", "displacement")
+NULLS = ("init", "shuffle")
+METRICS = ("apc1", "apc2", "pe", "apc1_signed", "apc2_signed", "pe_signed", "apc2_w1perm", "apc1_data",
+           "apc_act", "apc_act_signed", "pe_act")
+ZERO_VAR = ("zero_var_w1", "zero_var_w2", "zero_var_act")
+NULL_SIZES = {"init": 256, "shuffle": 16}
+
+
+def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str = DEFAULT_POLICY,
+            data: Dataset | None = None, null: str | None = "init", n_null: int | None = None,
+            seed: int = 0) -> pd.DataFrame:
+    """The paper's metrics and the additions for every configuration, seed pair and target of ``run``.
+
+    pairs: ``"reference"`` (the first seed of the grid against each other one: the paper's view) or
+    ``"all"`` (every seed pair). targets: any of ``"params"`` (final weights), ``"grads"`` (the summed
+    training gradients, ``run.params("grad_sum")``) and ``"displacement"`` (final - init weights).
+    policy: zero-variance policy, ``"zero"`` (default), ``"exclude"`` or ``"raise"`` (see ``underspec.matching``).
+    data: the data set the run was trained on; only needed for ``apc1_data`` (APC-1 on the pixels that are
+    non-zero in at least one training image of the configuration).
+    null: ``"init"`` (untrained networks, see ``null_init``; the activation nulls are the same pair's
+    activations before training, epoch 0), ``"shuffle"`` (see ``null_shuffle``) or None (no null columns).
+    n_null: Monte Carlo size: pairs of fresh networks for "init" (default 256), shuffles per row for
+    "shuffle" (default 16). seed: seeds the null.
+
+    Columns: ``l1``, ``n_classes``, ``seed_a`` (the reference of the pair), ``seed_b``, ``target``; the
+    metrics of ``pair_metrics`` (``apc1``, ``apc2``, ``pe`` are the paper's; ``apc1_data`` only with
+    ``data``; ``apc_act``, ``apc_act_signed``, ``pe_act`` only when the run has embeddings: post-ReLU
+    activations of the final epoch on the held-out probe images, the same for every target except
+    ``pe_act``, which compares with the target's w1 matching); the zero-variance unit counts
+    ``zero_var_w1``, ``zero_var_w2`` (, ``zero_var_act``) over both networks; ``<metric>_null`` for each
+    metric. Rows: configurations in grid order (l1-major), then pairs, then targets.
+    """
+    grid = run.grid
+    targets = _check_args(run, targets, null, data)
+    views = {t: _target_params(run, t) for t in targets}
+    n_null = n_null or NULL_SIZES.get(null)
+    columns = []
+    for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
+        seed_list = seed_pairs(grid.seeds, pairs)
+        ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
+        ib = torch.tensor([run.index(sb, l1, c) for _, sb in seed_list])
+        a = _cut([views[t] for t in targets], ia, c)
+        b = _cut([views[t] for t in targets], ib, c)
+        mask = None if data is None else _data_pixels(data, c, grid.class_mode)
+        acts_a = acts_b = None
+        if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
+            acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
+            acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
+        try:
+            metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
+        except UnderspecError as exc:
+            raise UnderspecError(f"l1={l1}, n_classes={c}: {exc}") from None
+        if null == "init":
+            level = null_init(c, hidden=grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
+                              seed=seed)
+            nulls = {k: torch.full((len(ia) * len(targets),), v, dtype=torch.float64) for k, v in level.items()}
+            if acts_a is not None:
+                nulls.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
+        elif null == "shuffle":
+            nulls = null_shuffle(a, b, n_shuffles=n_null, seed=seed * 100_003 + number, policy=policy,
+                                 pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
+        else:
+            nulls = {}
+        block = {"l1": np.full(len(ia) * len(targets), l1), "n_classes": c,
+                 "seed_a": np.repeat([sa for sa, _ in seed_list], len(targets)),
+                 "seed_b": np.repeat([sb for _, sb in seed_list], len(targets)),
+                 "target": np.tile(targets, len(ia))}
+        block.update({k: metrics[k].cpu().numpy() for k in (*METRICS, *ZERO_VAR) if k in metrics})
+        block.update({f"{k}_null": nulls[k].cpu().numpy() for k in METRICS if k in nulls})
+        columns.append(pd.DataFrame(block))
+    return pd.concat(columns, ignore_index=True)
+
+
+def summarize(table: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per (target, l1, n_classes) and metric: ``n`` pairs, ``mean``, ``std`` (ddof 1), the percentile
+    bootstrap interval of the mean ``ci_low`` / ``ci_high`` (``n_boot`` resamples of the pairs, seeded, so
+    the same table always gives the same numbers), and ``null`` (the mean of ``<metric>_null``, if present).
+
+    The pairs of one configuration share seeds (every "reference" pair shares seed 0), so they are not
+    independent: read the interval as the spread over the seed pairs measured, not as a sampling guarantee.
+    NaN values (policy "exclude" with nothing left) are left out of ``n``.
+    """
+    if not 0 < level < 1:
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    keys = [k for k in ("target", "l1", "n_classes") if k in table.columns]
+    metrics = [m for m in METRICS if m in table.columns]
+    if not metrics:
+        raise UnderspecError(f"the table has no metric columns ({', '.join(METRICS)}): pass compare()'s output")
+    rows = []
+    for group, part in table.groupby(keys, sort=False):
+        for m in metrics:
+            values = part[m].to_numpy(dtype=float)
+            values = values[~np.isnan(values)]
+            boot = values[np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))].mean(1) \
+                if len(values) else np.full(1, np.nan)
+            rows.append({**dict(zip(keys, group)), "metric": m, "n": len(values),
+                         "mean": values.mean() if len(values) else np.nan,
+                         "std": values.std(ddof=1) if len(values) > 1 else np.nan,
+                         "ci_low": np.quantile(boot, (1 - level) / 2), "ci_high": np.quantile(boot, (1 + level) / 2),
+                         "null": part[f"{m}_null"].mean() if f"{m}_null" in part else np.nan})
+    return pd.DataFrame(rows)
+
+
+def data_pixels(x: torch.Tensor) -> torch.Tensor:
+    """(N, D) images -> (D,) bool: the pixels that are non-zero in at least one image (they carry data)."""
+    return (x != 0).any(0)
+
+
+def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor:
+    keep, _ = class_labels(data.y_train, n_classes, class_mode)
+    return data_pixels(data.x_train[keep])
+
+
+def _check_args(run: Run, targets, null, data) -> tuple[str, ...]:
+    targets = (targets,) if isinstance(targets, str) else tuple(targets)
+    bad = [t for t in targets if t not in TARGETS]
+    if bad or not targets:
+        raise UnderspecError(f"unknown target(s) {bad or targets}: use some of {', '.join(TARGETS)}")
+    if len(set(targets)) != len(targets):
+        raise UnderspecError(f"duplicate target in {list(targets)}: list each target once")
+    if null is not None and null not in NULLS:
+        raise UnderspecError(f"unknown null {null!r}: use one of {', '.join(NULLS)}, or None")
+    if data is not None and data.name != run.data_name:
+        raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: "
+                             "pass the data set the run was trained on")
+    return targets
+
+
+def _target_params(run: Run, target: str) -> dict[str, torch.Tensor]:
+    if target == "params":
+        return run.params("final")
+    if target == "grads":
+        return run.params("grad_sum")
+    final, init = run.params("final"), run.params("init")
+    return {k: final[k] - init[k] for k in ("w1", "w2")}
+
+
+def _cut(views: list[dict[str, torch.Tensor]], index: torch.Tensor, n_classes: int) -> dict[str, torch.Tensor]:
+    """Members ``index`` of every target view, pair-major (row p * len(views) + t), w2 cut to its C rows."""
+    return {"w1": torch.stack([v["w1"][index] for v in views], 1).flatten(0, 1),
+            "w2": torch.stack([v["w2"][index, :n_classes] for v in views], 1).flatten(0, 1)}
+
+
+def _init_activation_null(run: Run, ia, ib, n_classes: int, repeat: int, policy: str) -> dict[str, torch.Tensor]:
+    """The activation metrics of the same pairs at initialisation (epoch 0): untrained, independent networks
+    on the same probe images; ``pe_act`` compares with the matching of the initial w1."""
+    init = _cut([run.params("init")], ia, n_classes), _cut([run.params("init")], ib, n_classes)
+    acts = torch.relu(run.embeddings[ia, 0]), torch.relu(run.embeddings[ib, 0])
+    metrics = pair_metrics(*init, policy=policy, acts_a=acts[0], acts_b=acts[1])
+    return {k: metrics[k].repeat_interleave(repeat) for k in ("apc_act", "apc_act_signed", "pe_act")}

@@ -1,0 +1,133 @@
+"""The hidden representations: the paper's per-seed PCA trajectories, a shared aligned view, and CKA.
+
+Embeddings are ``Run.embeddings``-shaped: (..., E+1, P, H), the first-layer outputs (before ReLU) of P
+probe images after every epoch (entry 0 = init), one block per seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import UnderspecError
+from .matching import DEFAULT_POLICY, apc, match_units
+
+
+@dataclass(frozen=True, eq=False)
+class Projection:
+    """Embeddings projected on principal components.
+
+    ``coords`` (..., E+1, P, k): every epoch in the basis; ``components`` (..., k, H): unit-norm principal
+    axes, each with its largest-magnitude loading positive (a fixed sign, so plots do not flip);
+    ``mean`` (..., H): the centre; ``explained`` (..., k): fraction of the fitted variance per component.
+    """
+
+    coords: torch.Tensor
+    components: torch.Tensor
+    mean: torch.Tensor
+    explained: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedView:
+    """All seeds in one picture: ``projection`` of the aligned embeddings (coords (S, E+1, P, k), one basis
+    for all seeds), ``perms`` (S, H) the matching of each seed's units to the reference's, and ``apc`` (S,)
+    how well they matched (mean r of the matched units, 1 for the reference)."""
+
+    projection: Projection
+    perms: torch.Tensor
+    apc: torch.Tensor
+
+
+def pca_trajectories(embeddings: torch.Tensor, n_components: int = 2) -> Projection:
+    """The paper's view: one PCA per seed, fitted on the final epoch, every epoch projected into it.
+
+    embeddings: (..., E+1, P, H); leading axes (seeds, configurations) each get their own PCA.
+    """
+    _check_embeddings(embeddings, n_components)
+    mean, components, explained = _pca(embeddings[..., -1, :, :], n_components)
+    coords = (embeddings - mean.unsqueeze(-2).unsqueeze(-3)) @ components.unsqueeze(-3).transpose(-1, -2)
+    return Projection(coords, components, mean, explained)
+
+
+def aligned_view(embeddings: torch.Tensor, n_components: int = 2, *, reference: int = 0,
+                 policy: str = DEFAULT_POLICY) -> AlignedView:
+    """One PCA for all seeds, after putting every seed's units in the reference seed's order.
+
+    embeddings: (S, E+1, P, H), the seeds of one configuration. Each seed's units are matched to those of
+    seed ``reference`` by the signed correlation of their final-epoch embeddings over the probe images (the
+    permutation symmetry keeps signs); then one PCA is fitted on the final epoch of all seeds together and
+    every seed and epoch is projected into it, so that the seeds share axes.
+    """
+    _check_embeddings(embeddings, n_components)
+    if embeddings.dim() != 4:
+        raise UnderspecError(f"aligned_view needs embeddings (S, E+1, P, H), got {tuple(embeddings.shape)}")
+    if not 0 <= reference < embeddings.shape[0]:
+        raise UnderspecError(f"reference must index a seed, 0..{embeddings.shape[0] - 1}, got {reference}")
+    final = embeddings[:, -1].transpose(-1, -2)  # (S, H, P): units over probe images
+    m = match_units(final[reference], final, signed=True, policy=policy)
+    perms = m.perm
+    if (perms < 0).any():
+        raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
+    aligned = embeddings.gather(-1, perms[:, None, None, :].expand_as(embeddings))
+    mean, components, explained = _pca(aligned[:, -1].flatten(0, 1), n_components)
+    coords = (aligned - mean) @ components.transpose(-1, -2)
+    return AlignedView(Projection(coords, components, mean, explained), perms, apc(m))
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False) -> torch.Tensor:
+    """Linear centred kernel alignment between representations of the same P inputs, batched.
+
+    x: (..., P, Hx), y: (..., P, Hy) (leading axes broadcast) -> (...,) float64. ``debiased=True`` uses the
+    unbiased HSIC estimator (Song et al. 2012, as in Kornblith et al. 2019's reference code), which removes
+    the upward bias of CKA at small P. CKA is 1 for x vs x and invariant to orthogonal transforms and
+    isotropic scaling of either side. Per epoch and seed pair: ``linear_cka(emb[a], emb[b])`` with
+    (E+1, P, H) inputs gives (E+1,).
+    """
+    if x.shape[-2] != y.shape[-2]:
+        raise UnderspecError(f"CKA compares representations of the same inputs: got {x.shape[-2]} and {y.shape[-2]}")
+    n = x.shape[-2]
+    if debiased and n < 4:
+        raise UnderspecError(f"debiased CKA needs at least 4 inputs, got {n}")
+    x = x.double() - x.double().mean(-2, keepdim=True)
+    y = y.double() - y.double().mean(-2, keepdim=True)
+    xy = _sq_frobenius(x.transpose(-1, -2) @ y)
+    xx = _sq_frobenius(x.transpose(-1, -2) @ x)
+    yy = _sq_frobenius(y.transpose(-1, -2) @ y)
+    if debiased:
+        rows_x, rows_y = (x * x).sum(-1), (y * y).sum(-1)
+        xy = _debias(xy, rows_x, rows_y, n)
+        xx, yy = _debias(xx, rows_x, rows_x, n), _debias(yy, rows_y, rows_y, n)
+    if bool((xx <= 0).any() or (yy <= 0).any()):
+        raise UnderspecError("CKA is undefined for a representation without variance (e.g. all units dead)")
+    return xy / torch.sqrt(xx * yy)
+
+
+def _debias(dot: torch.Tensor, rows_x: torch.Tensor, rows_y: torch.Tensor, n: int) -> torch.Tensor:
+    """Unbiased HSIC (times a constant that cancels in CKA) from the feature-space terms."""
+    sum_x, sum_y = rows_x.sum(-1), rows_y.sum(-1)
+    return dot - n / (n - 2) * (rows_x * rows_y).sum(-1) + sum_x * sum_y / ((n - 1) * (n - 2))
+
+
+def _sq_frobenius(m: torch.Tensor) -> torch.Tensor:
+    return (m * m).sum((-1, -2))
+
+
+def _pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x (..., P, H) -> mean (..., H), components (..., k, H) sign-fixed, explained-variance ratio (..., k)."""
+    mean = x.mean(-2)
+    _, s, vh = torch.linalg.svd(x - mean.unsqueeze(-2), full_matrices=False)
+    components = vh[..., :k, :]
+    biggest = components.abs().argmax(-1, keepdim=True)
+    components = components * torch.sign(components.gather(-1, biggest))
+    var = s * s
+    return mean, components, var[..., :k] / var.sum(-1, keepdim=True)
+
+
+def _check_embeddings(embeddings: torch.Tensor, n_components: int) -> None:
+    if embeddings.dim() < 3:
+        raise UnderspecError(f"embeddings must be (..., E+1, P, H), got shape {tuple(embeddings.shape)}")
+    p, h = embeddings.shape[-2:]
+    if not 1 <= n_components <= min(p, h):
+        raise UnderspecError(f"n_components must be in 1..{min(p, h)} for {p} images x {h} units, got {n_components}")
