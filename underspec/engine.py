@@ -194,7 +194,7 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
     label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
     member_labels = label_map[classes]  # (S, M, 10)
     class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf")).to(dtype)
-    class_mask = class_mask.unsqueeze(2)  # (S, M, 1, K)
+    class_mask = class_mask.unsqueeze(-1)  # (S, M, K, 1)
     l1_rows = l1.repeat_interleave(h, dim=1).unsqueeze(-1)  # (S, M*H, 1)
     test_digits = y_test.expand(s, m, -1)
     test_labels = torch.gather(member_labels, 2, test_digits)  # (S, M, T)
@@ -248,25 +248,27 @@ def _gradients(params, x, member_labels, digits, class_mask, l1_rows, s, m, h):
     """Gradients of mean cross-entropy + l1 * sum|W1| for every member on its stream's batch.
 
     x (S, B, D), digits (S, B) -> gradients shaped like ``params``, summed cross-entropy (S, M) and number
-    of correct predictions (S, M).
+    of correct predictions (S, M). Activations are kept transposed, batch last ((S, M*H, B) = (S, M, H, B)),
+    so every product below is a plain batched matmul on contiguous memory, and the softmax over the few
+    classes runs along a middle axis, which torch vectorises far better than a short last axis.
     """
     b = x.shape[1]
-    z1 = torch.baddbmm(params["b1"].unsqueeze(1), x, params["w1"].transpose(1, 2))  # (S, B, M*H)
-    a = torch.relu(z1).view(s, b, m, h).transpose(1, 2)  # (S, M, B, H)
-    logits = a @ params["w2"].transpose(-1, -2) + params["b2"].unsqueeze(2) + class_mask  # (S, M, B, K)
-    labels = torch.gather(member_labels, 2, digits.unsqueeze(1).expand(s, m, b))  # (S, M, B)
-    log_p = torch.log_softmax(logits, dim=-1)
-    ce_sum = -log_p.gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1)
-    n_correct = (logits.argmax(-1) == labels).sum(-1)
+    z1 = torch.baddbmm(params["b1"].unsqueeze(-1), params["w1"], x.transpose(1, 2))  # (S, M*H, B)
+    a = torch.relu(z1).view(s, m, h, b)
+    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + class_mask  # (S, M, K, B)
+    labels = torch.gather(member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
+    log_p = torch.log_softmax(logits, dim=2)
+    ce_sum = -log_p.gather(2, labels).sum((2, 3))
+    n_correct = (_argmax_classes(logits) == labels.squeeze(2)).sum(-1)
 
     d_logits = log_p.exp()  # softmax - onehot, divided by B for the batch mean
-    d_logits.scatter_add_(-1, labels.unsqueeze(-1), torch.full_like(d_logits[..., :1], -1.0))
+    d_logits.scatter_add_(2, labels, torch.full_like(labels, -1, dtype=d_logits.dtype))
     d_logits /= b
-    d_w2 = d_logits.transpose(-1, -2) @ a  # (S, M, K, H)
-    d_a = (d_logits @ params["w2"]).transpose(1, 2).reshape(s, b, m * h)  # (S, B, M*H)
-    d_z1 = d_a * (z1 > 0)
-    d_w1 = torch.baddbmm(l1_rows * torch.sign(params["w1"]), d_z1.transpose(1, 2), x)  # (S, M*H, D)
-    grads = {"w1": d_w1, "b1": d_z1.sum(1), "w2": d_w2, "b2": d_logits.sum(2)}
+    d_w2 = d_logits @ a.transpose(-1, -2)  # (S, M, K, H)
+    d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
+    d_z1 *= z1 > 0
+    d_w1 = torch.baddbmm(torch.sign(params["w1"]).mul_(l1_rows), d_z1, x)  # (S, M*H, D)
+    grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
     return grads, ce_sum, n_correct
 
 
@@ -275,19 +277,26 @@ def _evaluate(params, x_test, test_labels, test_valid, class_mask, s, m, h, reco
     """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings of ``epoch`` on the way.
 
     test_labels (S, M, T): each member's label of each test image; test_valid (S, M, T): whether the member
-    is evaluated on it (in subset mode only the digits it was trained on).
+    is evaluated on it (in subset mode only the digits it was trained on). Same transposed layout as
+    ``_gradients``.
     """
-    z1 = x_test @ params["w1"].reshape(s * m * h, -1).T + params["b1"].reshape(-1)  # (T, S*M*H)
+    z1 = params["w1"].reshape(s * m * h, -1) @ x_test.T + params["b1"].reshape(-1, 1)  # (S*M*H, T)
     if records.embeddings is not None:
         p = records.embeddings.shape[2]
-        records.embeddings[flat, epoch] = z1[:p].view(p, s * m, h).transpose(0, 1)
-    a = torch.relu(z1).view(len(z1), s, m, h).permute(1, 2, 0, 3)  # (S, M, T, H)
-    logits = a @ params["w2"].transpose(-1, -2) + params["b2"].unsqueeze(2) + class_mask  # (S, M, T, K)
-    log_p = torch.log_softmax(logits, dim=-1).gather(-1, test_labels.unsqueeze(-1)).squeeze(-1)
+        records.embeddings[flat, epoch] = z1[:, :p].view(s * m, h, p).transpose(1, 2)
+    a = torch.relu(z1).view(s, m, h, -1)
+    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + class_mask  # (S, M, K, T)
+    labels = test_labels.unsqueeze(2)
+    log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
     count = test_valid.sum(-1).to(torch.float64)
     loss = -torch.where(test_valid, log_p, 0.0).sum(-1).to(torch.float64) / count
-    acc = ((logits.argmax(-1) == test_labels) & test_valid).sum(-1).to(torch.float64) / count
+    acc = ((_argmax_classes(logits) == test_labels) & test_valid).sum(-1).to(torch.float64) / count
     return torch.stack([loss, acc], dim=-1)
+
+
+def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """argmax over the class axis of (S, M, K, B) logits -> (S, M, B); a contiguous copy makes it ~3x faster."""
+    return logits.transpose(2, 3).contiguous().argmax(-1)
 
 
 def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k) -> dict[str, torch.Tensor]:
