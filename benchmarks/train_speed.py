@@ -1,9 +1,10 @@
-"""The engine against the paper's loop, one network at a time, on the same grid and device, in one run.
+"""Benchmark 1: the engine against the paper's loop (one network at a time), same grid, same device, one run.
 
-    python benchmarks/train_speed.py                    # 7 seeds x 2 lambdas x C in {2, 10}, 2 epochs, mnist-5k
-    python benchmarks/train_speed.py --paper --epochs 50 --skip-reference   # the whole paper grid, engine only
+    python benchmarks/train_speed.py                       # paper seeds x 2 lambdas x C in {2, 10}, mnist-5k, CPU
+    python benchmarks/train_speed.py --paper --device cuda  # the whole paper grid on a GPU
 
-Prints networks x epochs per second for each and the ratio.
+Prints networks x steps per second for each and the ratio; appends the result to benchmarks/RESULTS.md.
+The loop is timed on --reference-networks members of the grid (it costs the same for every member).
 """
 
 import argparse
@@ -12,6 +13,7 @@ import time
 import torch
 
 import underspec
+from common import append_result, load, peak_memory
 from underspec.grid import PAPER_SEEDS
 
 
@@ -20,35 +22,35 @@ def main():
     parser.add_argument("--paper", action="store_true", help="the full paper grid (378 networks)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dataset", default="mnist-5k")
-    parser.add_argument("--skip-reference", action="store_true")
-    parser.add_argument("--reference-networks", type=int, default=4,
-                        help="time the loop on this many networks of the grid and extrapolate per network")
+    parser.add_argument("--dataset", default="mnist-5k", help="mnist-5k, mnist or synthetic-60k")
+    parser.add_argument("--reference-networks", type=int, default=4)
     args = parser.parse_args()
 
-    data = underspec.load_dataset(args.dataset)
+    data = load(args.dataset)
     grid = (underspec.Grid.paper(epochs=args.epochs) if args.paper
             else underspec.Grid(seeds=PAPER_SEEDS, l1=(0.0, 0.01), n_classes=(2, 10), epochs=args.epochs))
-    print(f"grid: {len(grid)} networks x {grid.epochs} epochs on {data.name} ({len(data.y_train)} images), "
-          f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    steps = -(-len(data.y_train) // grid.batch_size) * grid.epochs
+    underspec.train(underspec.Grid(seeds=(0,), epochs=1), data.take(256, 64), device=args.device, progress=False)
 
     start = time.perf_counter()
     underspec.train(grid, data, device=args.device, progress=False, snapshots=False, embeddings=False)
+    if torch.device(args.device).type == "cuda":
+        torch.cuda.synchronize()
     engine = time.perf_counter() - start
-    rate = len(grid) * grid.epochs / engine
-    print(f"engine    : {engine:8.2f} s   {rate:9.2f} networks x epochs / s")
+    members = grid.members()[:args.reference_networks]
+    start = time.perf_counter()
+    for seed, l1, c in members:
+        underspec.reference_train(seed, l1, c, data, epochs=grid.epochs, probe_size=1, device=args.device)
+    loop = time.perf_counter() - start
 
-    if not args.skip_reference:
-        members = grid.members()[:args.reference_networks]
-        start = time.perf_counter()
-        for seed, l1, c in members:
-            underspec.reference_train(seed, l1, c, data, epochs=grid.epochs, probe_size=1)
-        loop = time.perf_counter() - start
-        loop_rate = len(members) * grid.epochs / loop
-        print(f"reference : {loop:8.2f} s   {loop_rate:9.2f} networks x epochs / s "
-              f"(timed on {len(members)} networks; {len(grid) / loop_rate / grid.epochs * grid.epochs:.0f} s "
-              f"for the grid)")
-        print(f"ratio     : {rate / loop_rate:8.1f}x")
+    engine_rate, loop_rate = len(grid) * steps / engine, len(members) * steps / loop
+    append_result(f"train_speed: {len(grid)} networks x {grid.epochs} epochs on {data.name} ({args.device})",
+                  args.device, [
+                      f"engine: {engine:.2f} s for the grid, {engine_rate:,.0f} networks x steps / s",
+                      f"reference loop: {loop:.2f} s for {len(members)} networks, {loop_rate:,.0f} networks x steps / s"
+                      f" (the grid would take {len(grid) / len(members) * loop:.0f} s)",
+                      f"ratio: {engine_rate / loop_rate:.1f}x",
+                      f"peak memory: {peak_memory(args.device)}"])
 
 
 if __name__ == "__main__":

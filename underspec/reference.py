@@ -15,27 +15,28 @@ from .run import Member
 
 def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
                     batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
-                    dtype: torch.dtype = torch.float32, probe_size: int = 1000) -> Member:
+                    dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                    device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
     parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
-    The caller's global random state is restored afterwards.
+    The caller's global random state is restored afterwards. Results come back on the CPU.
     """
     Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
          lr=lr, optimizer=optimizer, class_mode=class_mode)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
     keep_test, labels_test = class_labels(data.y_test, n_classes, class_mode)
-    x_test, y_test = data.x_test[keep_test].to(dtype), labels_test[keep_test]
-    probe = data.x_test[:probe_size].to(dtype)
+    x_test, y_test = data.x_test[keep_test].to(device, dtype), labels_test[keep_test].to(device)
+    probe = data.x_test[:probe_size].to(device, dtype)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(dtype)
+        model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(device, dtype)
         g = torch.Generator()
         g.manual_seed(seed)
-        loader = DataLoader(TensorDataset(data.x_train[keep].to(dtype), labels[keep]), batch_size=batch_size,
+        loader = DataLoader(TensorDataset(data.x_train[keep].to(device, dtype), labels[keep].to(device)), batch_size=batch_size,
                             shuffle=True, generator=g)
         opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
                else torch.optim.Adam(model.parameters(), lr=lr))
@@ -67,6 +68,11 @@ def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidd
                              "grad_norm": grad_norm / steps})
                 snapshots.append(model.params())
                 embeddings.append(model.fc1(probe))
-    pre = torch.stack(embeddings)
-    return Member(seed, float(l1), n_classes, init, model.params(), grad_sum, pd.DataFrame(rows),
-                  {k: torch.stack([s[k] for s in snapshots]) for k in init}, {"pre": pre, "post": torch.relu(pre)})
+    pre = torch.stack(embeddings).cpu()
+    snapshots = {k: torch.stack([s[k] for s in snapshots]).cpu() for k in init}
+    return Member(seed, float(l1), n_classes, _cpu(init), _cpu(model.params()), _cpu(grad_sum), pd.DataFrame(rows),
+                  snapshots, {"pre": pre, "post": torch.relu(pre)})
+
+
+def _cpu(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.cpu() for k, v in params.items()}
