@@ -47,17 +47,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def epoch_orders(seed: int, n: int, batch_size: int, epochs: int) -> torch.Tensor:
-    """The order in which the paper's ``DataLoader(shuffle=True, generator=g)`` visits n items, per epoch.
+def epoch_orders(seed: int, n: int, batch_size: int):
+    """The orders in which the paper's ``DataLoader(shuffle=True, generator=g)`` visits n items, epoch after epoch.
 
     Taken from torch's own DataLoader over indices (not re-derived), so it also consumes the generator
     exactly as the paper's loader does (worker base seed, the order, a discarded second permutation).
-    Returns (epochs, n) int64.
+    Yields one (n,) int64 tensor per epoch, forever.
     """
     g = torch.Generator()
     g.manual_seed(seed)
     loader = DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=g, collate_fn=torch.tensor)
-    return torch.stack([torch.cat(list(loader)) for _ in range(epochs)])
+    while True:
+        yield torch.cat(list(loader))
 
 
 @dataclass
@@ -201,8 +202,7 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
     test_valid = (test_digits < classes[..., None]) if grid.class_mode == "subset" else torch.ones_like(test_digits, dtype=torch.bool)
 
     n = len(program.train_index)
-    orders = torch.stack([epoch_orders(seed, n, grid.batch_size, grid.epochs) for seed in program.seeds], dim=1)
-    orders = program.train_index[orders].to(device)  # (E, S, n) indices into x_train
+    streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
 
     def record(name, source, epoch=None):
@@ -218,8 +218,11 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
         correct = torch.zeros(s, m, dtype=torch.float64, device=device)
         norm_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
+        # Made on the host while the device still works through the previous epoch; copied without a sync.
+        order = program.train_index[torch.stack([next(stream) for stream in streams])]  # (S, n) into x_train
+        order = order.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else order
         for start in range(0, n, grid.batch_size):
-            idx = orders[epoch, :, start:start + grid.batch_size]  # (S, B)
+            idx = order[:, start:start + grid.batch_size]  # (S, B)
             grads, ce_sum, n_correct = _gradients(params, x_train[idx], member_labels, y_train[idx], class_mask,
                                                   l1_rows, s, m, h)
             for name, p in params.items():
@@ -267,7 +270,7 @@ def _gradients(params, x, member_labels, digits, class_mask, l1_rows, s, m, h):
     d_w2 = d_logits @ a.transpose(-1, -2)  # (S, M, K, H)
     d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
-    d_w1 = torch.baddbmm(torch.sign(params["w1"]).mul_(l1_rows), d_z1, x)  # (S, M*H, D)
+    d_w1 = torch.sign(params["w1"]).mul_(l1_rows).baddbmm_(d_z1, x)  # (S, M*H, D), in place: no extra pass
     grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
     return grads, ce_sum, n_correct
 
