@@ -6,6 +6,7 @@ training images); they are marked slow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import yaml
 
 from underspec import UnderspecError
 from underspec import sweep as sw
-from underspec.sweep import Shard, SweepConfig, plan_shards
+from underspec.sweep import SweepConfig, plan_shards
 
 TINY = dict(dataset="mnist-5k", n_train=200, n_test=100, seeds=[0, 42], l1=[0.0, 0.01], n_classes=[3, 10],
             epochs=1, device="cpu")
@@ -180,6 +181,9 @@ def test_a_results_folder_of_another_sweep_is_refused(tmp_path):
         sw.prepare(config.replace(epochs=2))
     with pytest.raises(UnderspecError, match="differs in shards: 2 there, 1 here"):
         sw.prepare(config.replace(shards=1))
+    with pytest.raises(UnderspecError, match="another sweep"):  # refused before any shard runs
+        sw.run_sweep(config.replace(n_classes=[2, 10]), progress=False)
+    assert list((out / "shards").iterdir()) == []
 
 
 def test_a_foreign_or_corrupt_folder_is_refused(tmp_path):
@@ -199,6 +203,13 @@ def test_too_many_images_asked_for(tmp_path):
     with pytest.raises(UnderspecError, match="n_train = 9000 but mnist-5k has only 4000"):
         sw.prepare(tiny(tmp_path, n_train=9000))
     assert not (tmp_path / "results").exists()  # nothing written
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_local_sweep_on_a_missing_gpu_is_refused(tmp_path):
+    with pytest.raises(UnderspecError, match="no GPU is visible"):
+        sw.prepare(tiny(tmp_path, device="cuda"))
+    sw.prepare(tiny(tmp_path, device="cuda", executor="slurm"))  # the nodes have their own GPUs
 
 
 def test_a_broken_notebook_is_refused_before_running(tmp_path):
@@ -274,3 +285,148 @@ def test_a_running_sweep_locks_its_folder(tmp_path):
                 pass
     with sw._lock(out):  # released
         pass
+
+
+# ------------------------------------------------------------------------- end to end (papermill, slow)
+
+def write_yaml(path: Path, config: SweepConfig) -> Path:
+    keys = {k: v for k, v in config.to_dict().items() if k in TINY or k in ("shards", "out")}
+    path.write_text(yaml.safe_dump(keys))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """An uninterrupted 2-shard sweep, run through the CLI, and its report."""
+    from underspec.cli import main
+
+    folder = tmp_path_factory.mktemp("finished")
+    config = tiny(folder)
+    assert main(["sweep", str(write_yaml(folder / "sweep.yml", config)), "--no-progress"]) == 0
+    assert main(["report", config.out]) == 0
+    return config, Path(config.out)
+
+
+def marker_stamps(out: Path, shard="shard-000"):
+    folder = out / "shards" / shard
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+@pytest.mark.slow
+def test_two_shard_sweep_end_to_end(finished, mnist5k):
+    import underspec
+    from underspec.compare import compare
+
+    config, out = finished
+    results = sw.load_results(out)
+    assert results.missing == [] and results.config == config
+    for shard in config.plan():  # each shard: executed notebook with its parameters, its Run, its table
+        folder = out / "shards" / shard.id
+        assert yaml.safe_load((folder / "parameters.yaml").read_text())["l1"] == list(shard.l1)
+        notebook = (folder / "notebook.ipynb").read_text()
+        assert "injected-parameters" in notebook and "saved run/ and metrics.parquet" in notebook
+        run = underspec.load_run(folder / "run")
+        assert run.grid == shard.grid(config) and run.data_name == "mnist-5k[:200,:100]"
+        assert set(pd.read_parquet(folder / "metrics.parquet").n_classes) == set(shard.n_classes)
+    # one tidy table across the shards: exactly what one run of the whole grid gives
+    data = mnist5k.take(200, 100)
+    whole = underspec.train(config.grid(), data, device="cpu", progress=False, snapshots=False, embeddings=False)
+    pd.testing.assert_frame_equal(results.metrics, compare(whole, pairs="all", data=data))
+    pd.testing.assert_frame_equal(results.history, whole.history)
+    report = out / "report"
+    pd.testing.assert_frame_equal(pd.read_parquet(report / "metrics.parquet"), results.metrics)
+    assert len(pd.read_csv(report / "metrics.csv")) == len(results.metrics) == 4 * 1 * 3  # configs x pairs x targets
+    summary = pd.read_parquet(report / "summary.parquet")
+    assert {"mean", "ci_low", "ci_high", "null"} <= set(summary.columns)
+    for name in ("lambda", "classes"):
+        assert (report / f"figure-3-1-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (report / f"figure-3-1-{name}.svg").read_bytes()[:1000]
+
+
+@pytest.mark.slow
+def test_rerunning_a_finished_sweep_recomputes_nothing(finished):
+    config, out = finished
+    before = {s.id: marker_stamps(out, s.id) for s in config.plan()}
+    result = sw.run_sweep(config.replace(jobs=2), progress=False)  # another way to run: still the same sweep
+    assert result.ran == [] and result.skipped == ["shard-000", "shard-001"]
+    assert {s.id: marker_stamps(out, s.id) for s in config.plan()} == before
+
+
+def _descendants(pid: int) -> list[int]:
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the kernel processes")
+def test_a_killed_sweep_resumes_without_recomputing_and_gives_the_same_table(tmp_path, finished):
+    config = tiny(tmp_path)
+    out = Path(config.out)
+    # the sweep, through the CLI, in its own process; killed (with its kernel) while shard-001 runs
+    proc = subprocess.Popen([sys.executable, "-m", "underspec.cli", "sweep",
+                             str(write_yaml(tmp_path / "sweep.yml", config)), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((out / "shards").glob(".shard-001.attempt-*/notebook.partial.ipynb")):
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            assert time.monotonic() < deadline, "shard-001 never started"
+            time.sleep(0.05)
+    finally:
+        victims = [proc.pid, *_descendants(proc.pid)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    assert sw.shard_status(out, config.plan()[0], config.fingerprint()) == "complete"
+    assert not (out / "shards" / "shard-001").exists()  # nothing that looks like a result
+    results = sw.load_results(out)
+    assert results.missing == ["shard-001"]
+    with pytest.raises(UnderspecError, match="1 of 2 shards .* not complete .*shard-001"):
+        sw.load_results(out, allow_missing=False)
+
+    first = marker_stamps(out)
+    result = sw.run_sweep(config, progress=False)
+    assert result.ran == ["shard-001"] and result.skipped == ["shard-000"]
+    assert marker_stamps(out) == first  # shard-000 was not touched
+    assert not list((out / "shards").glob(".shard-*"))  # the killed attempt was cleared
+    pd.testing.assert_frame_equal(sw.load_results(out).metrics, sw.load_results(finished[1]).metrics)
+
+
+@pytest.mark.slow
+def test_the_submitit_path_runs_end_to_end_with_its_local_executor(tmp_path, finished):
+    config = tiny(tmp_path, executor="slurm", partition="debug", time="10", cpus=1)
+    result = sw.run_sweep(config, progress=False, cluster="local")
+    assert sorted(result.ran) == ["shard-000", "shard-001"]
+    assert list((Path(config.out) / "slurm").glob("*/*_log.out"))  # submitit's job folders
+    pd.testing.assert_frame_equal(sw.load_results(config.out).metrics, sw.load_results(finished[1]).metrics)
+
+
+@pytest.mark.slow
+def test_a_failing_shard_is_reported_kept_apart_and_retried(tmp_path, finished):
+    broken = tmp_path / "broken.md"
+    broken.write_text(sw.DEFAULT_NOTEBOOK.read_text().replace(
+        "run = underspec.train(", "assert 10 not in n_classes, 'boom'\nrun = underspec.train("))
+    config = tiny(tmp_path, notebook=str(broken), jobs=2)  # two worker processes
+    with pytest.raises(sw.ShardError, match=r"1 of 2 shards failed \(shard-001: notebook cell \d+: AssertionError: boom\)"):
+        sw.run_sweep(config, progress=False)
+    shards = Path(config.out) / "shards"
+    assert (shards / "shard-000" / "COMPLETE.json").exists()
+    assert not (shards / "shard-001").exists()
+    assert "boom" in (shards / "shard-001.failed" / "notebook.partial.ipynb").read_text()
+    first = marker_stamps(Path(config.out))
+    result = sw.run_sweep(config.replace(notebook=None, jobs=1), progress=False)  # fixed notebook: same sweep
+    assert result.ran == ["shard-001"] and marker_stamps(Path(config.out)) == first
+    assert not (shards / "shard-001.failed").exists()
+    pd.testing.assert_frame_equal(sw.load_results(config.out).metrics, sw.load_results(finished[1]).metrics)

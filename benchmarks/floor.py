@@ -1,0 +1,45 @@
+"""The arithmetic floor of the paper study: FLOPs and bytes of one full paper grid, and the lower bounds
+they imply on an H100 and on a CPU of a given speed. Pure arithmetic; prints a Markdown table.
+
+    python benchmarks/floor.py [--cpu-gflops 140]
+"""
+
+import argparse
+
+from underspec.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS
+
+D, H, B, EPOCHS = 784, 16, 64, 50
+H100 = {"fp32 FLOP/s": 67e12, "tf32 FLOP/s": 495e12, "HBM bytes/s": 3.35e12}  # SXM5 data sheet, dense
+
+
+def study(n_train: int, n_test: int) -> dict:
+    per_config = len(PAPER_SEEDS) * len(PAPER_L1)
+    # per image and network: layer 1 forward and dW1 (2*D*H each); layer 2 forward, dW2, dA (2*H*C each)
+    train = sum(per_config * (4 * D * H + 6 * H * c) for c in PAPER_CLASSES) * n_train * EPOCHS
+    test = sum(per_config * (2 * D * H + 2 * H * c) for c in PAPER_CLASSES) * n_test * EPOCHS
+    networks = per_config * len(PAPER_CLASSES)
+    steps = -(-n_train // B) * EPOCHS
+    w1_bytes = networks * H * D * 4
+    # every step must at least read and write W1 and the running gradient sum (float32)
+    return {"networks": networks, "steps": steps, "flops": train + test, "bytes": 4 * w1_bytes * steps,
+            "w1_bytes": w1_bytes}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cpu-gflops", type=float, default=140.0,
+                        help="sustained float32 matmul GFLOP/s of the CPU (measured: torch.bmm on this machine)")
+    args = parser.parse_args()
+    print("| data | networks | SGD steps per network | FLOPs | bytes (W1 + grad sum, r+w per step) | "
+          "H100 fp32 bound | H100 tf32 bound | HBM bound | CPU bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, n_train, n_test in (("MNIST 60,000 / 10,000", 60000, 10000), ("mnist-5k 4,000 / 1,000", 4000, 1000)):
+        s = study(n_train, n_test)
+        print(f"| {name} | {s['networks']} | {s['steps']:,} | {s['flops'] / 1e12:.1f} T | {s['bytes'] / 1e12:.2f} TB | "
+              f"{s['flops'] / H100['fp32 FLOP/s']:.2f} s | {s['flops'] / H100['tf32 FLOP/s']:.2f} s | "
+              f"{s['bytes'] / H100['HBM bytes/s']:.2f} s | {s['flops'] / args.cpu_gflops / 1e9:.0f} s |")
+    print(f"\nW1 of all 378 networks: {study(1, 1)['w1_bytes'] / 2**20:.1f} MiB (fits the H100's 50 MB L2).")
+
+
+if __name__ == "__main__":
+    main()
