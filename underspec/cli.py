@@ -49,12 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    try:  # the sweep commands live beside the sweep code
-        from .sweep import register_cli
-    except ImportError:
-        pass
-    else:
-        register_cli(sub)
+    from .sweep import register_cli  # the sweep and report commands live beside the sweep code
+
+    register_cli(sub)
     return parser
 
 
