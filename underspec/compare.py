@@ -13,7 +13,7 @@ import torch
 from .chance import null_init, null_shuffle
 from .data import Dataset, class_labels
 from .errors import UnderspecError
-from .matching import DEFAULT_POLICY, pair_metrics, seed_pairs
+from .matching import DEFAULT_POLICY, POLICIES, layer_units, pair_metrics, seed_pairs, zero_variance
 from .run import Run
 
 TARGETS = ("params", "grads", "displacement")
@@ -21,11 +21,10 @@ NULLS = ("init", "shuffle")
 METRICS = ("apc1", "apc2", "pe", "apc1_signed", "apc2_signed", "pe_signed", "apc2_w1perm", "apc1_data",
            "apc_act", "apc_act_signed", "pe_act")
 ZERO_VAR = ("zero_var_w1", "zero_var_w2", "zero_var_act")
-NULL_SIZES = {"init": 256, "shuffle": 16}
 
 
 def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str = DEFAULT_POLICY,
-            data: Dataset | None = None, null: str | None = "init", n_null: int | None = None,
+            data: Dataset | None = None, null: str | None = "init", n_null: int = 256,
             seed: int = 0) -> pd.DataFrame:
     """The paper's metrics and the additions for every configuration, seed pair and target of ``run``.
 
@@ -37,8 +36,8 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     non-zero in at least one training image of the configuration).
     null: ``"init"`` (untrained networks, see ``null_init``; the activation nulls are the same pair's
     activations before training, epoch 0), ``"shuffle"`` (see ``null_shuffle``) or None (no null columns).
-    n_null: Monte Carlo size: pairs of fresh networks for "init" (default 256), shuffles per row for
-    "shuffle" (default 16). seed: seeds the null.
+    n_null: Monte Carlo size: pairs of fresh networks ("init") or random pairings per row ("shuffle").
+    seed: seeds the null.
 
     Columns: ``l1``, ``n_classes``, ``seed_a`` (the reference of the pair), ``seed_b``, ``target``; the
     metrics of ``pair_metrics`` (``apc1``, ``apc2``, ``pe`` are the paper's; ``apc1_data`` only with
@@ -49,25 +48,23 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     metric. Rows: configurations in grid order (l1-major), then pairs, then targets.
     """
     grid = run.grid
-    targets = _check_args(run, targets, null, data)
-    views = {t: _target_params(run, t) for t in targets}
-    n_null = n_null or NULL_SIZES.get(null)
+    targets = _check_args(run, targets, policy, null, n_null, data)
+    seed_list = seed_pairs(grid.seeds, pairs)
+    views = [_target_params(run, t) for t in targets]
+    stacked = {k: torch.stack([v[k] for v in views], 1) for k in ("w1", "w2")}  # (N, targets, ...)
     columns = []
     for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
-        seed_list = seed_pairs(grid.seeds, pairs)
         ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
         ib = torch.tensor([run.index(sb, l1, c) for _, sb in seed_list])
-        a = _cut([views[t] for t in targets], ia, c)
-        b = _cut([views[t] for t in targets], ib, c)
+        a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
         mask = None if data is None else _data_pixels(data, c, grid.class_mode)
         acts_a = acts_b = None
         if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
             acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
             acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
-        try:
-            metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
-        except UnderspecError as exc:
-            raise UnderspecError(f"l1={l1}, n_classes={c}: {exc}") from None
+        if policy == "raise":
+            _refuse_zero_variance(a, b, mask, acts_a, acts_b, seed_list, targets, l1, c)
+        metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
         if null == "init":
             level = null_init(c, hidden=grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
                               seed=seed)
@@ -129,15 +126,19 @@ def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor
     return data_pixels(data.x_train[keep])
 
 
-def _check_args(run: Run, targets, null, data) -> tuple[str, ...]:
+def _check_args(run: Run, targets, policy, null, n_null, data) -> tuple[str, ...]:
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     bad = [t for t in targets if t not in TARGETS]
     if bad or not targets:
         raise UnderspecError(f"unknown target(s) {bad or targets}: use some of {', '.join(TARGETS)}")
     if len(set(targets)) != len(targets):
         raise UnderspecError(f"duplicate target in {list(targets)}: list each target once")
+    if policy not in POLICIES:
+        raise UnderspecError(f"unknown zero-variance policy {policy!r}: use one of {', '.join(POLICIES)}")
     if null is not None and null not in NULLS:
         raise UnderspecError(f"unknown null {null!r}: use one of {', '.join(NULLS)}, or None")
+    if not isinstance(n_null, int) or n_null < 1:
+        raise UnderspecError(f"n_null must be a positive integer, got {n_null!r}")
     if data is not None and data.name != run.data_name:
         raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: "
                              "pass the data set the run was trained on")
@@ -153,16 +154,31 @@ def _target_params(run: Run, target: str) -> dict[str, torch.Tensor]:
     return {k: final[k] - init[k] for k in ("w1", "w2")}
 
 
-def _cut(views: list[dict[str, torch.Tensor]], index: torch.Tensor, n_classes: int) -> dict[str, torch.Tensor]:
-    """Members ``index`` of every target view, pair-major (row p * len(views) + t), w2 cut to its C rows."""
-    return {"w1": torch.stack([v["w1"][index] for v in views], 1).flatten(0, 1),
-            "w2": torch.stack([v["w2"][index, :n_classes] for v in views], 1).flatten(0, 1)}
+def _cut(stacked: dict[str, torch.Tensor], index: torch.Tensor, n_classes: int) -> dict[str, torch.Tensor]:
+    """Members ``index`` of (N, T, ...) stacked targets, pair-major (row p * T + t), w2 cut to its C rows."""
+    return {"w1": stacked["w1"][index].flatten(0, 1), "w2": stacked["w2"][index, :, :n_classes].flatten(0, 1)}
+
+
+def _refuse_zero_variance(a, b, mask, acts_a, acts_b, seed_list, targets, l1, c) -> None:
+    """Policy "raise": name the first seed pair and target with a zero-variance unit, in any compared view."""
+    views = {"w1": (a["w1"], b["w1"]), "w2": (layer_units(a, 2), layer_units(b, 2))}
+    if mask is not None:
+        views["w1 on data pixels"] = (a["w1"][..., mask], b["w1"][..., mask])
+    if acts_a is not None:
+        views["activations"] = (acts_a.transpose(-1, -2), acts_b.transpose(-1, -2))
+    for name, units in views.items():
+        bad = (zero_variance(units[0]) | zero_variance(units[1])).any(-1)
+        if bad.any():
+            pair, t = divmod(int(bad.nonzero()[0]), len(targets))
+            raise UnderspecError(f"zero-variance unit(s) (Pearson r undefined) in {name} of the {targets[t]} of seeds "
+                                 f"{seed_list[pair]} at l1={l1}, n_classes={c}: pass policy='zero' or 'exclude'")
 
 
 def _init_activation_null(run: Run, ia, ib, n_classes: int, repeat: int, policy: str) -> dict[str, torch.Tensor]:
     """The activation metrics of the same pairs at initialisation (epoch 0): untrained, independent networks
     on the same probe images; ``pe_act`` compares with the matching of the initial w1."""
-    init = _cut([run.params("init")], ia, n_classes), _cut([run.params("init")], ib, n_classes)
+    init = {k: v.unsqueeze(1) for k, v in run.params("init").items() if k in ("w1", "w2")}
+    init = _cut(init, ia, n_classes), _cut(init, ib, n_classes)
     acts = torch.relu(run.embeddings[ia, 0]), torch.relu(run.embeddings[ib, 0])
     metrics = pair_metrics(*init, policy=policy, acts_a=acts[0], acts_b=acts[1])
     return {k: metrics[k].repeat_interleave(repeat) for k in ("apc_act", "apc_act_signed", "pe_act")}

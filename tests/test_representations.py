@@ -1,0 +1,97 @@
+"""Representations: the paper's per-seed PCA, the shared aligned view, and (debiased) linear CKA."""
+
+import numpy as np
+import pytest
+import torch
+
+from underspec import Grid, UnderspecError, aligned_view, linear_cka, pca_trajectories, train
+
+
+@pytest.fixture(scope="module")
+def embeddings(small):
+    """(E+1, P, H) pre-ReLU embeddings of two seeds after 0..3 epochs: (2, 4, 100, 16)."""
+    return train(Grid(seeds=(0, 42), epochs=3), small, progress=False).embeddings.double()
+
+
+def kornblith_cka(x, y, debiased=False):
+    """Kornblith et al. (2019)'s reference code (Gram matrices, ``center_gram``), transcribed."""
+    def center_gram(gram):
+        gram = gram.copy()
+        n = gram.shape[0]
+        if debiased:
+            np.fill_diagonal(gram, 0)
+            means = np.sum(gram, 0) / (n - 2)
+            means -= np.sum(means) / (2 * (n - 1))
+            gram -= means[:, None]
+            gram -= means[None, :]
+            np.fill_diagonal(gram, 0)
+        else:
+            means = np.mean(gram, 0)
+            means -= np.mean(means) / 2
+            gram -= means[:, None]
+            gram -= means[None, :]
+        return gram
+    gx, gy = center_gram(x @ x.T), center_gram(y @ y.T)
+    return gx.ravel() @ gy.ravel() / (np.linalg.norm(gx) * np.linalg.norm(gy))
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_cka_is_one_with_itself_and_invariant_to_rotation_and_scale(embeddings, debiased):
+    x = embeddings[0, -1]
+    q, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    assert linear_cka(x, x, debiased=debiased).item() == pytest.approx(1.0, abs=1e-12)
+    y = embeddings[1, -1]
+    base = linear_cka(x, y, debiased=debiased).item()
+    assert base < 0.99
+    assert linear_cka(x @ q, y, debiased=debiased).item() == pytest.approx(base, abs=1e-12)
+    assert linear_cka(x, 3.7 * y, debiased=debiased).item() == pytest.approx(base, abs=1e-12)
+    assert base == pytest.approx(kornblith_cka(x.numpy(), y.numpy(), debiased), abs=1e-12)
+
+
+def test_cka_per_epoch_is_batched(embeddings):
+    per_epoch = linear_cka(embeddings[0], embeddings[1])
+    assert per_epoch.shape == (4,)
+    for e in range(4):
+        assert per_epoch[e].item() == pytest.approx(linear_cka(embeddings[0, e], embeddings[1, e]).item(), abs=1e-12)
+    matrix = linear_cka(embeddings[:, None], embeddings[None])  # all seed pairs: (2, 2, E+1)
+    assert matrix.shape == (2, 2, 4) and torch.allclose(matrix[0, 0], torch.ones(4, dtype=torch.float64))
+
+
+def test_cka_refuses_undefined_and_mismatched_inputs(embeddings):
+    with pytest.raises(UnderspecError, match="without variance"):
+        linear_cka(torch.zeros(100, 16), embeddings[0, -1])
+    with pytest.raises(UnderspecError, match="same inputs"):
+        linear_cka(embeddings[0, -1], embeddings[1, -1, :50])
+
+
+def test_pca_is_fitted_on_the_final_epoch(embeddings):
+    proj = pca_trajectories(embeddings, 2)
+    assert proj.coords.shape == (2, 4, 100, 2) and proj.components.shape == (2, 2, 16)
+    final = proj.coords[:, -1]
+    torch.testing.assert_close(final.mean(-2), torch.zeros(2, 2, dtype=torch.float64), rtol=0, atol=1e-12)
+    variance = final.var(-2)
+    assert (variance[:, 0] >= variance[:, 1]).all()
+    centred = embeddings[:, -1] - embeddings[:, -1].mean(-2, keepdim=True)
+    eigvals = torch.linalg.eigvalsh(centred.transpose(-1, -2) @ centred / 99)
+    torch.testing.assert_close(variance, eigvals.flip(-1)[:, :2], rtol=1e-10, atol=0)  # the top 2 directions
+    full = pca_trajectories(embeddings, 16)
+    rebuilt = full.coords @ full.components.unsqueeze(1) + full.mean[:, None, None]
+    torch.testing.assert_close(rebuilt, embeddings, rtol=0, atol=1e-10)  # every epoch, in the final basis
+    assert full.explained.sum(-1).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_aligned_view_puts_a_permuted_copy_on_top_of_its_original(embeddings):
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(3))
+    stack = torch.stack([embeddings[0], embeddings[0][..., perm], embeddings[1]])
+    view = aligned_view(stack, 2)
+    assert torch.equal(view.perms[1], perm.argsort()) and torch.equal(view.perms[0], torch.arange(16))
+    torch.testing.assert_close(view.projection.coords[1], view.projection.coords[0], rtol=0, atol=1e-12)
+    assert view.apc[:2].tolist() == pytest.approx([1.0, 1.0]) and view.apc[2] < 1
+    assert view.projection.components.shape == (2, 16)  # one basis for all seeds
+
+
+def test_bad_shapes_are_refused(embeddings):
+    with pytest.raises(UnderspecError, match="n_components must be in 1..16"):
+        pca_trajectories(embeddings, 17)
+    with pytest.raises(UnderspecError, match=r"\(S, E\+1, P, H\)"):
+        aligned_view(embeddings[0])

@@ -1,0 +1,280 @@
+"""Matching the hidden units of two networks, and the paper's metrics APC-1, APC-2 and PE.
+
+A "unit vector" is what describes one hidden unit: its row of ``w1`` (784 pixel weights), its column of
+``w2`` (C class weights), or its activations on a set of images. Everything here is batched: leading axes
+index pairs of networks, all correlation matrices come from one matrix product (in float64), and only the
+Hungarian algorithm (``scipy.optimize.linear_sum_assignment``, CPU) loops over the pairs.
+
+The paper's metrics (PROTOCOL section 2), for networks ``a`` (the reference) and ``b``:
+
+- ``R1[i, j]`` = Pearson r of row i of ``w1(a)`` and row j of ``w1(b)``; ``perm1`` = Hungarian on ``-|R1|``;
+  **APC-1** = mean over units of ``|R1[i, perm1[i]]|``.
+- The same on the columns of ``w2`` with its own matching ``perm2``: **APC-2**.
+- **PE** = fraction of units with ``perm1[i] == perm2[i]``.
+
+Zero-variance units (a dead unit's gradient row, a constant vector) have no Pearson r; the paper's code
+would crash on the NaN. ``policy`` says what happens instead (``DEFAULT_POLICY = "zero"``):
+
+- ``"raise"``: an ``UnderspecError`` that names the pair and the units.
+- ``"zero"`` (default): the unit's correlations count as 0; it is still matched (the assignment must be
+  complete) but that match is *invalid*: it adds 0 to APC and never counts as a PE agreement, and the
+  denominators stay H, so values stay comparable with the paper's and an unmatched unit lowers the score.
+- ``"exclude"``: the unit is left out: matching runs on the units with variance (``perm = -1`` for the
+  others), APC averages over the valid matches and PE over the units valid in both matchings (NaN when
+  none is left, which ``compare`` explains with its zero-variance counts).
+
+A unit is zero-variance when all its entries are equal (the test ``scipy.stats.pearsonr`` applies).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .errors import UnderspecError
+
+POLICIES = ("raise", "zero", "exclude")
+DEFAULT_POLICY = "zero"
+VIEWS = ("reference", "all")
+
+
+@dataclass(frozen=True, eq=False)
+class Matching:
+    """A matching of the units of ``a`` (Ha of them) to units of ``b``, for a batch of pairs.
+
+    ``perm`` (..., Ha) int64: unit of ``b`` matched to unit i of ``a``; -1 where unmatched ("exclude").
+    ``r`` (..., Ha) float64: Pearson r of each matched pair (0 where the match is not valid).
+    ``valid`` (..., Ha) bool: matched, and both units have non-zero variance.
+    ``signed``: whether the matching maximised r (True) or |r| (False, the paper).
+    ``policy``: the zero-variance policy it was made under (decides the denominators of APC and PE).
+    """
+
+    perm: torch.Tensor
+    r: torch.Tensor
+    valid: torch.Tensor
+    signed: bool
+    policy: str
+
+
+def seed_pairs(seeds, pairs: str = "reference") -> list[tuple[int, int]]:
+    """The seed pairs of a view: ``"reference"`` = (seeds[0], s) for every other s (the paper's 6 pairs),
+    ``"all"`` = every unordered pair in seed order (21 for 7 seeds)."""
+    seeds = list(seeds)
+    if pairs not in VIEWS:
+        raise UnderspecError(f"unknown pairs view {pairs!r}: use one of {', '.join(VIEWS)}")
+    if len(seeds) < 2:
+        raise UnderspecError(f"comparing seeds needs at least 2 seeds, got {seeds}")
+    if pairs == "reference":
+        return [(seeds[0], s) for s in seeds[1:]]
+    return list(itertools.combinations(seeds, 2))
+
+
+def layer_units(params: dict[str, torch.Tensor], layer: int) -> torch.Tensor:
+    """The unit vectors of a layer: ``layer=1`` -> rows of ``w1`` (..., H, D); ``layer=2`` -> columns of
+    ``w2`` (..., H, C)."""
+    if layer == 1:
+        return params["w1"]
+    if layer == 2:
+        return params["w2"].transpose(-1, -2)
+    raise UnderspecError(f"layer must be 1 or 2, got {layer!r}")
+
+
+def zero_variance(units: torch.Tensor) -> torch.Tensor:
+    """(..., H, K) -> (..., H) bool: the units whose K entries are all equal (Pearson r undefined)."""
+    return (units == units[..., :1]).all(-1)
+
+
+def unit_correlation(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pearson r between every unit of ``a`` and every unit of ``b``, batched.
+
+    a: (..., Ha, K), b: (..., Hb, K) (leading axes broadcast), any float dtype, CPU or GPU.
+    Returns ``r`` (..., Ha, Hb) float64, ``zero_a`` (..., Ha) and ``zero_b`` (..., Hb) bool. Entries that
+    involve a zero-variance unit are undefined: they are 0 in ``r`` and flagged by the masks, so that a
+    caller applies a policy (``match_units`` does). For K = 2, r is exactly +-1 (as in ``scipy.stats.pearsonr``).
+    """
+    if a.shape[-1] != b.shape[-1]:
+        raise UnderspecError(f"units to correlate must have the same length, got {a.shape[-1]} and {b.shape[-1]}")
+    if a.shape[-1] < 2:
+        raise UnderspecError(f"a Pearson correlation needs vectors of length >= 2, got {a.shape[-1]}")
+    zero_a, zero_b = zero_variance(a), zero_variance(b)
+    if a.shape[-1] == 2:  # two points always lie on a line: r is the product of the slopes' signs
+        r = (_step_sign(a).unsqueeze(-1) * _step_sign(b).unsqueeze(-2)).double()
+    else:
+        r = (_standardise(a) @ _standardise(b).transpose(-1, -2)).clamp_(-1.0, 1.0)
+    return r, zero_a, zero_b
+
+
+def match_units(a: torch.Tensor, b: torch.Tensor, *, signed: bool = False,
+                policy: str = DEFAULT_POLICY) -> Matching:
+    """The Hungarian matching of the units of ``a`` (..., Ha, K) to those of ``b`` (..., Hb, K).
+
+    ``signed=False`` maximises the summed |r| (the paper: ``linear_sum_assignment(-abs(R))``), which pairs
+    anti-correlated units; ``signed=True`` maximises the summed r. ``policy``: see the module doc.
+    """
+    r, zero_a, zero_b = unit_correlation(a, b)
+    return assign(r, zero_a, zero_b, signed=signed, policy=policy)
+
+
+def assign(r: torch.Tensor, zero_a: torch.Tensor, zero_b: torch.Tensor, *, signed: bool = False,
+           policy: str = DEFAULT_POLICY) -> Matching:
+    """The Hungarian matching on a correlation batch from ``unit_correlation`` (so it can be reused)."""
+    _check_policy(policy, zero_a, zero_b)
+    keep = (~zero_a, ~zero_b) if policy == "exclude" else (None, None)
+    perm = hungarian(r if signed else r.abs(), *keep)
+    return evaluate_matching(r, zero_a, zero_b, perm, signed=signed, policy=policy)
+
+
+def hungarian(score: torch.Tensor, keep_a: torch.Tensor | None = None,
+              keep_b: torch.Tensor | None = None) -> torch.Tensor:
+    """The assignment that maximises the summed ``score`` (..., Ha, Hb), one ``linear_sum_assignment`` per
+    pair (on the CPU): ``perm`` (..., Ha) int64 on ``score``'s device. ``keep_a`` (..., Ha) / ``keep_b``
+    (..., Hb) bool restrict it to some units; the others get ``perm = -1`` (or are never chosen)."""
+    ha, hb = score.shape[-2:]
+    lead = score.shape[:-2]
+    flat = score.reshape(-1, ha, hb).cpu().numpy()
+    perm = np.full((len(flat), ha), -1, dtype=np.int64)
+    if keep_a is None:
+        for k in range(len(flat)):
+            i, j = linear_sum_assignment(-flat[k])  # the paper's call, ties included
+            perm[k, i] = j
+    else:
+        ka = keep_a.expand(*lead, ha).reshape(-1, ha).cpu().numpy()
+        kb = keep_b.expand(*lead, hb).reshape(-1, hb).cpu().numpy()
+        for k in range(len(flat)):
+            rows, cols = np.flatnonzero(ka[k]), np.flatnonzero(kb[k])
+            i, j = linear_sum_assignment(-flat[k][np.ix_(rows, cols)])
+            perm[k, rows[i]] = cols[j]
+    return torch.from_numpy(perm).reshape(*lead, ha).to(score.device)
+
+
+def evaluate_matching(r: torch.Tensor, zero_a: torch.Tensor, zero_b: torch.Tensor, perm: torch.Tensor, *,
+                      signed: bool = False, policy: str = DEFAULT_POLICY) -> Matching:
+    """A given matching ``perm`` (..., Ha) (-1 = unmatched) scored on a correlation batch: for example the
+    columns of ``w2`` under the matching of ``w1`` (the one permutation that preserves the function)."""
+    _check_policy(policy, zero_a, zero_b)
+    lead = np.broadcast_shapes(r.shape[:-2], perm.shape[:-1])
+    perm = perm.expand(*lead, r.shape[-2])
+    matched = perm >= 0
+    safe = perm.clamp(min=0)
+    r_matched = r.expand(*lead, *r.shape[-2:]).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    valid = matched & ~zero_a.expand(*lead, r.shape[-2]) & ~zero_b.expand(*lead, r.shape[-1]).gather(-1, safe)
+    return Matching(perm, torch.where(valid, r_matched, torch.zeros_like(r_matched)), valid, signed, policy)
+
+
+def apc(m: Matching) -> torch.Tensor:
+    """Average (absolute, unless the matching is signed) Pearson correlation of the matched units: (...,).
+
+    Paper matching: mean of |r|; signed matching: mean of r. Denominator: Ha ("zero", "raise") or the
+    number of valid matches ("exclude").
+    """
+    values = m.r if m.signed else m.r.abs()
+    return values.sum(-1) / _denominator(m.valid, m.policy)
+
+
+def pe(m1: Matching, m2: Matching) -> torch.Tensor:
+    """Permutation agreement (the paper's PE): fraction of units that both matchings send to the same unit
+    of the other network, (...,). A pair counts only where both matches are valid; denominator Ha, or the
+    units valid in both ("exclude")."""
+    both = m1.valid & m2.valid
+    agree = both & (m1.perm == m2.perm)
+    return agree.sum(-1) / _denominator(both, m1.policy)
+
+
+def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, policy: str = DEFAULT_POLICY,
+                 pixel_mask: torch.Tensor | None = None, acts_a: torch.Tensor | None = None,
+                 acts_b: torch.Tensor | None = None, match=None) -> dict[str, torch.Tensor]:
+    """Every weight- (and activation-) matching metric for a batch of network pairs, as (...,) tensors.
+
+    a, b: ``w1`` (..., H, D) and ``w2`` (..., C, H), unpadded (cut to the pair's own C); ``a`` is the
+    reference. pixel_mask: (D,) bool, the data-carrying pixels. acts_a, acts_b: (..., P, H) hidden
+    activations on the same P images. match: ``f(r, zero_a, zero_b, signed) -> Matching`` used instead of
+    the Hungarian matching (``assign``); ``null_shuffle`` passes random pairings.
+
+    Keys: the paper's ``apc1``, ``apc2``, ``pe``; ``apc1_signed``, ``apc2_signed``, ``pe_signed`` (matching
+    on r); ``apc2_w1perm`` (|r| of the columns of w2 under the w1 matching); ``apc1_data`` (APC-1 on
+    ``pixel_mask`` only, with its own matching; only when a mask is given); ``apc_act`` / ``apc_act_signed``
+    (matching the units by their activations, |r| / r) and ``pe_act`` (agreement of the activation
+    matching with the paper's w1 matching; only when activations are given); ``zero_var_w1``,
+    ``zero_var_w2``, ``zero_var_act`` (zero-variance units in both networks together, int64).
+    """
+    if match is None:
+        def match(r, zero_a, zero_b, signed):
+            return assign(r, zero_a, zero_b, signed=signed, policy=policy)
+    if (acts_a is None) != (acts_b is None):
+        raise UnderspecError("give both acts_a and acts_b (activations of both networks), or neither")
+    r1, za1, zb1 = unit_correlation(layer_units(a, 1), layer_units(b, 1))
+    r2, za2, zb2 = unit_correlation(layer_units(a, 2), layer_units(b, 2))
+    m1, m2 = match(r1, za1, zb1, False), match(r2, za2, zb2, False)
+    s1, s2 = match(r1, za1, zb1, True), match(r2, za2, zb2, True)
+    out = {"apc1": apc(m1), "apc2": apc(m2), "pe": pe(m1, m2),
+           "apc1_signed": apc(s1), "apc2_signed": apc(s2), "pe_signed": pe(s1, s2),
+           "apc2_w1perm": apc(evaluate_matching(r2, za2, zb2, m1.perm, policy=policy))}
+    if pixel_mask is not None:
+        mask = torch.as_tensor(pixel_mask, dtype=torch.bool, device=a["w1"].device)
+        if mask.shape != a["w1"].shape[-1:]:
+            raise UnderspecError(f"pixel_mask must be ({a['w1'].shape[-1]},) bool, got {tuple(mask.shape)}")
+        out["apc1_data"] = apc(match(*unit_correlation(a["w1"][..., mask], b["w1"][..., mask]), False))
+    out.update(zero_var_w1=za1.sum(-1) + zb1.sum(-1), zero_var_w2=za2.sum(-1) + zb2.sum(-1))
+    if acts_a is not None:
+        ra, zaa, zba = unit_correlation(acts_a.transpose(-1, -2), acts_b.transpose(-1, -2))
+        ma = match(ra, zaa, zba, False)
+        out.update(apc_act=apc(ma), apc_act_signed=apc(match(ra, zaa, zba, True)), pe_act=pe(ma, m1),
+                   zero_var_act=zaa.sum(-1) + zba.sum(-1))
+    return out
+
+
+def reference_metrics(w1_a, w1_b, w2_a, w2_b) -> dict:
+    """The paper's own formulation for ONE pair, kept as the definition (slow: 2 H^2 ``pearsonr`` calls).
+
+    w1_*: (H, D), w2_*: (C, H) arrays. ``R[i, j] = pearsonr(...)`` in loops, ``linear_sum_assignment(-abs(R))``,
+    APC = mean ``abs(R[i, perm[i]])``, PE = mean ``perm1 == perm2``. Computed in float64, as the scipy of the
+    paper's time did. A zero-variance unit makes it fail, as the paper's code does.
+    Returns {"apc1", "apc2", "pe": float, "perm1", "perm2": (H,) int arrays}.
+    """
+    from scipy.stats import pearsonr
+
+    w1_a, w1_b, w2_a, w2_b = (np.asarray(w, dtype=np.float64) for w in (w1_a, w1_b, w2_a, w2_b))
+    h = w1_a.shape[0]
+    r1, r2 = np.zeros((h, h)), np.zeros((h, h))
+    for i in range(h):
+        for j in range(h):
+            r1[i, j] = pearsonr(w1_a[i], w1_b[j])[0]
+            r2[i, j] = pearsonr(w2_a[:, i], w2_b[:, j])[0]
+    _, perm1 = linear_sum_assignment(-abs(r1))
+    _, perm2 = linear_sum_assignment(-abs(r2))
+    return {"apc1": float(np.mean(abs(r1[np.arange(h), perm1]))), "apc2": float(np.mean(abs(r2[np.arange(h), perm2]))),
+            "pe": float(np.mean(perm1 == perm2)), "perm1": perm1, "perm2": perm2}
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    """Rows centred and scaled to unit norm, in float64 (zero-variance rows become 0)."""
+    x = x.double()
+    x = x - x.mean(-1, keepdim=True)
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return x / torch.where(norm > 0, norm, torch.ones_like(norm))
+
+
+def _step_sign(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x[..., 1].double() - x[..., 0].double())
+
+
+def _denominator(valid: torch.Tensor, policy: str) -> torch.Tensor:
+    if policy == "exclude":
+        return valid.sum(-1).double()  # 0 when nothing is left: the metric is NaN, and compare says why
+    return torch.full(valid.shape[:-1], float(valid.shape[-1]), dtype=torch.float64, device=valid.device)
+
+
+def _check_policy(policy: str, zero_a: torch.Tensor, zero_b: torch.Tensor) -> None:
+    if policy not in POLICIES:
+        raise UnderspecError(f"unknown zero-variance policy {policy!r}: use one of {', '.join(POLICIES)}")
+    if policy == "raise" and (zero_a.any() or zero_b.any()):
+        where = []
+        for side, mask in (("a", zero_a), ("b", zero_b)):
+            for idx in mask.nonzero().tolist()[:3]:
+                where.append(f"{side}{idx[:-1] or ''} unit {idx[-1]}")
+        raise UnderspecError(f"zero-variance unit(s) (Pearson r undefined): {', '.join(where)}; "
+                             "pass policy='zero' or policy='exclude' to score them")

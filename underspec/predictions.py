@@ -1,0 +1,134 @@
+"""What the networks predict: disagreement between seeds, calibration, ensembles, and the linear path between
+two networks' weights (the loss barrier, before and after aligning their units).
+
+Logits come from ``underspec.forward(params, x)``: (..., N, C) for N inputs; labels (N,) are class indices
+0..C-1 of the configuration (``underspec.class_labels`` turns digits into them). Cut padded ``w2`` / ``b2``
+rows of stacked ``Run`` parameters to the member's C first (``Run.member`` does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import UnderspecError
+from .matching import DEFAULT_POLICY, hungarian, match_units
+from .model import forward
+from .symmetry import permute_hidden
+
+ALIGN_METHODS = ("weights", "activations")
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of inputs whose arg-max class is the label: (..., N, C), (N,) -> (...,)."""
+    _check_labels(logits, labels)
+    return (logits.argmax(-1) == labels).double().mean(-1)
+
+
+def disagreement(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Churn: fraction of inputs on which two networks predict different classes, (..., N, C) x2 -> (...,).
+
+    All seed pairs at once: ``disagreement(logits[:, None], logits[None])`` for logits (S, N, C) -> (S, S).
+    """
+    if logits_a.shape[-2:] != logits_b.shape[-2:]:
+        raise UnderspecError(f"logits must cover the same inputs and classes, got {tuple(logits_a.shape[-2:])} "
+                             f"and {tuple(logits_b.shape[-2:])}")
+    return (logits_a.argmax(-1) != logits_b.argmax(-1)).double().mean(-1)
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, *, n_bins: int = 15) -> torch.Tensor:
+    """ECE: the confidence (max softmax probability) put in ``n_bins`` equal-width bins of (0, 1];
+    sum over bins of (share of inputs) x |accuracy - mean confidence|. (..., N, C), (N,) -> (...,)."""
+    _check_labels(logits, labels)
+    if n_bins < 1:
+        raise UnderspecError(f"n_bins must be a positive integer, got {n_bins!r}")
+    conf, pred = logits.double().softmax(-1).max(-1)
+    correct = (pred == labels).double()
+    bins = (conf * n_bins).ceil().long().clamp(1, n_bins) - 1
+    share = F.one_hot(bins, n_bins).double()  # (..., N, bins)
+    gap = ((correct - conf).unsqueeze(-1) * share).sum(-2)  # per bin: sum of (correct - confidence)
+    return gap.abs().sum(-1) / conf.shape[-1]
+
+
+def ensemble_accuracy(logits: torch.Tensor, labels: torch.Tensor, *, dim: int = 0) -> torch.Tensor:
+    """Accuracy of the ensemble that averages the softmax probabilities over axis ``dim`` (the seeds).
+
+    logits (..., N, C) with the members along ``dim`` (not one of the last two axes) -> the remaining axes.
+    """
+    _check_labels(logits, labels)
+    if dim % logits.dim() >= logits.dim() - 2:
+        raise UnderspecError(f"dim must be a leading (member) axis, not the input or class axis; got {dim}")
+    return accuracy(logits.softmax(-1).mean(dim), labels)
+
+
+def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, method: str = "weights",
+                x: torch.Tensor | None = None, policy: str = DEFAULT_POLICY) -> torch.Tensor:
+    """The permutation (..., H) that puts ``b``'s hidden units in ``a``'s order: ``permute_hidden(b, perm)``.
+
+    ``"weights"``: Git Re-Basin weight matching (Ainsworth et al. 2023), exact for one hidden layer:
+    maximise the summed inner products of each unit's incoming weights, bias and outgoing weights.
+    ``"activations"``: maximise the summed correlation of the units' post-ReLU activations on inputs ``x``
+    (N, D) (zero-variance units follow ``policy``).
+    """
+    if method == "weights":
+        score = (a["w1"] @ b["w1"].transpose(-1, -2) + a["b1"].unsqueeze(-1) * b["b1"].unsqueeze(-2)
+                 + a["w2"].transpose(-1, -2) @ b["w2"])
+        return hungarian(score.double())
+    if method == "activations":
+        if x is None:
+            raise UnderspecError("align_units(method='activations') needs the inputs x (N, D)")
+        x = x.to(a["w1"].dtype)
+        acts = [torch.relu(x @ p["w1"].transpose(-1, -2) + p["b1"].unsqueeze(-2)).transpose(-1, -2) for p in (a, b)]
+        m = match_units(*acts, signed=True, policy=policy)
+        if (m.perm < 0).any():
+            raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
+        return m.perm
+    raise UnderspecError(f"unknown alignment method {method!r}: use one of {', '.join(ALIGN_METHODS)}")
+
+
+def linear_path(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, labels: torch.Tensor,
+                *, n_points: int = 11) -> dict[str, torch.Tensor]:
+    """Loss and accuracy of the networks (1 - t) a + t b, for t in ``n_points`` even steps over [0, 1].
+
+    a, b: parameter dicts (``w1`` (..., H, D), ``b1``, ``w2`` (..., C, H), ``b2``), leading axes broadcast;
+    x (N, D), labels (N,). Align first for the path "after alignment":
+    ``linear_path(a, permute_hidden(b, align_units(a, b)), x, labels)``.
+    Returns ``t`` (T,), ``loss`` (..., T) (mean cross-entropy), ``acc`` (..., T), and ``loss_barrier`` /
+    ``acc_barrier`` (...,) (see ``barrier``).
+    """
+    if n_points < 2:
+        raise UnderspecError(f"n_points must be >= 2 (the two end points), got {n_points}")
+    t = torch.linspace(0, 1, n_points, dtype=a["w1"].dtype, device=a["w1"].device)
+    lead = np.broadcast_shapes(a["b1"].shape[:-1], b["b1"].shape[:-1])
+    mixed = {}
+    for k in a:
+        shape = (n_points,) + (1,) * (len(lead) + (2 if k.startswith("w") else 1))
+        mixed[k] = a[k] + t.reshape(shape) * (b[k] - a[k])  # (T, ..., param shape)
+    logits = forward(mixed, x.to(t.dtype))  # (T, ..., N, C)
+    _check_labels(logits, labels)
+    loss = F.cross_entropy(logits.double().movedim(-1, 1), labels.expand(logits.shape[:-1]),
+                           reduction="none").mean(-1)
+    acc = accuracy(logits, labels)
+    loss, acc = loss.movedim(0, -1), acc.movedim(0, -1)
+    return {"t": t, "loss": loss, "acc": acc, "loss_barrier": barrier(loss),
+            "acc_barrier": barrier(acc, higher_is_better=True)}
+
+
+def barrier(curve: torch.Tensor, *, higher_is_better: bool = False) -> torch.Tensor:
+    """The barrier of a curve along an evenly spaced path (..., T) -> (...,) (Entezari et al. 2022): the
+    largest excess of the curve over the straight line between its end points (for a loss), or shortfall
+    under it (``higher_is_better``, for an accuracy). 0 means the path is no worse than its ends."""
+    steps = torch.linspace(0, 1, curve.shape[-1], dtype=curve.dtype, device=curve.device)
+    line = curve[..., :1] + steps * (curve[..., -1:] - curve[..., :1])
+    excess = (line - curve) if higher_is_better else (curve - line)
+    return excess.amax(-1)
+
+
+def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    if labels.dim() != 1 or labels.shape[0] != logits.shape[-2]:
+        raise UnderspecError(f"labels must be (N,) for logits (..., N, C) = {tuple(logits.shape)}, "
+                             f"got {tuple(labels.shape)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[-1]):
+        raise UnderspecError(f"labels must be class indices 0..{logits.shape[-1] - 1}: map digits with "
+                             "underspec.class_labels first")
