@@ -98,3 +98,14 @@ def test_unknown_member_is_a_clear_error(small):
     run = train(Grid(seeds=(0,), epochs=1), small, progress=False)
     with pytest.raises(underspec.UnderspecError, match="no member seed=1"):
         run.member(seed=1, l1=0.0, n_classes=10)
+
+
+def test_device_and_dtype_are_checked(small):
+    grid = Grid(seeds=(0,), epochs=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(underspec.UnderspecError, match="no GPU is visible"):
+            train(grid, small, device="cuda", progress=False)
+    with pytest.raises(underspec.UnderspecError, match="unknown device"):
+        train(grid, small, device="tpu", progress=False)
+    with pytest.raises(underspec.UnderspecError, match="dtype must be"):
+        train(grid, small, dtype=torch.float16, progress=False)
