@@ -930,34 +930,28 @@ def report_command(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------------- helpers
 
-def _atomic_text(path: Path, text: str) -> Path:
+def _atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place: readers never see
+    half a file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
-        tmp.write_text(text)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    return _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _atomic_parquet(table: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _atomic_csv(table: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def _sha256(path: Path) -> str:
