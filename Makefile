@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: book test paper benchmarks clean
+.PHONY: book test pytest browser-check paper benchmarks clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,17 +16,27 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (underspec)" >/dev/null
 	touch $(STAMP)
 
-test: $(STAMP)
+# The book: every chapter executed with the default parameters (the paper's grid on mnist-5k), no warning.
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going
+
+# The tests: the package and every chapter with tiny parameters, then the full book in a real browser.
+test: pytest book browser-check
+
+pytest: $(STAMP)
 	$(PY) -m pytest
+
+# Headless Chromium over every built page (Debian's chromium + chromium-driver; installed here if missing).
+browser-check: $(STAMP)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+	$(PY) scripts/check_book.py
 
 paper: $(STAMP)
 	$(VENV)/bin/underspec train --paper --dataset mnist-5k --out runs/paper-mnist-5k
 
-book: $(STAMP)
-	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going
-
 benchmarks: $(STAMP)
-	$(PY) benchmarks/train_speed.py
+	cd benchmarks && ../$(PY) train_speed.py && ../$(PY) paper_grid.py && ../$(PY) metrics_speed.py
 
 clean:
 	rm -rf book/_build runs/cache

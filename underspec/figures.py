@@ -5,6 +5,9 @@ summaries it needs to draw (a mean over seeds, a PCA basis handed over by the ca
 Conventions (honest figures): every figure's title states the data set, the grid slice and the number of
 seeds; a metric is drawn with its spread over seed pairs and, where one exists, its chance level as a
 dashed grey line. One colour per seed throughout the book (``seed_colors``).
+
+Importing this module sets a few matplotlib defaults (constrained layout, font sizes, no top/right spines)
+that the figures are laid out for.
 """
 
 from __future__ import annotations
@@ -13,14 +16,10 @@ import base64
 import io
 import math
 
-import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib import animation
-from matplotlib.colors import TwoSlopeNorm
 
 CHANCE_STYLE = dict(color="0.35", linestyle="--", linewidth=1.2)
 DIVERGING = "RdBu_r"
@@ -109,14 +108,6 @@ def _image_grid(ax_rows, images: np.ndarray, shape=(28, 28), per_image_scale: bo
             lim = _symmetric_limit(img, 1.0) if per_image_scale else vmax
             im = ax.imshow(img, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
     return im
-
-
-def to_html_image(fig, alt: str = "figure") -> str:
-    """A figure as an inline ``<img>`` tag (PNG, base64), and the figure closed."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
 
 
 def png_bytes(fig) -> bytes:
@@ -260,10 +251,10 @@ def disagreement_matrix(matrix, seeds, *, title: str, label: str = "fraction of 
 
 
 def bars_with_points(values: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, chance: float | None = None,
-                     chance_label: str = "chance", order=None, color="C0"):
+                     chance_label: str = "chance", order=None, color="C0", xlabel: str | None = None):
     """Mean (bar) and every value (dots) of ``y`` for each category ``x``."""
     order = list(order) if order is not None else list(dict.fromkeys(values[x]))
-    fig, ax = plt.subplots(figsize=(1.2 * len(order) + 2.5, 3.4))
+    fig, ax = plt.subplots(figsize=(1.9 * len(order) + 2.5, 3.6))
     rng = np.random.default_rng(0)
     for i, key in enumerate(order):
         v = values.loc[values[x] == key, y].to_numpy(float)
@@ -273,6 +264,420 @@ def bars_with_points(values: pd.DataFrame, *, x: str, y: str, title: str, ylabel
         ax.axhline(chance, **CHANCE_STYLE, label=chance_label)
         ax.legend(loc="best")
     ax.set_xticks(range(len(order)), [str(k) for k in order])
-    ax.set(ylabel=ylabel, xlabel=x)
+    ax.set(ylabel=ylabel, xlabel=x if xlabel is None else xlabel)
     ax.set_title(title)
+    return fig
+
+
+# ------------------------------------------------------------------------------------ explorer views
+
+def _filter_row(fig, spec, w1: np.ndarray, label: str, col_labels=None, shape=(28, 28)):
+    """One row of unit images inside ``spec`` (a SubplotSpec); returns the axes."""
+    hidden = w1.shape[0]
+    sub = spec.subgridspec(1, hidden, wspace=0.05)
+    axes = [fig.add_subplot(sub[0, j]) for j in range(hidden)]
+    _image_grid([axes], w1[None], shape)
+    axes[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if col_labels is not None:
+        for ax, text in zip(axes, col_labels):
+            ax.set_title(text, fontsize=7)
+    return axes
+
+
+def training_state(history: pd.DataFrame, w1, *, data_name: str, seed: int, l1: float, n_classes: int, epoch: int):
+    """Learning curves of one configuration (all seeds faint, ``seed`` bold, ``epoch`` marked) above the
+    ``seed``'s first-layer filters ``w1`` (H, 784) at that epoch."""
+    h = history[(history.l1 == l1) & (history.n_classes == n_classes)]
+    seeds = list(dict.fromkeys(h.seed))
+    colors = seed_colors(seeds)
+    w = _as_numpy(w1)
+    half = math.ceil(w.shape[0] / 2)
+    fig = plt.figure(figsize=(11, 6.2), layout="constrained")
+    spec = fig.add_gridspec(3, 2, height_ratios=[2.2, 1, 1])
+    for col, (what, ylabel) in enumerate((("loss", "cross-entropy"), ("acc", "accuracy"))):
+        ax = fig.add_subplot(spec[0, col])
+        for s in seeds:
+            hs = h[h.seed == s]
+            bold = s == seed
+            ax.plot(hs.epoch, hs[f"test_{what}"], "-", color=colors[s], linewidth=2 if bold else 0.8,
+                    alpha=1 if bold else 0.45, label=f"seed {s} (test)" if bold else None)
+            if bold:
+                ax.plot(hs.epoch, hs[f"train_{what}"], "--", color=colors[s], linewidth=1.2, label=f"seed {s} (train)")
+        ax.axvline(epoch, color="0.3", linewidth=0.8)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=f"{'loss' if what == 'loss' else 'accuracy'} (other seeds faint)")
+        ax.legend(loc="best")
+    _filter_row(fig, spec[1, :], w[:half], "units\n0-7" if half == 8 else "units", [str(j) for j in range(half)])
+    _filter_row(fig, spec[2, :], w[half:], "units\n8-15" if half == 8 else "",
+                [str(j) for j in range(half, w.shape[0])])
+    fig.suptitle(f"Seed {seed} at epoch {epoch}: " + describe(data_name, seeds=seeds, l1=l1, n_classes=n_classes)
+                 + "\nbottom: its first-layer weights (rows of W1) as 28x28 images, red > 0 > blue")
+    return fig
+
+
+def permutation_view(w1, w1_permuted, perm, logits, logits_permuted, *, title: str):
+    """A network and its hidden-unit permutation: both sets of filters, and both networks' logits on the
+    same images plotted against each other (they lie on the diagonal)."""
+    w, wp = _as_numpy(w1), _as_numpy(w1_permuted)
+    a, b = _as_numpy(logits).ravel(), _as_numpy(logits_permuted).ravel()
+    fig = plt.figure(figsize=(12, 3.8), layout="constrained")
+    spec = fig.add_gridspec(2, 2, width_ratios=[3.2, 1])
+    _filter_row(fig, spec[0, 0], w, "original", [str(j) for j in range(w.shape[0])])
+    _filter_row(fig, spec[1, 0], wp, "permuted", [f"←{int(p)}" for p in _as_numpy(perm)])
+    ax = fig.add_subplot(spec[:, 1])
+    ax.plot(a, b, ".", markersize=2, alpha=0.4)
+    lim = [min(a.min(), b.min()), max(a.max(), b.max())]
+    ax.plot(lim, lim, color="0.4", linewidth=0.8)
+    ax.set(xlabel="logit, original network", ylabel="logit, permuted network",
+           title=f"max |difference| = {np.abs(a - b).max():.1e}\nover {a.size:,} logits")
+    fig.suptitle(title + "\nunit i of the permuted network is unit perm[i] of the original (top labels: ←perm[i])")
+    return fig
+
+
+def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str, signed: bool = True):
+    """One correlation matrix on ``ax`` (diverging, -1..1); returns the image."""
+    im = ax.imshow(_as_numpy(r), cmap=DIVERGING, vmin=-1, vmax=1)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    n = _as_numpy(r).shape
+    ax.set_xticks(range(0, n[1], 3))
+    ax.set_yticks(range(0, n[0], 3))
+    return im
+
+
+def matching_view(w1_a, w1_b_aligned, r, perm, *, signed: bool, seeds, title: str):
+    """R1 between two networks before and after the Hungarian matching, and their matched filters.
+
+    r: (H, H) Pearson correlations of the rows of W1 (a's units x b's units); perm: (H,) b's unit matched to
+    each unit of a; w1_b_aligned: b's W1 already in a's order."""
+    r = _as_numpy(r)
+    perm = _as_numpy(perm).astype(int)
+    after = r[:, perm]
+    diag = np.diag(after)
+    score = diag if signed else np.abs(diag)
+    fig = plt.figure(figsize=(12, 7.4), layout="constrained")
+    spec = fig.add_gridspec(2, 3, height_ratios=[2.1, 1], width_ratios=[1, 1, 1.15])
+    ax0 = fig.add_subplot(spec[0, 0])
+    correlation_heatmap(ax0, r, title="before: unit i vs unit j", xlabel=f"unit of seed {seeds[1]}",
+                        ylabel=f"unit of seed {seeds[0]}")
+    ax1 = fig.add_subplot(spec[0, 1])
+    im = correlation_heatmap(ax1, after, title="after matching: matched pairs on the diagonal",
+                             xlabel=f"matched unit of seed {seeds[1]}", ylabel=f"unit of seed {seeds[0]}")
+    fig.colorbar(im, ax=[ax0, ax1], shrink=0.8, label="Pearson r of the W1 rows")
+    ax2 = fig.add_subplot(spec[0, 2])
+    order = np.argsort(-score)
+    ax2.bar(range(len(score)), diag[order], color=np.where(diag[order] >= 0, "C3", "C0"))
+    ax2.axhline(0, color="0.3", linewidth=0.6)
+    ax2.set_xticks(range(len(score)), [str(i) for i in order], fontsize=7)
+    ax2.set(ylim=(-1, 1), xlabel=f"unit of seed {seeds[0]} (sorted)", ylabel="r of the matched pair",
+            title=f"{'APC (signed)' if signed else 'APC = mean |r|'} = {score.mean():.3f}")
+    sub = spec[1, :].subgridspec(2, 1, hspace=0.1)
+    _filter_row(fig, sub[0], _as_numpy(w1_a), f"seed {seeds[0]}")
+    _filter_row(fig, sub[1], _as_numpy(w1_b_aligned), f"seed {seeds[1]}\nmatched", [f"←{p}" for p in perm])
+    fig.suptitle(title + f"\nmatching on {'signed r' if signed else '|r| (the paper)'}; bars: red r > 0, "
+                 "blue r < 0 (anti-correlated units paired)")
+    return fig
+
+
+def epoch_gradient(w1_before, w1_after, *, lr: float, title: str, shape=(28, 28)):
+    """One epoch's summed gradient of W1, recovered as (W1 before - W1 after) / lr (exact for plain SGD):
+    each unit's gradient as an image, and the mean |gradient| over units as a map of the image."""
+    g = (_as_numpy(w1_before) - _as_numpy(w1_after)) / lr
+    fig = plt.figure(figsize=(12, 4.4), layout="constrained")
+    spec = fig.add_gridspec(2, 2, width_ratios=[3.2, 1])
+    half = math.ceil(g.shape[0] / 2)
+    _filter_row(fig, spec[0, 0], g[:half], "units 0-7", [str(j) for j in range(half)])
+    _filter_row(fig, spec[1, 0], g[half:], "units 8-15", [str(j) for j in range(half, g.shape[0])])
+    ax = fig.add_subplot(spec[:, 1])
+    im = ax.imshow(np.abs(g).mean(0).reshape(shape), cmap="magma")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean |summed gradient| over units")
+    ax.set_title(f"‖gradient‖ = {np.linalg.norm(g):.3g}")
+    fig.suptitle(title + "\nthe epoch's summed W1 gradient, (W1 before − W1 after) / lr; red > 0 > blue")
+    return fig
+
+
+def embedding_scatter(coords, labels, epoch: int, *, explained=None, title: str, trail: bool = True):
+    """Probe embeddings projected on 2 principal components at ``epoch``, coloured by digit, with each
+    digit's mean path from epoch 0 up to ``epoch``. coords: (E+1, P, 2); labels: (P,)."""
+    c = _as_numpy(coords)
+    y = _as_numpy(labels).astype(int)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    cmap = plt.get_cmap(DIGIT_CMAP)
+    ax.scatter(c[epoch, :, 0], c[epoch, :, 1], c=[cmap(d % 10) for d in y], s=6, alpha=0.55, linewidths=0)
+    if trail:
+        for d in np.unique(y):
+            path = c[: epoch + 1, y == d].mean(1)
+            ax.plot(path[:, 0], path[:, 1], "-", color=cmap(d % 10), linewidth=1.2)
+            ax.plot(*path[-1], "o", color=cmap(d % 10), markeredgecolor="black", markersize=7)
+            ax.annotate(str(d), path[-1], fontsize=8, ha="center", va="center", color="white")
+    lo = np.nanquantile(c[..., :2].reshape(-1, 2), 0.005, axis=0)
+    hi = np.nanquantile(c[..., :2].reshape(-1, 2), 0.995, axis=0)
+    pad = 0.05 * (hi - lo)
+    ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]))
+    ev = _as_numpy(explained) if explained is not None else None
+    ax.set_xlabel("PC 1" + (f" ({ev[0]:.0%} of final variance)" if ev is not None else ""))
+    ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""))
+    ax.set_title(title + "\ndots: probe images coloured by digit; lines: each digit's mean since epoch 0",
+                 fontsize=9)
+    return fig
+
+
+def correlation_pair(r_left, r_right, *, titles, xlabels, ylabel: str, suptitle: str):
+    """Two correlation matrices side by side on one colour scale (-1..1)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.3))
+    for ax, r, title, xlabel in zip(axes, (r_left, r_right), titles, xlabels):
+        im = correlation_heatmap(ax, r, title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.colorbar(im, ax=list(axes), shrink=0.85, label="Pearson r of the W1 rows")
+    fig.suptitle(suptitle)
+    return fig
+
+
+def distance_comparison(distances: pd.DataFrame, *, title: str, ylabel: str = "‖θ_a − θ_b‖ (all parameters)"):
+    """Distances between parameter vectors by kind of pair (column ``kind``, values ``distance``): every
+    pair as a dot, the mean as a bar."""
+    return bars_with_points(distances, x="kind", y="distance", title=title, ylabel=ylabel, xlabel="")
+
+
+METRIC_NAMES = {
+    "apc1": "APC-1", "apc2": "APC-2", "pe": "PE",
+    "apc1_signed": "APC-1\nsigned", "apc2_signed": "APC-2\nsigned", "pe_signed": "PE\nsigned",
+    "apc2_w1perm": "APC-2 under\nW1 matching", "apc1_data": "APC-1\ndata pixels",
+    "apc_act": "APC\nactivations", "apc_act_signed": "APC activ.\nsigned", "pe_act": "PE activ.\nvs W1",
+}
+
+
+def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None = None, panel_label=None,
+                 ylabel: str = "value over seed pairs", ylim=(0, 1.05)):
+    """Several metrics of a ``compare`` table side by side: every seed pair as a dot, the mean as a bar,
+    the chance level (mean of ``<metric>_null``) as a dashed grey segment over each bar. ``panel``: a
+    column (e.g. ``"l1"``) whose values get one panel each."""
+    metrics = list(metrics)
+    values = [None] if panel is None else sorted(table[panel].unique())
+    ncols = min(len(values), 2 if len(metrics) > 4 else 3)
+    nrows = math.ceil(len(values) / ncols)
+    width = min(6.0, 0.62 * len(metrics) + 1.3)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, 3.3 * nrows + 0.4), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[len(values):]:
+        ax.axis("off")
+    rng = np.random.default_rng(0)
+    for ax, value in zip(axes.flat, values):
+        part = table if panel is None else table[table[panel] == value]
+        for i, m in enumerate(metrics):
+            v = part[m].to_numpy(float)
+            ax.bar(i, np.nanmean(v), width=0.62, color=f"C{i % 10}", alpha=0.35)
+            ax.plot(i + rng.uniform(-0.18, 0.18, len(v)), v, "o", color=f"C{i % 10}", markersize=2.5)
+            if f"{m}_null" in part:
+                ax.hlines(part[f"{m}_null"].mean(), i - 0.36, i + 0.36, **CHANCE_STYLE,
+                          label="chance level" if i == 0 else None)
+        ax.set_xticks(range(len(metrics)), [METRIC_NAMES.get(m, m) for m in metrics], fontsize=7,
+                      rotation=90 if len(metrics) > 4 else 0)
+        ax.set(ylim=ylim)
+        ax.grid(axis="y", alpha=0.25, linewidth=0.6)
+        if panel is not None:
+            ax.set_title(panel_label(value) if panel_label else f"{panel} = {value}")
+    for row in axes:
+        row[0].set_ylabel(ylabel)
+    axes[0, 0].legend(loc="upper left")
+    fig.suptitle(title)
+    return fig
+
+
+def aligned_filters(w1_aligned, seeds, r_matched=None, *, title: str):
+    """Every seed's W1 rows put in the reference seed's unit order (S, H, D): one row per seed, so a
+    column shows one matched unit across seeds. ``r_matched`` (S, H): each match's correlation with the
+    reference, printed under the images of the last row as the mean over seeds."""
+    labels = None
+    if r_matched is not None:
+        r = np.abs(_as_numpy(r_matched))[1:]
+        labels = [f"|r|={v:.2f}" for v in r.mean(0)]
+    return unit_images(w1_aligned, [f"seed {s}" for s in seeds], title=title, col_labels=labels)
+
+
+def metric_panels(summary: pd.DataFrame, metrics, *, target: str = "params", x: str = "n_classes", title: str,
+                  spread: str | None = "ci", titles=None):
+    """One panel per metric of a ``summarize`` table against ``x`` (one line per value of the other grid
+    axis, bands over seed pairs, chance level dashed), drawn by ``underspec.study.plot_metric``."""
+    from .study import METRIC_LABELS, plot_metric
+
+    metrics = list(metrics)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.1 * len(metrics) + 1.6, 3.6), squeeze=False)
+    handles = []
+    for k, (ax, metric) in enumerate(zip(axes[0], metrics)):
+        handles = plot_metric(ax, summary, metric, target, x=x, spread=spread)
+        ax.set_title(titles[k] if titles else METRIC_LABELS.get(metric, metric))
+    fig.legend(handles=handles, loc="outside right center", frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def grad_norm_curves(history: pd.DataFrame, *, data_name: str, n_classes: int, l1_floor: dict | None = None):
+    """The mean per-step norm of the W1 gradient in each epoch, one colour per λ: the mean over seeds as
+    a line and the range over seeds as a band (log scale). ``l1_floor``: {λ: norm of the L1 term alone},
+    drawn dotted in the same colour."""
+    h = history[history.n_classes == n_classes]
+    l1s = sorted(h.l1.unique())
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(l1s)))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for color, lam in zip(colors, l1s):
+        g = h[h.l1 == lam].groupby("epoch").grad_norm
+        mean, lo, hi = g.mean(), g.min(), g.max()
+        ax.plot(mean.index, mean, color=color, label=f"λ = {fmt_l1(lam)}")
+        ax.fill_between(mean.index, lo, hi, color=color, alpha=0.2, linewidth=0)
+        if l1_floor and lam in l1_floor and l1_floor[lam] > 0:
+            ax.axhline(l1_floor[lam], color=color, linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="mean ‖∂loss/∂W1‖ per step")
+    ax.legend(loc="outside right center" if False else "best", ncol=2)
+    ax.set_title("Gradient norm during training (band: range over seeds; dotted: ‖λ·sign(W1)‖)\n"
+                 + describe(data_name, seeds=h.seed.nunique(), n_classes=n_classes, epochs=int(h.epoch.max())))
+    return fig
+
+
+def pixel_maps(maps, labels, *, title: str, cbar_label: str, shape=(28, 28), mask=None, ncols: int | None = None):
+    """Several non-negative 28x28 maps (K, 784) side by side, on one colour scale; ``mask`` (784,) bool
+    outlines the pixels that are zero in every training image."""
+    m = _as_numpy(maps)
+    k = m.shape[0]
+    ncols = ncols or k
+    nrows = math.ceil(k / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols + 1.2, 2.0 * nrows + 0.7), squeeze=False)
+    vmax = float(np.nanquantile(m, 0.995)) or 1.0
+    im = None
+    for ax, img, label in zip(axes.flat, m, labels):
+        im = ax.imshow(img.reshape(shape), cmap="magma", vmin=0, vmax=vmax)
+        if mask is not None:
+            ax.contour(_as_numpy(mask).reshape(shape), levels=[0.5], colors="cyan", linewidths=0.6)
+        ax.set_title(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[k:]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.8, label=cbar_label)
+    fig.suptitle(title)
+    return fig
+
+
+def identity_scatter(x, y, *, title: str, xlabel: str, ylabel: str, max_points: int = 20000):
+    """y against x with the identity line, and the largest difference in the title."""
+    a, b = _as_numpy(x).ravel(), _as_numpy(y).ravel()
+    idx = np.random.default_rng(0).choice(a.size, min(a.size, max_points), replace=False)
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot(a[idx], b[idx], ".", markersize=2, alpha=0.4)
+    lim = [min(a.min(), b.min()), max(a.max(), b.max())]
+    ax.plot(lim, lim, color="0.4", linewidth=0.8)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    scale = np.abs(a).max() or 1.0
+    ax.set_title(f"{title}\nmax |difference| = {np.abs(a - b).max():.1e} ({np.abs(a - b).max() / scale:.1e} of max |x|)",
+                 fontsize=9)
+    return fig
+
+
+def _digit_legend(ax, digits, loc="best"):
+    cmap = plt.get_cmap(DIGIT_CMAP)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=cmap(d % 10), label=str(d)) for d in digits]
+    ax.legend(handles=handles, title="digit", loc=loc, ncol=2, fontsize=7, title_fontsize=7)
+
+
+def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncols: int = 4):
+    """The paper's representation view, one panel per seed, each in its own PCA basis: the probe images at
+    the final epoch (dots, coloured by digit) and each digit's mean from epoch 0 to the end (line).
+    coords: (S, E+1, P, 2); labels: (P,); explained: (S, 2) or None."""
+    c = _as_numpy(coords)
+    y = _as_numpy(labels).astype(int)
+    digits = np.unique(y)
+    cmap = plt.get_cmap(DIGIT_CMAP)
+    s = c.shape[0]
+    ncols = min(ncols, s)
+    nrows = math.ceil(s / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.1 * nrows + 0.5), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= s:
+            ax.axis("off")
+            continue
+        ax.scatter(c[k, -1, :, 0], c[k, -1, :, 1], c=[cmap(d % 10) for d in y], s=3, alpha=0.35, linewidths=0)
+        for d in digits:
+            path = c[k][:, y == d].mean(1)
+            ax.plot(path[:, 0], path[:, 1], color=cmap(d % 10), linewidth=1.2)
+            ax.plot(*path[-1], "o", color=cmap(d % 10), markeredgecolor="black", markersize=4.5)
+        ev = _as_numpy(explained)[k] if explained is not None else None
+        ax.set_title(f"seed {seeds[k]}" + (f" (PC1 {ev[0]:.0%}, PC2 {ev[1]:.0%})" if ev is not None else ""),
+                     fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("PC 1", fontsize=7)
+        ax.set_ylabel("PC 2", fontsize=7)
+    _digit_legend(axes.flat[min(s, axes.size) - 1], digits, loc="best")
+    fig.suptitle(title)
+    return fig
+
+
+def shared_view(coords, labels, seeds, *, title: str, explained=None):
+    """All seeds in one PCA basis (after aligning their units): left, each digit's mean at the final epoch,
+    one marker per seed; right, the digits' mean trajectories of every seed. coords: (S, E+1, P, 2)."""
+    c = _as_numpy(coords)
+    y = _as_numpy(labels).astype(int)
+    digits = np.unique(y)
+    cmap = plt.get_cmap(DIGIT_CMAP)
+    markers = "osD^vP*Xh<>p"
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.8))
+    for k, seed in enumerate(seeds):
+        for d in digits:
+            path = c[k][:, y == d].mean(1)
+            ax0.plot(*path[-1], markers[k % len(markers)], color=cmap(d % 10), markeredgecolor="black",
+                     markersize=6, alpha=0.85)
+            ax1.plot(path[:, 0], path[:, 1], color=cmap(d % 10), linewidth=0.9, alpha=0.7)
+    seed_handles = [plt.Line2D([], [], marker=markers[k % len(markers)], linestyle="", color="0.6",
+                               markeredgecolor="black", label=f"seed {s}") for k, s in enumerate(seeds)]
+    ax0.legend(handles=seed_handles, fontsize=7, loc="best")
+    _digit_legend(ax1, digits)
+    ev = _as_numpy(explained) if explained is not None else None
+    for ax in (ax0, ax1):
+        ax.set_xlabel("shared PC 1" + (f" ({ev[0]:.0%})" if ev is not None else ""))
+        ax.set_ylabel("shared PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""))
+    ax0.set_title("each digit's mean at the final epoch, one marker per seed", fontsize=9)
+    ax1.set_title("each digit's mean from epoch 0 to the end, every seed", fontsize=9)
+    fig.suptitle(title)
+    return fig
+
+
+def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0):
+    """CKA between seed pairs over training (columns l1, epoch, cka; one row per pair and epoch): the mean
+    over pairs as a line and the range as a band, one colour per λ. The value at epoch ``chance_epoch``
+    (untrained, independent networks on the same images) is the baseline, drawn dashed."""
+    l1s = sorted(cka.l1.unique())
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(l1s)))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for color, lam in zip(colors, l1s):
+        g = cka[cka.l1 == lam].groupby("epoch").cka
+        mean = g.mean()
+        ax.plot(mean.index, mean, color=color, label=f"λ = {fmt_l1(lam)}")
+        ax.fill_between(mean.index, g.min(), g.max(), color=color, alpha=0.18, linewidth=0)
+    base = cka[cka.epoch == chance_epoch].cka.mean()
+    ax.axhline(base, **CHANCE_STYLE, label="untrained networks (epoch 0)")
+    ax.set(xlabel="epoch", ylabel="linear CKA between two seeds", ylim=(min(0.5, base - 0.05), 1.0))
+    ax.legend(loc="lower right", ncol=2)
+    ax.set_title(title)
+    return fig
+
+
+def path_curves(t, curves: dict, *, title: str, chance_acc: float | None = None):
+    """Test loss (left) and accuracy (right) along the straight line between two networks' weights, for
+    several alignments: ``curves`` maps a name to {"loss": (pairs, T), "acc": (pairs, T)}. The mean over
+    pairs is a line, the range a band."""
+    t = _as_numpy(t)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    for k, (name, c) in enumerate(curves.items()):
+        for ax, key in zip(axes, ("loss", "acc")):
+            v = _as_numpy(c[key])
+            ax.plot(t, v.mean(0), color=f"C{k}", label=name, linewidth=1.6)
+            ax.fill_between(t, v.min(0), v.max(0), color=f"C{k}", alpha=0.18, linewidth=0)
+    if chance_acc is not None:
+        axes[1].axhline(chance_acc, **CHANCE_STYLE, label="majority class")
+    axes[0].set(xlabel="t   (network a at t = 0, network b at t = 1)", ylabel="test cross-entropy",
+                title="loss along (1 − t)·θ_a + t·θ_b")
+    axes[1].set(xlabel="t", ylabel="test accuracy", title="accuracy along the path")
+    axes[1].legend(loc="lower center")
+    fig.suptitle(title)
     return fig
