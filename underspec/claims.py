@@ -1,6 +1,6 @@
 """The paper's claims (PROTOCOL section 2), each checked against a ``summarize`` table by an explicit rule.
 
-Used by the study chapter. Every check returns a ``Verdict``: the claim, what the paper reported, what this
+Used by the study chapter (book/study.md). Every check returns a ``Verdict``: the claim, what the paper reported, what this
 run finds (numbers computed here, never typed), the rule applied, and one of three marks:
 
 - ``confirmed``: the run shows what the paper says;
@@ -140,7 +140,7 @@ def apc2_falls_with_c(summary) -> Verdict:
 def apc2_barely_moves_with_l1(summary) -> Verdict:
     part = _means(summary, "apc2")
     wide = part.pivot_table(index="n_classes", columns="l1", values="mean")
-    spread = (wide.max(1) - wide.min(1))
+    spread = wide.max(axis=1) - wide.min(axis=1)
     verdict = "confirmed" if spread.max() < SMALL else "not confirmed"
     return Verdict("Regularisation barely moves APC-2", "APC-2 is nearly flat in λ",
                    f"range of mean APC-2 over λ, per C: {_fmt(spread, str)}; largest {spread.max():.3f}",
