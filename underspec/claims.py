@@ -45,7 +45,7 @@ def _means(summary: pd.DataFrame, metric: str, target: str = "params") -> pd.Dat
 
 
 def _rho(x, y) -> float:
-    if len(np.unique(x)) < 3:
+    if len(np.unique(x)) < 3 or len(np.unique(y)) < 2:  # no trend can be read off (constant input)
         return float("nan")
     return float(spearmanr(x, y).statistic)
 
