@@ -118,7 +118,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     x_train = data.x_train.to(device, dtype)  # the data sits on the device once
     y_train = data.y_train.to(device)
     x_test, y_test = data.x_test.to(device, dtype), data.y_test.to(device)
-    records = _Records(len(grid), grid, n_params, probe_size, keep_snapshots, keep_embeddings, device, dtype)
+    records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
     bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
@@ -135,7 +135,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
 class _Records:
     """Everything recorded during training, for all N members, kept on the device until the end."""
 
-    def __init__(self, n_members, grid, n_params, probe_size, keep_snapshots, keep_embeddings, device, dtype):
+    def __init__(self, n_members, grid, probe_size, keep_snapshots, keep_embeddings, device, dtype):
         h, e = grid.hidden, grid.epochs
         self.init, self.final, self.grad_sum = {}, {}, {}
         self.history = torch.zeros(n_members, e, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
@@ -199,7 +199,7 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
     l1_rows = l1.repeat_interleave(h, dim=1).unsqueeze(-1)  # (S, M*H, 1)
     test_digits = y_test.expand(s, m, -1)
     test_labels = torch.gather(member_labels, 2, test_digits)  # (S, M, T)
-    test_valid = (test_digits < classes[..., None]) if grid.class_mode == "subset" else torch.ones_like(test_digits, dtype=torch.bool)
+    test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
 
     n = len(program.train_index)
     streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
