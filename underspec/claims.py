@@ -50,6 +50,15 @@ def _rho(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def _trend_verdict(rho: float, rho_excess: float, *, rising: bool) -> str:
+    """"confirmed" when the metric and its distance above chance both follow the trend, "artefact" when only
+    the metric does (chance shows it too), else "not confirmed"."""
+    sign = 1 if rising else -1
+    if sign * rho >= TREND:
+        return "confirmed" if sign * rho_excess >= TREND else "artefact"
+    return "not confirmed"
+
+
 def _fmt(series: pd.Series, key) -> str:
     return ", ".join(f"{key(k)}: {v:.3f}" for k, v in series.items())
 
@@ -64,12 +73,7 @@ def pe_rises_with_c(summary) -> Verdict:
     null = part.groupby("n_classes")["null"].mean()
     rho = _rho(by_c.index, by_c.values)
     rho_excess = _rho(by_c.index, (by_c - null).values)
-    if rho >= TREND and rho_excess >= TREND:
-        verdict = "confirmed"
-    elif rho >= TREND:
-        verdict = "artefact"
-    else:
-        verdict = "not confirmed"
+    verdict = _trend_verdict(rho, rho_excess, rising=True)
     return Verdict("PE rises with C", "PE grows with the number of classes",
                    f"mean PE over λ per C ({_fmt(by_c, str)}); Spearman ρ = {rho:.2f}, "
                    f"ρ of PE minus chance = {rho_excess:.2f}",
@@ -125,12 +129,7 @@ def apc2_falls_with_c(summary) -> Verdict:
     excess = by_c - null
     rho = _rho(by_c.index, by_c.values)
     rho_excess = _rho(by_c.index, excess.values)
-    if rho <= -TREND and rho_excess <= -TREND:
-        verdict = "confirmed"
-    elif rho <= -TREND:
-        verdict = "artefact"
-    else:
-        verdict = "not confirmed"
+    verdict = _trend_verdict(rho, rho_excess, rising=False)
     return Verdict("APC-2 falls with C", "APC-2 decreases as the number of classes grows",
                    f"mean APC-2 per C ({_fmt(by_c, str)}); chance level ({_fmt(null, str)}); Spearman ρ = "
                    f"{rho:.2f}, ρ of APC-2 minus chance = {rho_excess:.2f}",
