@@ -109,3 +109,13 @@ def test_device_and_dtype_are_checked(small):
         train(grid, small, device="tpu", progress=False)
     with pytest.raises(underspec.UnderspecError, match="dtype must be"):
         train(grid, small, dtype=torch.float16, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_members_equal_the_reference_loop(small):
+    """The same code on the GPU: float64 is exact to rounding, like on the CPU."""
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(2, 10), epochs=2)
+    run = train(grid, small, device="cuda", dtype=torch.float64, progress=False, probe_size=50)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50)
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10
