@@ -430,3 +430,22 @@ def test_a_failing_shard_is_reported_kept_apart_and_retried(tmp_path, finished):
     assert result.ran == ["shard-001"] and marker_stamps(Path(config.out)) == first
     assert not (shards / "shard-001.failed").exists()
     pd.testing.assert_frame_equal(sw.load_results(config.out).metrics, sw.load_results(finished[1]).metrics)
+
+
+@pytest.mark.slow
+def test_the_study_chapter_reads_a_sweep_instead_of_training(finished, tmp_path):
+    """book/study.md with its sweep_dir parameter: the figures and claims come from the sweep's table."""
+    jupytext = pytest.importorskip("jupytext")
+    papermill = pytest.importorskip("papermill")
+    config, out = finished
+    book = Path(__file__).resolve().parent.parent / "book"
+    jupytext.write(jupytext.read(book / "study.md"), tmp_path / "study.ipynb")
+    cache = tmp_path / "cache"
+    nb = papermill.execute_notebook(str(tmp_path / "study.ipynb"), str(tmp_path / "study.out.ipynb"),
+                                    parameters={"sweep_dir": str(out), "results_dir": str(cache)},
+                                    cwd=str(book), kernel_name="python3", progress_bar=False)
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, "the three Figure 3.1 views"
+    assert str(out) in str(outputs), "the page says which sweep it shows"
+    assert not cache.exists(), "reading a sweep trains nothing"
