@@ -45,9 +45,7 @@ def book_runs(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epoc
     ``None`` means the paper's value (seeds, lambdas, class counts). ``n_train`` / ``n_test`` take the first
     images of the data set (quick runs). ``results_dir``: where runs are cached (shared by all chapters).
     """
-    data = underspec.load_dataset(dataset)
-    if n_train is not None or n_test is not None:
-        data = data.take(n_train or len(data.y_train), n_test or len(data.y_test))
+    data = underspec.load_dataset(dataset).take(n_train, n_test)
     seeds = tuple(PAPER_SEEDS if seeds is None else seeds)
     l1 = tuple(PAPER_L1 if l1 is None else l1)
     classes = tuple(PAPER_CLASSES if classes is None else classes)

@@ -68,3 +68,9 @@ def test_full_mnist_reads_torchvision_files_from_root(tmp_path):
     data = underspec.load_dataset("mnist", root=tmp_path, download=False)
     assert data.x_train.shape == (6, 784) and data.x_test.shape == (4, 784)
     assert 0 <= data.x_train.min() and data.x_train.max() <= 1 and data.y_train.dtype == torch.int64
+
+
+def test_take_keeps_the_first_images_and_none_means_all(mnist5k):
+    part = mnist5k.take(10, None)
+    assert torch.equal(part.x_train, mnist5k.x_train[:10]) and torch.equal(part.y_test, mnist5k.y_test)
+    assert mnist5k.take(None, None) is mnist5k

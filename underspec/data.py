@@ -33,8 +33,12 @@ class Dataset:
     y_test: torch.Tensor
     image_shape: tuple[int, int] = (28, 28)
 
-    def take(self, n_train: int, n_test: int) -> "Dataset":
-        """The first ``n_train`` training and ``n_test`` test images (for quick runs and tests)."""
+    def take(self, n_train: int | None, n_test: int | None) -> "Dataset":
+        """The first ``n_train`` training and ``n_test`` test images (None: all of them), for quick runs."""
+        if n_train is None and n_test is None:
+            return self
+        n_train = len(self.y_train) if n_train is None else n_train
+        n_test = len(self.y_test) if n_test is None else n_test
         return Dataset(f"{self.name}[:{n_train},:{n_test}]", self.x_train[:n_train], self.y_train[:n_train],
                        self.x_test[:n_test], self.y_test[:n_test], self.image_shape)
 

@@ -126,10 +126,6 @@ class Run:
             raise
         return directory
 
-    def describes(self, grid: Grid, data_name: str) -> bool:
-        """Whether this run is the training of ``grid`` on data ``data_name``."""
-        return self.grid == grid and self.data_name == data_name
-
 
 def read_run_header(directory: str | os.PathLike) -> dict:
     """The metadata of a saved run (grid, data set), checked; cheap, it loads no tensors."""
