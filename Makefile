@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml Makefile
 book: $(STAMP)
 	@code=$$(cat underspec/*.py book/*.py | sha256sum | cut -c1-16); \
 	if [ "$$(cat book/_build/.code-hash 2>/dev/null)" != "$$code" ]; then rm -rf book/_build/.jupyter_cache; fi; \
-	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going && echo $$code > book/_build/.code-hash
+	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going || { \
+	  echo "book build failed; building once more (a lost kernel reply, papermill issue 711, is the usual cause)"; \
+	  $(VENV)/bin/jupyter-book build book --all -W -n --keep-going; } && echo $$code > book/_build/.code-hash
 
 # The tests: the package and every chapter with tiny parameters, then the full book in a real browser.
 test: pytest book browser-check
