@@ -143,7 +143,8 @@ def main(argv=None) -> int:
     finally:
         driver.quit()
         server.shutdown()
-    print(f"{len(pages(args.html)) - failures} of {len(pages(args.html))} pages clean; screenshots in {args.screenshots}")
+    print(f"screenshots in {args.screenshots}")
+    print(f"pages: {len(pages(args.html)) - failures} passed, {failures} failed")
     return 1 if failures else 0
 
 
