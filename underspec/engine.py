@@ -115,15 +115,20 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
 
     started = time.perf_counter()
-    x_train = data.x_train.to(device, dtype)  # the data sits on the device once
+    # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
+    # the engine orders pixels live-first and multiplies only the live ones (W1's dead columns still get
+    # their L1 term). A test image may use a dead training pixel: the test set keeps them all.
+    live = (data.x_train != 0).any(0)
+    pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
+    x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
     y_train = data.y_train.to(device)
-    x_test, y_test = data.x_test.to(device, dtype), data.y_test.to(device)
+    x_test, y_test = data.x_test[:, pixels].to(device, dtype), data.y_test.to(device)
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
     bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
     for program in programs:
-        _train_program(program, grid, x_train, y_train, x_test, y_test, records, bar, device, dtype)
+        _train_program(program, grid, pixels, x_train, y_train, x_test, y_test, records, bar, device, dtype)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -168,11 +173,15 @@ class _Records:
                    embeddings, meta)
 
 
-def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_test, records: _Records, bar,
-                   device, dtype):
-    """Train one program's S x M members together (see the module docstring for the layout)."""
+def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_test, y_test, records: _Records,
+                   bar, device, dtype):
+    """Train one program's S x M members together (see the module docstring for the layout).
+
+    W1's columns are kept in the order ``pixels`` (live pixels first, as in ``x_train``); records are written
+    back in image order.
+    """
     members = grid.members()
-    s, m, h, d = len(program.seeds), len(program.members[0]), grid.hidden, x_train.shape[1]
+    s, m, h, d = len(program.seeds), len(program.members[0]), grid.hidden, len(pixels)
     k = max(grid.n_classes)
     flat = torch.tensor(program.members).reshape(-1)  # (S*M,) grid index of each stream-major member
     classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
@@ -181,7 +190,7 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
     # Parameters, drawn exactly as the paper's constructor draws them, then padded to K classes.
     inits = [init_params(members[i][0], members[i][2], h, d) for i in flat.tolist()]
     params = {
-        "w1": torch.stack([p["w1"] for p in inits]).view(s, m * h, d),
+        "w1": torch.stack([p["w1"][:, pixels] for p in inits]).view(s, m * h, d),
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
         "w2": torch.stack([_pad(p["w2"], k) for p in inits]).view(s, m, k, h),
         "b2": torch.stack([_pad(p["b2"], k) for p in inits]).view(s, m, k),
@@ -205,8 +214,10 @@ def _train_program(program: _Program, grid: Grid, x_train, y_train, x_test, y_te
     streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
 
+    image_order = torch.argsort(pixels).to(device)
+
     def record(name, source, epoch=None):
-        records.store(name, flat, _member_major(source, s, m, h, d, k), epoch)
+        records.store(name, flat, _member_major(source, s, m, h, d, k, image_order), epoch)
 
     record("init", params)
     if records.snapshots is not None:
@@ -255,8 +266,8 @@ def _gradients(params, x, member_labels, digits, class_mask, l1_rows, s, m, h):
     so every product below is a plain batched matmul on contiguous memory, and the softmax over the few
     classes runs along a middle axis, which torch vectorises far better than a short last axis.
     """
-    b = x.shape[1]
-    z1 = torch.baddbmm(params["b1"].unsqueeze(-1), params["w1"], x.transpose(1, 2))  # (S, M*H, B)
+    b, live = x.shape[1:]
+    z1 = torch.baddbmm(params["b1"].unsqueeze(-1), params["w1"][..., :live], x.transpose(1, 2))  # (S, M*H, B)
     a = torch.relu(z1).view(s, m, h, b)
     logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + class_mask  # (S, M, K, B)
     labels = torch.gather(member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
@@ -270,7 +281,8 @@ def _gradients(params, x, member_labels, digits, class_mask, l1_rows, s, m, h):
     d_w2 = d_logits @ a.transpose(-1, -2)  # (S, M, K, H)
     d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
-    d_w1 = torch.sign(params["w1"]).mul_(l1_rows).baddbmm_(d_z1, x)  # (S, M*H, D), in place: no extra pass
+    d_w1 = torch.sign(params["w1"]).mul_(l1_rows)  # (S, M*H, D)
+    d_w1[..., :live].baddbmm_(d_z1, x)  # in place: no extra pass; dead pixels' data gradient is exactly 0
     grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
     return grads, ce_sum, n_correct
 
@@ -302,9 +314,10 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.transpose(2, 3).contiguous().argmax(-1)
 
 
-def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k) -> dict[str, torch.Tensor]:
-    """Program layout -> one entry per member: w1 (S*M, H, D), b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K)."""
-    return {"w1": params["w1"].reshape(s * m, h, d), "b1": params["b1"].reshape(s * m, h),
+def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k, image_order) -> dict[str, torch.Tensor]:
+    """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H, D),
+    b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K)."""
+    return {"w1": params["w1"].reshape(s * m, h, d)[..., image_order], "b1": params["b1"].reshape(s * m, h),
             "w2": params["w2"].reshape(s * m, k, h), "b2": params["b2"].reshape(s * m, k)}
 
 
