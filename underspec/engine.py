@@ -6,10 +6,10 @@ images, trained together: in ``relabel`` mode the whole grid is one program, in 
 program per C. Inside a program with S streams of M members each, the first layers of a stream's M members are
 concatenated into one (M*H, D) matrix, so a step is two batched matrix products over S streams:
 
-    X (S, B, D) = gathered batch of each stream
-    Z1 (S, B, M*H) = X @ W1^T + b1           W1 stacked as (S, M*H, D)
-    logits (S, M, B, K) = relu(Z1) @ W2^T + b2   K = max C; classes >= a member's C are masked out
-    dW1 (S, M*H, D) = dZ1^T @ X
+    X (S, B, D') = gathered batch of each stream, D' = the pixels that are not 0 in every training image
+    Z1 (S, M*H, B) = W1[:, :, :D'] @ X^T + b1     W1 stacked as (S, M*H, D), its live pixels first
+    logits (S, M, K, B) = W2 @ relu(Z1) + b2      K = max C; classes >= a member's C are masked out
+    dW1[:, :, :D'] (S, M*H, D') = dZ1 @ X         (+ the L1 term on every pixel)
 
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain) and applied by ``torch.optim`` on the
 stacked tensors, which is elementwise and so identical, member by member, to optimising each network alone.
