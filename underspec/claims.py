@@ -50,6 +50,15 @@ def _rho(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def _trend_in_c(summary, metric: str):
+    """Mean of ``metric`` per C (over lambda) and of its chance level, and the Spearman rho against C of the
+    metric and of its distance above chance."""
+    part = _means(summary, metric)
+    by_c = part.groupby("n_classes")["mean"].mean()
+    null = part.groupby("n_classes")["null"].mean()
+    return by_c, null, _rho(by_c.index, by_c.values), _rho(by_c.index, (by_c - null).values)
+
+
 def _trend_verdict(rho: float, rho_excess: float, *, rising: bool) -> str:
     """"confirmed" when the metric and its distance above chance both follow the trend, "artefact" when only
     the metric does (chance shows it too), else "not confirmed"."""
@@ -68,11 +77,7 @@ def _l1(v) -> str:
 
 
 def pe_rises_with_c(summary) -> Verdict:
-    part = _means(summary, "pe")
-    by_c = part.groupby("n_classes")["mean"].mean()
-    null = part.groupby("n_classes")["null"].mean()
-    rho = _rho(by_c.index, by_c.values)
-    rho_excess = _rho(by_c.index, (by_c - null).values)
+    by_c, _, rho, rho_excess = _trend_in_c(summary, "pe")
     verdict = _trend_verdict(rho, rho_excess, rising=True)
     return Verdict("PE rises with C", "PE grows with the number of classes",
                    f"mean PE over λ per C ({_fmt(by_c, str)}); Spearman ρ = {rho:.2f}, "
@@ -123,12 +128,7 @@ def best_pe(summary, summary_reference=None) -> Verdict:
 
 
 def apc2_falls_with_c(summary) -> Verdict:
-    part = _means(summary, "apc2")
-    by_c = part.groupby("n_classes")["mean"].mean()
-    null = part.groupby("n_classes")["null"].mean()
-    excess = by_c - null
-    rho = _rho(by_c.index, by_c.values)
-    rho_excess = _rho(by_c.index, excess.values)
+    by_c, null, rho, rho_excess = _trend_in_c(summary, "apc2")
     verdict = _trend_verdict(rho, rho_excess, rising=False)
     return Verdict("APC-2 falls with C", "APC-2 decreases as the number of classes grows",
                    f"mean APC-2 per C ({_fmt(by_c, str)}); chance level ({_fmt(null, str)}); Spearman ρ = "
