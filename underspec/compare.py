@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .chance import null_init, null_shuffle
-from .data import Dataset, class_labels
+from .data import Dataset, class_labels, data_pixels
 from .errors import UnderspecError
 from .matching import DEFAULT_POLICY, POLICIES, layer_units, pair_metrics, seed_pairs, zero_variance
 from .run import Run
@@ -114,11 +114,6 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, s
                          "ci_low": np.quantile(boot, (1 - level) / 2), "ci_high": np.quantile(boot, (1 + level) / 2),
                          "null": part[f"{m}_null"].mean() if f"{m}_null" in part else np.nan})
     return pd.DataFrame(rows)
-
-
-def data_pixels(x: torch.Tensor) -> torch.Tensor:
-    """(N, D) images -> (D,) bool: the pixels that are non-zero in at least one image (they carry data)."""
-    return (x != 0).any(0)
 
 
 def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor:

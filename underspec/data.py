@@ -60,6 +60,11 @@ def class_labels(y: torch.Tensor, n_classes: int, mode: str = "relabel") -> tupl
     raise UnderspecError(f"unknown class mode {mode!r}: use one of {', '.join(CLASS_MODES)}")
 
 
+def data_pixels(x: torch.Tensor) -> torch.Tensor:
+    """(N, D) images -> (D,) bool: the pixels that are non-zero in at least one image (they carry data)."""
+    return (x != 0).any(0)
+
+
 def cache_dir(root: str | os.PathLike | None = None) -> Path:
     """Where data sets live: ``root``, else $UNDERSPEC_DATA, else ~/.cache/underspec."""
     if root is not None:

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from .data import Dataset, class_labels
+from .data import Dataset, class_labels, data_pixels
 from .errors import UnderspecError
 from .grid import Grid
 from .model import init_params
@@ -118,7 +118,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
     # the engine orders pixels live-first and multiplies only the live ones (W1's dead columns still get
     # their L1 term). A test image may use a dead training pixel: the test set keeps them all.
-    live = (data.x_train != 0).any(0)
+    live = data_pixels(data.x_train)
     pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
     x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
     y_train = data.y_train.to(device)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .errors import UnderspecError
 from .matching import DEFAULT_POLICY, hungarian, match_units
-from .model import forward
+from .model import forward, hidden_preactivation
 from .symmetry import permute_hidden
 
 ALIGN_METHODS = ("weights", "activations")
@@ -79,7 +79,7 @@ def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, metho
         if x is None:
             raise UnderspecError("align_units(method='activations') needs the inputs x (N, D)")
         x = x.to(a["w1"].dtype)
-        acts = [torch.relu(x @ p["w1"].transpose(-1, -2) + p["b1"].unsqueeze(-2)).transpose(-1, -2) for p in (a, b)]
+        acts = [torch.relu(hidden_preactivation(p, x)).transpose(-1, -2) for p in (a, b)]
         m = match_units(*acts, signed=True, policy=policy)
         if (m.perm < 0).any():
             raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
