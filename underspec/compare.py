@@ -52,12 +52,13 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     seed_list = seed_pairs(grid.seeds, pairs)
     views = [_target_params(run, t) for t in targets]
     stacked = {k: torch.stack([v[k] for v in views], 1) for k in ("w1", "w2")}  # (N, targets, ...)
+    masks = {c: None if data is None else _data_pixels(data, c, grid.class_mode) for c in grid.n_classes}
     columns = []
     for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
         ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
         ib = torch.tensor([run.index(sb, l1, c) for _, sb in seed_list])
         a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
-        mask = None if data is None else _data_pixels(data, c, grid.class_mode)
+        mask = masks[c]
         acts_a = acts_b = None
         if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
             acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
