@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import UnderspecError
+from .grid import parse_ints
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,11 +20,8 @@ class _Parser(argparse.ArgumentParser):
 def parse_classes(text: str) -> list[int]:
     """``"2-10"`` -> [2, ..., 10]; ``"3"`` -> [3]."""
     try:
-        if "-" in text:
-            lo, hi = (int(part) for part in text.split("-"))
-            return list(range(lo, hi + 1))
-        return [int(text)]
-    except ValueError:
+        return list(parse_ints(text, "classes"))
+    except UnderspecError:
         raise argparse.ArgumentTypeError(f"invalid class count {text!r}: use numbers like 10 or a range like 2-10")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import asdict, dataclass
 
 from .data import CLASS_MODES
@@ -105,3 +106,46 @@ def _no_duplicates(values, what):
     dup = sorted({v for v in values if values.count(v) > 1})
     if dup:
         raise UnderspecError(f"duplicate {what}(s) {dup}: list each {what} once")
+
+
+def parse_ints(value, key: str) -> tuple[int, ...]:
+    """Integers and ranges (``2-10``) from a list or a comma/space separated string, e.g. seeds or class counts."""
+    out = []
+    for item in _items(value):
+        if isinstance(item, bool):
+            raise UnderspecError(f"{key}: {item!r} is not an integer")
+        if isinstance(item, int):
+            out.append(item)
+        elif isinstance(item, float) and item.is_integer():
+            out.append(int(item))
+        elif isinstance(item, str) and (m := re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)):
+            lo, hi = int(m[1]), int(m[2] or m[1])
+            if hi < lo:
+                raise UnderspecError(f"{key}: the range {item!r} is empty: write it low-high, e.g. 2-10")
+            out.extend(range(lo, hi + 1))
+        else:
+            raise UnderspecError(f"{key}: cannot read {item!r} as an integer or a range like 2-10")
+    return tuple(out)
+
+
+def parse_floats(value, key: str) -> tuple[float, ...]:
+    """Numbers from a list or a comma/space separated string, e.g. L1 strengths."""
+    out = []
+    for item in _items(value):
+        try:
+            if isinstance(item, bool):
+                raise ValueError
+            out.append(float(item))
+        except (TypeError, ValueError):
+            raise UnderspecError(f"{key}: cannot read {item!r} as a number, e.g. 0.001") from None
+    return tuple(out)
+
+
+def _items(value):
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return [v for v in re.split(r"[,\s]+", value.strip()) if v]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]

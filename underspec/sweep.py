@@ -72,7 +72,7 @@ import yaml
 
 from .data import DATASETS
 from .errors import UnderspecError
-from .grid import OPTIMIZERS, PAPER_CLASSES, PAPER_L1, PAPER_SEEDS, Grid
+from .grid import OPTIMIZERS, PAPER_CLASSES, PAPER_L1, PAPER_SEEDS, Grid, parse_floats, parse_ints
 
 FORMAT, FORMAT_VERSION = "underspec-sweep", 1
 CONFIG_FILE, SHARDS_DIR, REPORT_DIR, SLURM_DIR = "sweep.yaml", "shards", "report", "slurm"
@@ -151,9 +151,9 @@ class SweepConfig:
 
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        s("seeds", _int_list(self.seeds, "seeds"))
-        s("n_classes", _int_list(self.n_classes, "n_classes"))
-        s("l1", _float_list(self.l1, "l1"))
+        s("seeds", parse_ints(self.seeds, "seeds"))
+        s("n_classes", parse_ints(self.n_classes, "n_classes"))
+        s("l1", parse_floats(self.l1, "l1"))
         self.grid()  # the grid checks seeds, l1, C (2..10), hidden, epochs, batch size, lr, optimizer, class mode
         if self.dataset not in DATASETS:
             raise UnderspecError(f"unknown data set {self.dataset!r}: use one of {', '.join(DATASETS)}")
@@ -258,47 +258,6 @@ class SweepConfig:
 
     def notebook_path(self) -> Path:
         return Path(self.notebook) if self.notebook else DEFAULT_NOTEBOOK
-
-
-def _int_list(value, key) -> tuple[int, ...]:
-    out = []
-    for item in _items(value):
-        if isinstance(item, bool):
-            raise UnderspecError(f"{key}: {item!r} is not an integer")
-        if isinstance(item, int):
-            out.append(item)
-        elif isinstance(item, float) and item.is_integer():
-            out.append(int(item))
-        elif isinstance(item, str) and (m := re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)):
-            lo, hi = int(m[1]), int(m[2] or m[1])
-            if hi < lo:
-                raise UnderspecError(f"{key}: the range {item!r} is empty: write it low-high, e.g. 2-10")
-            out.extend(range(lo, hi + 1))
-        else:
-            raise UnderspecError(f"{key}: cannot read {item!r} as an integer or a range like 2-10")
-    return tuple(out)
-
-
-def _float_list(value, key) -> tuple[float, ...]:
-    out = []
-    for item in _items(value):
-        try:
-            if isinstance(item, bool):
-                raise ValueError
-            out.append(float(item))
-        except (TypeError, ValueError):
-            raise UnderspecError(f"{key}: cannot read {item!r} as a number, e.g. 0.001") from None
-    return tuple(out)
-
-
-def _items(value):
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return [v for v in re.split(r"[,\s]+", value.strip()) if v]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _positive_int_or_none(value, key):
