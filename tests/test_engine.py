@@ -19,11 +19,14 @@ def max_difference(member, ref) -> float:
     return max(diffs)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])  # dense: the GPU's products
 @pytest.mark.parametrize("class_mode", ["relabel", "subset"])
 @pytest.mark.parametrize("dtype, epochs, tol", [(torch.float64, 2, 1e-10), (torch.float32, 1, 1e-5)])
-def test_every_member_equals_the_reference_loop(small, class_mode, dtype, epochs, tol):
+def test_every_member_equals_the_reference_loop(small, class_mode, dtype, epochs, tol, sparse):
     grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(2, 10), epochs=epochs, class_mode=class_mode)
-    run = train(grid, small, dtype=dtype, progress=False, probe_size=50, snapshots=True, embeddings=True)
+    run = train(grid, small, dtype=dtype, progress=False, probe_size=50, snapshots=True, embeddings=True,
+                sparse=sparse)
+    assert run.meta["sparse"] is sparse
     for seed, l1, c in grid.members():
         ref = reference_train(seed, l1, c, small, epochs=epochs, class_mode=class_mode, dtype=dtype, probe_size=50)
         member = run.member(seed=seed, l1=l1, n_classes=c)
@@ -109,6 +112,17 @@ def test_device_and_dtype_are_checked(small):
         train(grid, small, device="tpu", progress=False)
     with pytest.raises(underspec.UnderspecError, match="dtype must be"):
         train(grid, small, dtype=torch.float16, progress=False)
+    with pytest.raises(underspec.UnderspecError, match="sparse must be True, False or 'auto'"):
+        train(grid, small, sparse="yes", progress=False)
+
+
+def test_auto_multiplies_sparse_images_sparsely_on_the_cpu(small):
+    grid = Grid(seeds=(0,), epochs=1)
+    assert train(grid, small, device="cpu", progress=False).meta["sparse"] is True  # MNIST: ~80% zeros
+    g = torch.Generator().manual_seed(0)
+    noise = underspec.Dataset("noise", torch.rand(300, 784, generator=g), small.y_train,
+                              torch.rand(100, 784, generator=g), small.y_test)
+    assert train(grid, noise, device="cpu", progress=False).meta["sparse"] is False
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

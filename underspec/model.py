@@ -49,7 +49,9 @@ def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784
     The caller's global random state is left untouched.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # The CPU generator is the only one the constructor draws from; torch.manual_seed would also queue a
+        # CUDA seeding (and record a stack trace for it, 0.4 ms a call) that the caller never asked for.
+        torch.default_generator.manual_seed(seed)
         return PaperMLP(n_classes, hidden, n_inputs).params()
 
 
