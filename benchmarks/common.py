@@ -25,6 +25,17 @@ def load(name: str) -> underspec.Dataset:
     return underspec.load_dataset(name)
 
 
+def add_engine_options(parser) -> None:
+    """--sparse and --tf32, passed on to ``underspec.train`` by ``engine_options``."""
+    parser.add_argument("--sparse", default="auto", choices=["auto", "on", "off"],
+                        help="the engine's first-layer products: sparse sums (on), dense matmuls (off) or auto")
+    parser.add_argument("--tf32", action="store_true", help="TF32 matrix products on a GPU (not exact float32)")
+
+
+def engine_options(args) -> dict:
+    return {"sparse": {"auto": "auto", "on": True, "off": False}[args.sparse], "tf32": args.tf32}
+
+
 def peak_memory(device: str) -> str:
     """Peak resident host memory of this process, and peak device memory on CUDA."""
     host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB

@@ -14,7 +14,7 @@ import time
 import torch
 
 import underspec
-from common import append_result, load, peak_memory
+from common import add_engine_options, append_result, engine_options, load, peak_memory
 
 
 def main():
@@ -23,6 +23,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--pairs", default="all", help="all (21 seed pairs) or reference (the paper's 6)")
+    add_engine_options(parser)
     args = parser.parse_args()
     device = str(underspec.engine.resolve_device(args.device))
 
@@ -31,7 +32,7 @@ def main():
     underspec.train(underspec.Grid(seeds=(0,), epochs=1), data.take(256, 64), device=device, progress=False)
 
     start = time.perf_counter()
-    run = underspec.train(grid, data, device=device, progress=False)
+    run = underspec.train(grid, data, device=device, progress=False, **engine_options(args))
     trained = time.perf_counter() - start
     from underspec.compare import compare
 
@@ -41,8 +42,8 @@ def main():
     final = run.history[run.history.epoch == grid.epochs]
     append_result(f"paper_grid: {len(grid)} networks x {grid.epochs} epochs on {data.name} "
                   f"({len(data.y_train)} x 784) + compare ({device})", device, [
-                      f"train (records: snapshots {run.snapshots is not None}, embeddings {run.embeddings is not None}): "
-                      f"{trained:.1f} s",
+                      f"train (records: snapshots {run.snapshots is not None}, embeddings {run.embeddings is not None}; "
+                      f"sparse {run.meta['sparse']}, tf32 {run.meta['tf32']}): {trained:.1f} s",
                       f"compare ({args.pairs} pairs, {len(table)} rows): {compared:.1f} s",
                       f"total: {trained + compared:.1f} s",
                       f"mean final test accuracy at C=10: {final[final.n_classes == 10].test_acc.mean():.3f}",

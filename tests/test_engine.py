@@ -5,6 +5,7 @@ import torch
 
 import underspec
 from underspec import Grid, reference_train, train
+from underspec.engine import matmul_precision
 
 RECORDS = ("init", "final", "grad_sum")
 
@@ -114,6 +115,25 @@ def test_device_and_dtype_are_checked(small):
         train(grid, small, dtype=torch.float16, progress=False)
     with pytest.raises(underspec.UnderspecError, match="sparse must be True, False or 'auto'"):
         train(grid, small, sparse="yes", progress=False)
+    with pytest.raises(underspec.UnderspecError, match="tf32 must be True or False"):
+        train(grid, small, tf32="fast", progress=False)
+
+
+def test_float32_products_on_a_gpu_are_exact_unless_tf32_is_asked_for():
+    """The flag only switches torch's global setting, so this runs without a GPU."""
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    try:
+        matmul.fp32_precision = "tf32"  # a user who turned TF32 on globally
+        with matmul_precision(torch.device("cuda"), tf32=False):
+            assert matmul.fp32_precision == "ieee"
+        assert matmul.fp32_precision == "tf32"
+        matmul.fp32_precision = "ieee"
+        with matmul_precision(torch.device("cuda"), tf32=True):
+            assert matmul.fp32_precision == "tf32"
+        assert matmul.fp32_precision == "ieee"
+    finally:
+        matmul.fp32_precision = before
 
 
 def test_auto_multiplies_sparse_images_sparsely_on_the_cpu(small):

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--optimizer", default="sgd", help="sgd (the paper) or adam")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--tf32", action="store_true", help="TF32 matrix products on a GPU: faster, not exact float32")
     t.add_argument("--out", default=None, help="save the run into this (new) folder")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -86,7 +87,7 @@ def cmd_train(args) -> int:
         print(summary_table(load_run(out)))
         return 0
     data = load_dataset(args.dataset, root=args.data_root)
-    run = train(grid, data, device=device, progress=not args.no_progress)
+    run = train(grid, data, device=device, progress=not args.no_progress, tf32=args.tf32)
     if out is not None:
         run.save(out)
         print(f"saved to {out}")

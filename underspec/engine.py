@@ -22,6 +22,7 @@ stacked tensors, which is elementwise and so identical, member by member, to opt
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -52,6 +53,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnderspecError("device 'cuda' was asked for but no GPU is visible: use --device cpu or auto")
     return device
+
+
+@contextlib.contextmanager
+def matmul_precision(device: torch.device, tf32: bool):
+    """On CUDA, float32 matrix products in TF32 (``tf32``) or exact IEEE float32 inside the block; the global
+    setting is restored on exit. Nothing to do on a CPU, whose float32 products are always IEEE."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    before, matmul.fp32_precision = matmul.fp32_precision, "tf32" if tf32 else "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
 
 
 def epoch_orders(seed: int, n: int, batch_size: int):
@@ -100,7 +116,7 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
-          embeddings="auto", sparse="auto") -> Run:
+          embeddings="auto", sparse="auto", tf32: bool = False) -> Run:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run``.
 
     ``snapshots`` / ``embeddings``: record every epoch's parameters / first-layer outputs on the probe
@@ -108,6 +124,9 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     ``sparse``: multiply the images into the first layer as sparse sums over their non-zero pixels (True) or
     as dense matrix products (False); ``"auto"`` picks sparse on a CPU when under 30% of the values are non-zero.
     Both give the same networks up to float rounding.
+    ``tf32``: let a GPU multiply float32 matrices in TF32 (10-bit mantissa: faster, no longer the loop's
+    networks to float32 rounding). By default float32 products are exact IEEE float32 while training, whatever
+    the global torch setting; the setting is restored afterwards. No effect on a CPU.
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
@@ -115,6 +134,10 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
     if dtype not in (torch.float32, torch.float64):
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if sparse not in (True, False, "auto"):
+        raise UnderspecError(f"sparse must be True, False or 'auto', got {sparse!r}")
+    if not isinstance(tf32, bool):
+        raise UnderspecError(f"tf32 must be True or False, got {tf32!r}")
     device = resolve_device(device)
     n, d = data.x_train.shape
     h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
@@ -135,19 +158,19 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     x_test, y_test = data.x_test[:, pixels].to(device, dtype), data.y_test.to(device)
     if sparse == "auto":
         sparse = device.type == "cpu" and (x_train != 0).float().mean().item() < SPARSE_DENSITY
-    elif not isinstance(sparse, bool):
-        raise UnderspecError(f"sparse must be True, False or 'auto', got {sparse!r}")
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
     bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
-    for program in programs:
-        _train_program(program, grid, pixels, x_train, y_train, x_test, y_test, records, bar, device, dtype,
-                       sparse)
+    with matmul_precision(device, tf32):
+        for program in programs:
+            _train_program(program, grid, pixels, x_train, y_train, x_test, y_test, records, bar, device, dtype,
+                           sparse)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
+            "tf32": tf32 and device.type == "cuda",
             "torch": torch.__version__,
             "n_train": n, "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
