@@ -9,7 +9,10 @@ import time
 
 import torch
 
+import underspec
 from common import append_result
+from underspec.data import data_pixels
+from underspec.engine import _DenseProducts, _SparseProducts
 
 S, M, H, D, B, K = 7, 54, 16, 784, 64, 10
 
@@ -48,6 +51,19 @@ def main():
         "log_softmax over classes, classes in the middle (S, M, K, B)": timed(lambda: torch.log_softmax(logits, 2)),
         "W1 tail, eager (L1 sign, grad sum, SGD, norm)": timed(eager_tail),
     }
+    # The first layer's two products on a real batch of mnist-5k (live pixels only), dense against sparse.
+    data = underspec.load_dataset("mnist-5k")
+    images = data.x_train[:, data_pixels(data.x_train)]
+    idx = torch.stack([torch.randperm(len(images), generator=g)[:B] for _ in range(S)])
+    b1, w1_live = torch.zeros(S, M * H), w1[..., :images.shape[1]].contiguous()
+    dense, sparse = _DenseProducts(images, images.shape[1]), _SparseProducts(images, images.shape[1])
+    w1_pixel_major = w1_live.transpose(1, 2).contiguous()
+    rows["mnist-5k batch: dense bookkeeping (gather X)"] = timed(lambda: dense.set_batch(idx))
+    rows["mnist-5k batch: dense forward (batched GEMM)"] = timed(lambda: dense.forward(w1_live, b1))
+    rows["mnist-5k batch: dense weight gradient (batched GEMM)"] = timed(lambda: dense.weight_gradient(d_z1))
+    rows["mnist-5k batch: sparse bookkeeping (bags, sort by pixel)"] = timed(lambda: sparse.set_batch(idx))
+    rows["mnist-5k batch: sparse forward (embedding_bag)"] = timed(lambda: sparse.forward(w1_pixel_major, b1))
+    rows["mnist-5k batch: sparse weight gradient (embedding_bag)"] = timed(lambda: sparse.weight_gradient(d_z1))
     if args.compile:
         def tail(w1, grad_ce, grad_sum, l1_rows, lr: float):
             grad = grad_ce + l1_rows * torch.sign(w1)
