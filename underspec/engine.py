@@ -157,7 +157,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     y_train = data.y_train.to(device)
     x_test, y_test = data.x_test[:, pixels].to(device, dtype), data.y_test.to(device)
     if sparse == "auto":
-        sparse = device.type == "cpu" and (x_train != 0).float().mean().item() < SPARSE_DENSITY
+        sparse = device.type == "cpu" and torch.count_nonzero(x_train).item() < SPARSE_DENSITY * x_train.numel()
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
