@@ -134,7 +134,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
     if dtype not in (torch.float32, torch.float64):
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if sparse not in (True, False, "auto"):
+    if not (isinstance(sparse, bool) or sparse == "auto"):
         raise UnderspecError(f"sparse must be True, False or 'auto', got {sparse!r}")
     if not isinstance(tf32, bool):
         raise UnderspecError(f"tf32 must be True or False, got {tf32!r}")
@@ -170,9 +170,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
-            "tf32": tf32 and device.type == "cuda",
-            "torch": torch.__version__,
-            "n_train": n, "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
+            "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 
