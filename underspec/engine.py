@@ -170,7 +170,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
-            "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
+            "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
+            "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 
