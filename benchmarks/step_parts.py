@@ -12,7 +12,7 @@ import torch
 import underspec
 from common import append_result
 from underspec.data import data_pixels
-from underspec.engine import _DenseProducts, _SparseProducts
+from underspec.products import DenseProducts, SparseProducts
 
 S, M, H, D, B, K = 7, 54, 16, 784, 64, 10
 
@@ -56,7 +56,7 @@ def main():
     images = data.x_train[:, data_pixels(data.x_train)]
     idx = torch.stack([torch.randperm(len(images), generator=g)[:B] for _ in range(S)])
     b1, w1_live = torch.zeros(S, M * H), w1[..., :images.shape[1]].contiguous()
-    dense, sparse = _DenseProducts(images, images.shape[1]), _SparseProducts(images, images.shape[1])
+    dense, sparse = DenseProducts(images, images.shape[1]), SparseProducts(images, images.shape[1])
     w1_pixel_major = w1_live.transpose(1, 2).contiguous()
     rows["mnist-5k batch: dense bookkeeping (gather X)"] = timed(lambda: dense.set_batch(idx))
     rows["mnist-5k batch: dense forward (batched GEMM)"] = timed(lambda: dense.forward(w1_live, b1))

@@ -63,3 +63,24 @@ def test_load_or_train_trains_once_then_reuses(small, tmp_path):
     assert torch.equal(first.final["w1"], again.final["w1"])
     load_or_train(Grid(seeds=(1,), epochs=1), small, cache_dir=tmp_path, progress=False)
     assert len(list(tmp_path.iterdir())) == 2, "another grid is another cache entry"
+
+
+def test_the_cache_key_covers_every_module_training_reads():
+    """A cached Run must never outlive a change to code that decides its contents: every package module the
+    engine imports (directly or through them) is hashed into the key."""
+    import ast
+    from pathlib import Path
+
+    from underspec.cache import TRAINING_CODE
+
+    package = Path(underspec.__file__).parent
+    seen, todo = set(), ["engine.py"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for node in ast.walk(ast.parse((package / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                module = node.module + ".py"
+                if module not in seen and module != "errors.py":  # errors only names exceptions
+                    todo.append(module)
+    assert seen - {"errors.py"} <= set(TRAINING_CODE), sorted(seen - set(TRAINING_CODE))

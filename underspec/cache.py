@@ -15,7 +15,7 @@ from .grid import Grid
 from .run import Run, load_run
 
 RUNS_ENV = "UNDERSPEC_RUNS"
-TRAINING_CODE = ("data.py", "engine.py", "grid.py", "model.py", "run.py")  # what decides a Run's contents
+TRAINING_CODE = ("data.py", "engine.py", "grid.py", "model.py", "products.py", "run.py")  # what decides a Run's contents
 
 
 def _training_code_hash() -> str:

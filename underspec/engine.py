@@ -13,8 +13,8 @@ concatenated into one (M*H, D) matrix, so a step is two batched matrix products 
 
 The two products with X are either these dense batched matmuls or, when most pixel values are 0 (MNIST:
 about 80%), sums over each image's non-zero pixels (``embedding_bag`` over the rows of a pixel-major W1,
-stacked as (S, D, M*H)): the same sums over fewer terms, so exact up to float rounding, and about 2x cheaper
-on a CPU. See ``_DenseProducts`` and ``_SparseProducts``.
+stacked as (S, D, M*H)): the same sums over fewer terms, so exact up to float rounding, and about 2.5x
+cheaper on a CPU. See ``products.py``.
 
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain) and applied by ``torch.optim`` on the
 stacked tensors, which is elementwise and so identical, member by member, to optimising each network alone.
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .data import Dataset, class_labels, data_pixels
 from .errors import UnderspecError
 from .grid import Grid
 from .model import init_params
+from .products import DenseProducts, SparseProducts
 from .run import Run
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
@@ -225,17 +225,16 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
     classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
     l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=dtype, device=device).view(s, m)
 
-    products = (_SparseProducts if sparse else _DenseProducts)(x_train, d)
-    test = (_SparseProducts if sparse else _DenseProducts)(x_test, d)  # every stream's batch: the whole test set
+    Products = SparseProducts if sparse else DenseProducts
+    products, test = Products(x_train, d), Products(x_test, d)  # test: every stream's batch is the test set
     test.set_batch(torch.arange(len(y_test), device=device).expand(s, -1), backward=False)
-    pixel_axis = products.pixel_axis
 
     # Parameters, drawn exactly as the paper's constructor draws them, then padded to K classes.
     keys = [(members[i][0], members[i][2]) for i in flat.tolist()]  # (seed, C): members differing in l1 share it
     drawn = {key: init_params(*key, h, d) for key in set(keys)}
     inits = [drawn[key] for key in keys]
     params = {
-        "w1": _to_layout(torch.stack([p["w1"][:, pixels] for p in inits]).view(s, m * h, d), pixel_axis),
+        "w1": Products.layout(torch.stack([p["w1"][:, pixels] for p in inits]).view(s, m * h, d)),
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
         "w2": torch.stack([_pad(p["w2"], k) for p in inits]).view(s, m, k, h),
         "b2": torch.stack([_pad(p["b2"], k) for p in inits]).view(s, m, k),
@@ -250,7 +249,7 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
     member_labels = label_map[classes]  # (S, M, 10)
     class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf")).to(dtype)
     class_mask = class_mask.unsqueeze(-1)  # (S, M, K, 1)
-    l1_units = l1.repeat_interleave(h, dim=1).unsqueeze(pixel_axis)  # (S, M*H, 1), or (S, 1, M*H) pixel-major
+    l1_units = l1.repeat_interleave(h, dim=1).unsqueeze(Products.pixel_axis)  # (S, M*H, 1) or pixel-major
     test_digits = y_test.expand(s, m, -1)
     test_labels = torch.gather(member_labels, 2, test_digits)  # (S, M, T)
     test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
@@ -263,7 +262,7 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
     image_order = torch.argsort(pixels).to(device)
 
     def record(name, source, epoch=None):
-        records.store(name, flat, _member_major(source, s, m, h, d, k, image_order, pixel_axis), epoch)
+        records.store(name, flat, _member_major(source, s, m, h, d, k, image_order, Products.layout), epoch)
 
     record("init", params)
     if records.snapshots is not None:
@@ -289,7 +288,7 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
             opt.step()
             loss_sum += ce_sum
             correct += n_correct
-            norm_sum += _member_norms(grads["w1"], pixel_axis, scratch, s, m)
+            norm_sum += Products.member_norms(grads["w1"], scratch, s, m)
             bar.update(1)
         steps = -(-n // grid.batch_size)
         history[epoch, ..., 0] = loss_sum / n
@@ -308,11 +307,11 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
 def _gradients(params, products, member_labels, digits, class_mask, l1_units, scratch, s, m, h):
     """Gradients of mean cross-entropy + l1 * sum|W1| for every member on its stream's batch.
 
-    products: the batch (see ``_DenseProducts``); digits (S, B) -> gradients shaped like ``params``, summed
-    cross-entropy (S, M) and number of correct predictions (S, M). Activations are kept transposed, batch
-    last ((S, M*H, B) = (S, M, H, B)), so every product below is a plain batched matmul on contiguous memory,
-    and the softmax over the few classes runs along a middle axis, which torch vectorises far better than a
-    short last axis.
+    products: the first layer's products with the batch (see ``products.py``); digits (S, B) -> gradients
+    shaped like ``params``, summed cross-entropy (S, M) and number of correct predictions (S, M). Activations
+    are kept transposed, batch last ((S, M*H, B) = (S, M, H, B)), so every product below is a plain batched
+    matmul on contiguous memory, and the softmax over the few classes runs along a middle axis, which torch
+    vectorises far better than a short last axis.
     """
     b = digits.shape[1]
     z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
@@ -329,7 +328,7 @@ def _gradients(params, products, member_labels, digits, class_mask, l1_units, sc
     d_w2 = d_logits @ a.transpose(-1, -2)  # (S, M, K, H)
     d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
-    d_w1 = products.weight_gradient(d_z1)  # (S, D, M*H); dead pixels' data gradient is exactly 0
+    d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
     d_w1.addcmul_(torch.sign(params["w1"], out=scratch), l1_units)
     grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
     return grads, ce_sum, n_correct
@@ -357,112 +356,15 @@ def _evaluate(params, test, test_labels, test_valid, class_mask, s, m, h, record
     return torch.stack([loss, acc], dim=-1)
 
 
-def _to_layout(w1: torch.Tensor, pixel_axis: int) -> torch.Tensor:
-    """(S, M*H, D) -> W1 as the products keep it: unchanged, or pixel-major (S, D, M*H) when pixel_axis is 1."""
-    return w1.transpose(1, 2) if pixel_axis == 1 else w1
-
-
-def _member_norms(w1: torch.Tensor, pixel_axis: int, scratch: torch.Tensor, s: int, m: int) -> torch.Tensor:
-    """The norm of each member's W1 (S, M), from W1 in the products' layout (``scratch`` may be overwritten)."""
-    if pixel_axis == 2:
-        return w1.view(s, m, -1).norm(dim=-1)
-    return torch.mul(w1, w1, out=scratch).sum(1).view(s, m, -1).sum(-1).sqrt()  # pixel-major: a member's
-    # units are not contiguous, so square, sum over pixels, then over the member's units
-
-
-class _DenseProducts:
-    """The two products of a step with the batch X as dense batched matmuls (what a GPU does best).
-
-    x (N, D') images with the first D' of W1's D pixels (live pixels first; D' = D for test images).
-    W1 is kept as (S, M*H, D).
-    """
-
-    pixel_axis = 2
-
-    def __init__(self, x: torch.Tensor, d: int):
-        self.images, self.d, self.grad = x, d, None
-
-    def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
-        """idx (S, B): the images of each stream's batch."""
-        self.x = self.images[idx]  # (S, B, D')
-
-    def forward(self, w1: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
-        """w1 (S, M*H, D), b1 (S, M*H) -> Z1 (S, M*H, B) = W1[..., :D'] @ X^T + b1."""
-        return torch.baddbmm(b1.unsqueeze(-1), w1[..., :self.x.shape[2]], self.x.transpose(1, 2))
-
-    def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
-        """d_z1 (S, M*H, B) -> dZ1 @ X (S, M*H, D), the data gradient of W1 (a buffer reused every step)."""
-        live = self.x.shape[2]
-        if self.grad is None:
-            self.grad = d_z1.new_empty(*d_z1.shape[:2], self.d)
-        self.grad[..., :live].baddbmm_(d_z1, self.x, beta=0)
-        self.grad[..., live:] = 0  # the caller adds the L1 term in place, so the dead pixels are cleared each step
-        return self.grad
-
-
-class _SparseProducts:
-    """The same two products as sums over each image's non-zero pixels, via ``embedding_bag`` on W1's rows.
-
-    Forward: Z1 of image b is the sum over its non-zero pixels p of x[b, p] * W1[p] (one bag per image).
-    Backward: the data gradient of W1[p] is the sum over the batch's images b with x[b, p] != 0 of
-    x[b, p] * dZ1[b] (one bag per pixel). W1 is stacked as (S*D, M*H), stream s's pixel p on row s*D + p.
-    Indices are int32, which embedding_bag and the sort by pixel handle faster than int64.
-    """
-
-    pixel_axis = 1
-
-    def __init__(self, x: torch.Tensor, d: int):
-        nz = torch.nonzero(x)  # (nnz, 2), image-major, so each image's pixels are contiguous and sorted
-        self.pixel, self.value = nz[:, 1].int(), x[nz[:, 0], nz[:, 1]]  # (nnz,) each
-        self.count = torch.bincount(nz[:, 0], minlength=len(x))  # (N,) non-zero pixels per image
-        self.start = torch.cumsum(self.count, 0) - self.count  # (N,) where each image's pixels begin
-        self.d = d
-
-    def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
-        """idx (S, B): the images of each stream's batch -> the bags of the forward product, and of the
-        backward one unless ``backward`` is False."""
-        s, b = idx.shape
-        image = idx.reshape(-1)  # (S*B,) stream-major
-        count = self.count.index_select(0, image)
-        offset = torch.cumsum(count, 0) - count  # (S*B,) where each image's bag begins
-        slot = torch.repeat_interleave(torch.arange(s * b, device=idx.device, dtype=torch.int32), count)
-        entry = (self.start.index_select(0, image) - offset).index_select(0, slot) + torch.arange(
-            len(slot), device=idx.device)  # (nnz_b,) each bag entry's place in the image-major arrays
-        row = self.pixel.index_select(0, entry) + slot.div(b, rounding_mode="floor") * self.d  # row of W1
-        value = self.value.index_select(0, entry)
-        self.image_bags = (row, offset.int(), value)
-        self.shape = (s, b)
-        if not backward:
-            return
-        row, by_row = torch.sort(row, stable=True)
-        per_row = torch.bincount(row, minlength=s * self.d)
-        self.pixel_bags = (slot.index_select(0, by_row), (torch.cumsum(per_row, 0) - per_row).int(),
-                           value.index_select(0, by_row))
-
-    def forward(self, w1: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
-        """w1 (S, D, M*H), b1 (S, M*H) -> Z1 (S, M*H, B)."""
-        s, b = self.shape
-        row, offset, value = self.image_bags
-        z1 = F.embedding_bag(row, w1.view(-1, w1.shape[2]), offset, mode="sum", per_sample_weights=value)
-        return z1.view(s, b, -1).transpose(1, 2).contiguous().add_(b1.unsqueeze(-1))
-
-    def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
-        """d_z1 (S, M*H, B) -> the data gradient of W1 (S, D, M*H); pixels no image of the batch uses get 0."""
-        s, units, _ = d_z1.shape
-        slot, offset, value = self.pixel_bags
-        d_z1 = d_z1.transpose(1, 2).reshape(-1, units)  # (S*B, M*H)
-        return F.embedding_bag(slot, d_z1, offset, mode="sum", per_sample_weights=value).view(s, self.d, units)
-
-
 def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
     """argmax over the class axis of (S, M, K, B) logits -> (S, M, B); a contiguous copy makes it ~3x faster."""
     return logits.transpose(2, 3).contiguous().argmax(-1)
 
 
-def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k, image_order, pixel_axis) -> dict:
+def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k, image_order, layout) -> dict:
     """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H, D),
-    b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K)."""
-    return {"w1": _to_layout(params["w1"], pixel_axis).reshape(s * m, h, d)[..., image_order],
+    b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
+    return {"w1": layout(params["w1"]).reshape(s * m, h, d)[..., image_order],
             "b1": params["b1"].reshape(s * m, h), "w2": params["w2"].reshape(s * m, k, h),
             "b2": params["b2"].reshape(s * m, k)}
 

@@ -1,0 +1,119 @@
+"""The first layer's two products with a batch of images, in the engine's stacked layout (see ``engine``).
+
+Per step, for S streams of M members with H hidden units each and a batch X (S, B, D') of each stream's
+images: the forward product Z1 = W1 X^T + b1 and the weight gradient dZ1 X. ``DenseProducts`` computes them as
+batched matmuls (what a GPU does best); ``SparseProducts`` as sums over each image's non-zero pixels (MNIST's
+values are about 80% zeros), about 2.5x cheaper on a CPU. Both give the same sums up to float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class DenseProducts:
+    """The two products of a step with the batch X as dense batched matmuls (what a GPU does best).
+
+    x (N, D') images with the first D' of W1's D pixels (live pixels first; D' = D for test images).
+    W1 is kept as (S, M*H, D).
+    """
+
+    pixel_axis = 2
+
+    @staticmethod
+    def layout(w1: torch.Tensor) -> torch.Tensor:
+        """W1 between the engine's (S, M*H, D) and this class's layout: here the same."""
+        return w1
+
+    @staticmethod
+    def member_norms(w1: torch.Tensor, scratch: torch.Tensor, s: int, m: int) -> torch.Tensor:
+        """(S, M*H, D) -> the norm of each member's W1 (S, M)."""
+        return w1.view(s, m, -1).norm(dim=-1)
+
+    def __init__(self, x: torch.Tensor, d: int):
+        self.images, self.d, self.grad = x, d, None
+
+    def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
+        """idx (S, B): the images of each stream's batch (``backward``: nothing extra to prepare here)."""
+        self.x = self.images[idx]  # (S, B, D')
+
+    def forward(self, w1: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
+        """w1 (S, M*H, D), b1 (S, M*H) -> Z1 (S, M*H, B) = W1[..., :D'] @ X^T + b1."""
+        return torch.baddbmm(b1.unsqueeze(-1), w1[..., :self.x.shape[2]], self.x.transpose(1, 2))
+
+    def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
+        """d_z1 (S, M*H, B) -> dZ1 @ X (S, M*H, D), the data gradient of W1 (a buffer reused every step)."""
+        live = self.x.shape[2]
+        if self.grad is None:
+            self.grad = d_z1.new_empty(*d_z1.shape[:2], self.d)
+        self.grad[..., :live].baddbmm_(d_z1, self.x, beta=0)
+        self.grad[..., live:] = 0  # the caller adds the L1 term in place: clear the dead pixels each step
+        return self.grad
+
+
+class SparseProducts:
+    """The same two products as sums over each image's non-zero pixels, via ``embedding_bag`` on W1's rows.
+
+    Forward: Z1 of image b is the sum over its non-zero pixels p of x[b, p] * W1[p] (one bag per image).
+    Backward: the data gradient of W1[p] is the sum over the batch's images b with x[b, p] != 0 of
+    x[b, p] * dZ1[b] (one bag per pixel). W1 is stacked as (S*D, M*H), stream s's pixel p on row s*D + p.
+    Indices are int32, which embedding_bag and the sort by pixel handle faster than int64.
+    """
+
+    pixel_axis = 1
+
+    @staticmethod
+    def layout(w1: torch.Tensor) -> torch.Tensor:
+        """W1 between the engine's (S, M*H, D) and this class's pixel-major (S, D, M*H), either way."""
+        return w1.transpose(1, 2)
+
+    @staticmethod
+    def member_norms(w1: torch.Tensor, scratch: torch.Tensor, s: int, m: int) -> torch.Tensor:
+        """(S, D, M*H) -> the norm of each member's W1 (S, M); ``scratch`` (S, D, M*H) is overwritten.
+
+        A member's units are not contiguous here, so: square, sum over pixels, then over its units.
+        """
+        return torch.mul(w1, w1, out=scratch).sum(1).view(s, m, -1).sum(-1).sqrt()
+
+    def __init__(self, x: torch.Tensor, d: int):
+        nz = torch.nonzero(x)  # (nnz, 2), image-major, so each image's pixels are contiguous and sorted
+        self.pixel, self.value = nz[:, 1].int(), x[nz[:, 0], nz[:, 1]]  # (nnz,) each
+        self.count = torch.bincount(nz[:, 0], minlength=len(x))  # (N,) non-zero pixels per image
+        self.start = torch.cumsum(self.count, 0) - self.count  # (N,) where each image's pixels begin
+        self.d = d
+
+    def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
+        """idx (S, B): the images of each stream's batch -> the bags of the forward product, and of the
+        backward one unless ``backward`` is False."""
+        s, b = idx.shape
+        image = idx.reshape(-1)  # (S*B,) stream-major
+        count = self.count.index_select(0, image)
+        offset = torch.cumsum(count, 0) - count  # (S*B,) where each image's bag begins
+        slot = torch.repeat_interleave(torch.arange(s * b, device=idx.device, dtype=torch.int32), count)
+        entry = (self.start.index_select(0, image) - offset).index_select(0, slot) + torch.arange(
+            len(slot), device=idx.device)  # (nnz_b,) each bag entry's place in the image-major arrays
+        row = self.pixel.index_select(0, entry) + slot.div(b, rounding_mode="floor") * self.d  # row of W1
+        value = self.value.index_select(0, entry)
+        self.image_bags = (row, offset.int(), value)
+        self.shape = (s, b)
+        if not backward:
+            return
+        row, by_row = torch.sort(row, stable=True)
+        per_row = torch.bincount(row, minlength=s * self.d)
+        self.pixel_bags = (slot.index_select(0, by_row), (torch.cumsum(per_row, 0) - per_row).int(),
+                           value.index_select(0, by_row))
+
+    def forward(self, w1: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
+        """w1 (S, D, M*H), b1 (S, M*H) -> Z1 (S, M*H, B)."""
+        s, b = self.shape
+        row, offset, value = self.image_bags
+        z1 = F.embedding_bag(row, w1.view(-1, w1.shape[2]), offset, mode="sum", per_sample_weights=value)
+        return z1.view(s, b, -1).transpose(1, 2).contiguous().add_(b1.unsqueeze(-1))
+
+    def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
+        """d_z1 (S, M*H, B) -> the data gradient of W1 (S, D, M*H); pixels no image of the batch uses get 0."""
+        s, units, _ = d_z1.shape
+        slot, offset, value = self.pixel_bags
+        d_z1 = d_z1.transpose(1, 2).reshape(-1, units)  # (S*B, M*H)
+        return F.embedding_bag(slot, d_z1, offset, mode="sum", per_sample_weights=value).view(s, self.d, units)
