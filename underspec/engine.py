@@ -158,14 +158,18 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     x_test, y_test = data.x_test[:, pixels].to(device, dtype), data.y_test.to(device)
     if sparse == "auto":
         sparse = device.type == "cpu" and torch.count_nonzero(x_train).item() < SPARSE_DENSITY * x_train.numel()
+    # Built once for every program: the products with the training images, and with the whole test set as
+    # every stream's batch.
+    Products = SparseProducts if sparse else DenseProducts
+    products, test = Products(x_train, d), Products(x_test, d)
+    test.set_batch(torch.arange(len(y_test), device=device).expand(len(grid.seeds), -1), backward=False)
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
     bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
     with matmul_precision(device, tf32):
         for program in programs:
-            _train_program(program, grid, pixels, x_train, y_train, x_test, y_test, records, bar, device, dtype,
-                           sparse)
+            _train_program(program, grid, pixels, products, test, y_train, y_test, records, bar, device, dtype)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -211,9 +215,11 @@ class _Records:
                    embeddings, meta)
 
 
-def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_test, y_test, records: _Records,
-                   bar, device, dtype, sparse):
+def _train_program(program: _Program, grid: Grid, pixels, products, test, y_train, y_test, records: _Records,
+                   bar, device, dtype):
     """Train one program's S x M members together (see the module docstring for the layout).
+
+    products / test: the first layer's products with the training images / the test set (``products.py``).
 
     W1's pixel rows are kept in the order ``pixels`` (live pixels first, as in ``x_train``); records are
     written back in image order.
@@ -225,9 +231,7 @@ def _train_program(program: _Program, grid: Grid, pixels, x_train, y_train, x_te
     classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
     l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=dtype, device=device).view(s, m)
 
-    Products = SparseProducts if sparse else DenseProducts
-    products, test = Products(x_train, d), Products(x_test, d)  # test: every stream's batch is the test set
-    test.set_batch(torch.arange(len(y_test), device=device).expand(s, -1), backward=False)
+    Products = type(products)
 
     # Parameters, drawn exactly as the paper's constructor draws them, then padded to K classes.
     keys = [(members[i][0], members[i][2]) for i in flat.tolist()]  # (seed, C): members differing in l1 share it

@@ -45,7 +45,7 @@ class DenseProducts:
     def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
         """d_z1 (S, M*H, B) -> dZ1 @ X (S, M*H, D), the data gradient of W1 (a buffer reused every step)."""
         live = self.x.shape[2]
-        if self.grad is None:
+        if self.grad is None or self.grad.shape[:2] != d_z1.shape[:2]:
             self.grad = d_z1.new_empty(*d_z1.shape[:2], self.d)
         self.grad[..., :live].baddbmm_(d_z1, self.x, beta=0)
         self.grad[..., live:] = 0  # the caller adds the L1 term in place: clear the dead pixels each step
