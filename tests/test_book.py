@@ -85,7 +85,7 @@ def test_chapter_executes(name, cache, tmp_path):
 
 LIVE_BUILD = r"""
 import underspec
-from underspec import widgets
+from underspec.report import widgets
 data = underspec.load_dataset("mnist-5k").take(300, 100)
 grid = underspec.Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(5, 10), epochs=2)
 run = underspec.train(grid, data, progress=False, probe_size=50, snapshots=True, embeddings=True)
@@ -130,7 +130,7 @@ def test_explorers_redraw_live_in_a_kernel():
 def test_explorer_static_fallbacks():
     """Without a kernel an explorer shows its default figure as PNG (or the precomputed HTML slider)."""
     import underspec
-    from underspec import widgets
+    from underspec.report import widgets
 
     data = underspec.load_dataset("mnist-5k").take(300, 100)
     grid = underspec.Grid(seeds=(0, 42), l1=(0.0,), n_classes=(10,), epochs=2)

@@ -4,7 +4,7 @@ import itertools
 
 import pandas as pd
 
-from underspec import claims
+from underspec.report import claims
 
 L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 CLASSES = tuple(range(2, 11))

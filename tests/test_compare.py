@@ -9,8 +9,8 @@ import torch
 
 import underspec
 from underspec import Grid, UnderspecError, compare, null_init, summarize
-from underspec.compare import data_pixels
-from underspec.matching import match_units, reference_metrics
+from underspec.training.data import data_pixels
+from underspec import match_units, paper_pair_metrics
 
 PAPER = ["apc1", "apc2", "pe"]
 ADDED = ["apc1_signed", "apc2_signed", "pe_signed", "apc2_w1perm", "apc1_data", "apc_act", "apc_act_signed", "pe_act"]
@@ -54,7 +54,7 @@ def test_rows_and_columns(run, table):
 def test_the_paper_values_of_a_row_equal_the_papers_loops(run, table, target, record):
     row = table[(table.l1 == 0.01) & (table.n_classes == 10) & (table.seed_b == 1337) & (table.target == target)]
     a, b = (getattr(run.member(seed, 0.01, 10), record) for seed in (0, 1337))
-    ref = reference_metrics(a["w1"], b["w1"], a["w2"], b["w2"])
+    ref = paper_pair_metrics(a["w1"], b["w1"], a["w2"], b["w2"])
     for k in PAPER:
         assert row[k].item() == pytest.approx(ref[k], abs=1e-12), k
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import underspec
-from underspec.data import class_labels
+from underspec import class_labels
 
 
 def test_mnist5k_is_a_stratified_4000_1000_split_in_unit_range(mnist5k):

@@ -5,7 +5,7 @@ import torch
 
 import underspec
 from underspec import Grid, reference_train, train
-from underspec.engine import matmul_precision
+from underspec.training.engine import matmul_precision
 
 RECORDS = ("init", "final", "grad_sum")
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from underspec import (Grid, UnderspecError, apc, match_units, null_init, null_shuffle, pair_metrics, pe,
-                       permute_hidden, seed_pairs, train, unit_correlation)
-from underspec.compare import data_pixels
-from underspec.matching import layer_units, reference_metrics
+from underspec import (Grid, UnderspecError, apc, match_units, null_init, null_shuffle, pair_metrics,
+                       paper_pair_metrics, pe, permute_hidden, seed_pairs, train, unit_correlation)
+from underspec.training.data import data_pixels
+from underspec.metrics.matching import layer_units
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_activation_matching_recovers_the_permutation_too(nets, small):
 @pytest.mark.parametrize("record", ["final", "grad_sum"])
 def test_paper_metrics_equal_the_papers_loops(nets, c, record):
     a, b = getattr(nets[0, c], record), getattr(nets[42, c], record)
-    ref = reference_metrics(a["w1"], b["w1"], a["w2"], b["w2"])
+    ref = paper_pair_metrics(a["w1"], b["w1"], a["w2"], b["w2"])
     ours = pair_metrics(a, b)
     m1 = match_units(a["w1"], b["w1"])
     m2 = match_units(a["w2"].T, b["w2"].T)

@@ -11,8 +11,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from underspec import UnderspecError, study  # noqa: E402
-from underspec.compare import summarize  # noqa: E402
+from underspec import UnderspecError  # noqa: E402
+from underspec.report import metric_plots as study  # noqa: E402
+from underspec.report.style import describe  # noqa: E402
+from underspec import summarize  # noqa: E402
 
 L1, CLASSES, PAIRS = (0.0, 0.001, 0.01), (2, 5, 10), [(0, 42), (0, 7), (42, 7)]
 
@@ -37,7 +39,7 @@ def table():
 @pytest.mark.parametrize("x", ["l1", "n_classes"])
 def test_figure_3_1_draws_the_summarized_means_with_bands_and_chance(table, x):
     summary = summarize(table)
-    fig = study.figure_3_1(table, x=x, title="test grid")
+    fig = study.figure_3_1(summarize(table), x=x, title="test grid")
     axes = fig.axes
     assert len(axes) == 6  # rows: params, grads; columns: PE, APC-1, APC-2
     assert [ax.get_title() for ax in axes[:3]] == [
@@ -61,18 +63,18 @@ def test_figure_3_1_draws_the_summarized_means_with_bands_and_chance(table, x):
 
 
 def test_lambda_is_categorical_and_spread_options(table):
-    fig = study.figure_3_1(table, x="l1", spread=None, chance=False)
+    fig = study.figure_3_1(summarize(table), x="l1", spread=None, chance=False)
     ax = fig.axes[3]  # bottom row: the shared x axis is labelled there
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.001", "0.01"]
     assert len(ax.collections) == 0 and all(line.get_linestyle() == "-" for line in ax.get_lines())
     plt.close(fig)
-    fig = study.figure_3_1(table, x="n_classes", spread="std", metrics=("apc2",), targets=("params",))
+    fig = study.figure_3_1(summarize(table), x="n_classes", spread="std", metrics=("apc2",), targets=("params",))
     assert len(fig.axes) == 1 and list(fig.axes[0].get_xticks()) == list(CLASSES)
     plt.close(fig)
 
 
 def test_save_writes_png_and_svg_for_both_axes(table, tmp_path):
-    paths = study.save_figure_3_1(table, tmp_path / "fig", caption="a caption")
+    paths = study.save_figure_3_1(summarize(table), tmp_path / "fig", caption="a caption")
     assert sorted(paths) == ["figure-3-1-classes.png", "figure-3-1-classes.svg", "figure-3-1-lambda.png",
                              "figure-3-1-lambda.svg"]
     for name, path in paths.items():
@@ -83,7 +85,7 @@ def test_save_writes_png_and_svg_for_both_axes(table, tmp_path):
 
 def test_table_3_1_holds_the_summary_numbers(table):
     summary = summarize(table)
-    wide = study.table_3_1(table)
+    wide = study.table_3_1(summarize(table))
     assert list(wide.columns.get_level_values(0).unique()) == ["pe", "apc1", "apc2"]
     assert len(wide) == 2 * len(L1) * len(CLASSES)  # params and grads
     row = summary[(summary.target == "grads") & (summary.l1 == 0.01) & (summary.n_classes == 5)
@@ -96,23 +98,23 @@ def test_table_3_1_holds_the_summary_numbers(table):
 
 def test_clear_errors(table):
     with pytest.raises(UnderspecError, match="x must be one of"):
-        study.figure_3_1(table, x="seed")
+        study.figure_3_1(summarize(table), x="seed")
     with pytest.raises(UnderspecError, match="spread must be"):
-        study.figure_3_1(table, spread="iqr")
+        study.figure_3_1(summarize(table), spread="iqr")
     with pytest.raises(UnderspecError, match="none of the targets"):
-        study.figure_3_1(table[table.target == "displacement"])
+        study.figure_3_1(summarize(table[table.target == "displacement"]))
     with pytest.raises(UnderspecError, match="non-empty table"):
         study.figure_3_1(table.iloc[:0])
     fig, ax = plt.subplots()
     with pytest.raises(UnderspecError, match="no rows for metric 'cka'"):
-        study.plot_metric(ax, table, "cka")
+        study.plot_metric(ax, summarize(table), "cka")
     plt.close(fig)
 
 
 def test_describe_says_what_was_run():
-    from underspec.sweep import SweepConfig
+    from underspec.sweeps.config import SweepConfig
 
     config = SweepConfig(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(10,), epochs=3, n_train=500)
-    text = study.describe(config, missing=["shard-001"])
+    text = describe(config.grid(), config.dataset, n_train=config.n_train, missing=["shard-001"])
     assert "mnist-5k" in text and "3 seeds" in text and "2 λ" in text and "3 epochs" in text
     assert "first 500 training images" in text and "INCOMPLETE" in text

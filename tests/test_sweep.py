@@ -20,8 +20,11 @@ import pytest
 import yaml
 
 from underspec import UnderspecError
-from underspec import sweep as sw
-from underspec.sweep import SweepConfig, plan_shards
+from underspec.cli import build_parser, config_from_args
+from underspec.files import sha256
+from underspec.sweeps.config import DEFAULT_NOTEBOOK, SweepConfig, plan_shards, slurm_minutes
+from underspec.sweeps.execute import ShardError, check_notebook, prepare, run_sweep
+from underspec.sweeps.store import FORMAT, load_results, lock, shard_status
 
 TINY = dict(dataset="mnist-5k", n_train=200, n_test=100, seeds=[0, 42], l1=[0.0, 0.01], n_classes=[3, 10],
             epochs=1, device="cpu")
@@ -32,17 +35,7 @@ def tiny(tmp_path, **changes) -> SweepConfig:
 
 
 def parse(argv):
-    """The lead's parser when cli.py registers us; else a bare argparse with our subcommands."""
-    try:
-        from underspec.cli import build_parser
-
-        return build_parser().parse_args(argv)
-    except ImportError:  # pragma: no cover - before cli.py existed
-        import argparse
-
-        parser = argparse.ArgumentParser(prog="underspec")
-        sw.register_cli(parser.add_subparsers(dest="command"))
-        return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 # --------------------------------------------------------------------------------------------- configuration
@@ -106,19 +99,19 @@ def test_yaml_file_and_flag_overrides(tmp_path):
 def test_cli_flags_make_the_same_config_as_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"seeds": [0, 42], "l1": [0, 0.01], "n_classes": "2-10", "epochs": 5}))
-    from_flags = sw.config_from_args(parse(["sweep", "--seeds", "0", "42", "--l1", "0", "0.01", "--classes",
+    from_flags = config_from_args(parse(["sweep", "--seeds", "0", "42", "--l1", "0", "0.01", "--classes",
                                             "2-10", "--epochs", "5", "--out", "x"]))
-    from_file = sw.config_from_args(parse(["sweep", str(path), "--out", "x"]))
+    from_file = config_from_args(parse(["sweep", str(path), "--out", "x"]))
     assert from_flags == from_file
     assert from_flags.fingerprint() == from_file.fingerprint()
-    overridden = sw.config_from_args(parse(["sweep", str(path), "--epochs", "7", "--out", "x"]))
+    overridden = config_from_args(parse(["sweep", str(path), "--epochs", "7", "--out", "x"]))
     assert overridden.epochs == 7 and overridden.n_classes == tuple(range(2, 11))
 
 
 @pytest.mark.parametrize("value, minutes", [("90", 90), (45, 45), ("02:00:00", 120), ("1:30", 90),
                                             ("1-00:00:00", 1440), ("0:00:30", 1)])
 def test_time_limits(value, minutes):
-    assert sw._minutes(str(value)) == minutes
+    assert slurm_minutes(str(value)) == minutes
 
 
 # ------------------------------------------------------------------------------------------------ shard plans
@@ -173,16 +166,16 @@ def test_fingerprint_depends_on_science_not_execution(tmp_path):
 
 def test_a_results_folder_of_another_sweep_is_refused(tmp_path):
     config = tiny(tmp_path)
-    out, _ = sw.prepare(config)
+    out, _ = prepare(config)
     assert (out / "sweep.yaml").is_file()
-    sw.prepare(config)  # the same sweep again: fine
-    sw.prepare(config.replace(jobs=2, device="auto"))  # another way to run it: fine
+    prepare(config)  # the same sweep again: fine
+    prepare(config.replace(jobs=2, device="auto"))  # another way to run it: fine
     with pytest.raises(UnderspecError, match=r"another sweep \(it differs in epochs: 1 there, 2 here\)"):
-        sw.prepare(config.replace(epochs=2))
+        prepare(config.replace(epochs=2))
     with pytest.raises(UnderspecError, match="differs in shards: 2 there, 1 here"):
-        sw.prepare(config.replace(shards=1))
+        prepare(config.replace(shards=1))
     with pytest.raises(UnderspecError, match="another sweep"):  # refused before any shard runs
-        sw.run_sweep(config.replace(n_classes=[2, 10]), progress=False)
+        run_sweep(config.replace(n_classes=[2, 10]), progress=False)
     assert list((out / "shards").iterdir()) == []
 
 
@@ -190,40 +183,40 @@ def test_a_foreign_or_corrupt_folder_is_refused(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(UnderspecError, match="not empty and holds no sweep"):
-        sw.prepare(tiny(tmp_path).replace(out=str(tmp_path / "other")))
+        prepare(tiny(tmp_path).replace(out=str(tmp_path / "other")))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "sweep.yaml").write_text("just: text\n")
     with pytest.raises(UnderspecError, match="not an underspec sweep file"):
-        sw.prepare(tiny(tmp_path).replace(out=str(tmp_path / "bad")))
+        prepare(tiny(tmp_path).replace(out=str(tmp_path / "bad")))
     with pytest.raises(UnderspecError, match="no results folder"):
-        sw.prepare(tiny(tmp_path).replace(out=None))
+        prepare(tiny(tmp_path).replace(out=None))
 
 
 def test_too_many_images_asked_for(tmp_path):
     with pytest.raises(UnderspecError, match="n_train = 9000 but mnist-5k has only 4000"):
-        sw.prepare(tiny(tmp_path, n_train=9000))
+        prepare(tiny(tmp_path, n_train=9000))
     assert not (tmp_path / "results").exists()  # nothing written
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_a_local_sweep_on_a_missing_gpu_is_refused(tmp_path):
     with pytest.raises(UnderspecError, match="no GPU is visible"):
-        sw.prepare(tiny(tmp_path, device="cuda"))
-    sw.prepare(tiny(tmp_path, device="cuda", executor="slurm"))  # the nodes have their own GPUs
+        prepare(tiny(tmp_path, device="cuda"))
+    prepare(tiny(tmp_path, device="cuda", executor="slurm"))  # the nodes have their own GPUs
 
 
 def test_a_broken_notebook_is_refused_before_running(tmp_path):
     notebook = tmp_path / "nb.md"
-    text = sw.DEFAULT_NOTEBOOK.read_text()
+    text = DEFAULT_NOTEBOOK.read_text()
     notebook.write_text("\n".join(line for line in text.splitlines() if not line.startswith("dataset = ")))
     with pytest.raises(UnderspecError, match="parameters cell of .* lacks dataset"):
-        sw.prepare(tiny(tmp_path, notebook=str(notebook)))
+        prepare(tiny(tmp_path, notebook=str(notebook)))
     with pytest.raises(UnderspecError, match="does not exist"):
-        sw.prepare(tiny(tmp_path, notebook=str(tmp_path / "absent.md")))
+        prepare(tiny(tmp_path, notebook=str(tmp_path / "absent.md")))
 
 
 def test_the_shipped_notebook_declares_every_parameter():
-    sw.check_notebook(sw.DEFAULT_NOTEBOOK)
+    check_notebook(DEFAULT_NOTEBOOK)
 
 
 def test_the_cli_rejects_bad_input_before_any_shard(tmp_path, capsys):
@@ -256,7 +249,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
 
 def test_a_marker_is_needed_and_must_match(tmp_path):
     config = tiny(tmp_path)
-    out, plan = sw.prepare(config)
+    out, plan = prepare(config)
     shard = plan[0]
     folder = out / "shards" / shard.id
     (folder / "run").mkdir(parents=True)
@@ -264,26 +257,26 @@ def test_a_marker_is_needed_and_must_match(tmp_path):
     (folder / "notebook.ipynb").write_text("{}")
     pd.DataFrame({"x": [1]}).to_parquet(folder / "metrics.parquet")
     fp = config.fingerprint()
-    assert sw.shard_status(out, shard, fp) == "pending"  # results without a marker are not complete
-    marker = {"format": sw.FORMAT, "fingerprint": fp, "shard": shard.id, "l1": list(shard.l1),
-              "n_classes": list(shard.n_classes), "metrics_sha256": sw._sha256(folder / "metrics.parquet")}
+    assert shard_status(out, shard, fp) == "pending"  # results without a marker are not complete
+    marker = {"format": FORMAT, "fingerprint": fp, "shard": shard.id, "l1": list(shard.l1),
+              "n_classes": list(shard.n_classes), "metrics_sha256": sha256(folder / "metrics.parquet")}
     (folder / "COMPLETE.json").write_text(json.dumps(marker))
-    assert sw.shard_status(out, shard, fp) == "complete"
-    assert sw.shard_status(out, plan[1], fp) == "pending"  # a marker of another shard
-    assert sw.shard_status(out, shard, "0" * 16) == "pending"  # of another sweep
+    assert shard_status(out, shard, fp) == "complete"
+    assert shard_status(out, plan[1], fp) == "pending"  # a marker of another shard
+    assert shard_status(out, shard, "0" * 16) == "pending"  # of another sweep
     pd.DataFrame({"x": [2]}).to_parquet(folder / "metrics.parquet")
-    assert sw.shard_status(out, shard, fp) == "pending"  # a table changed after the marker
+    assert shard_status(out, shard, fp) == "pending"  # a table changed after the marker
     (folder / "COMPLETE.json").write_text("{trunc")
-    assert sw.shard_status(out, shard, fp) == "pending"
+    assert shard_status(out, shard, fp) == "pending"
 
 
 def test_a_running_sweep_locks_its_folder(tmp_path):
-    out, _ = sw.prepare(tiny(tmp_path))
-    with sw._lock(out):
+    out, _ = prepare(tiny(tmp_path))
+    with lock(out):
         with pytest.raises(UnderspecError, match="another `underspec sweep` is writing"):
-            with sw._lock(out):
+            with lock(out):
                 pass
-    with sw._lock(out):  # released
+    with lock(out):  # released
         pass
 
 
@@ -315,10 +308,10 @@ def marker_stamps(out: Path, shard="shard-000"):
 @pytest.mark.slow
 def test_two_shard_sweep_end_to_end(finished, mnist5k):
     import underspec
-    from underspec.compare import compare
+    from underspec import compare
 
     config, out = finished
-    results = sw.load_results(out)
+    results = load_results(out)
     assert results.missing == [] and results.config == config
     for shard in config.plan():  # each shard: executed notebook with its parameters, its Run, its table
         folder = out / "shards" / shard.id
@@ -347,7 +340,7 @@ def test_two_shard_sweep_end_to_end(finished, mnist5k):
 def test_rerunning_a_finished_sweep_recomputes_nothing(finished):
     config, out = finished
     before = {s.id: marker_stamps(out, s.id) for s in config.plan()}
-    result = sw.run_sweep(config.replace(jobs=2), progress=False)  # another way to run: still the same sweep
+    result = run_sweep(config.replace(jobs=2), progress=False)  # another way to run: still the same sweep
     assert result.ran == [] and result.skipped == ["shard-000", "shard-001"]
     assert {s.id: marker_stamps(out, s.id) for s in config.plan()} == before
 
@@ -389,47 +382,47 @@ def test_a_killed_sweep_resumes_without_recomputing_and_gives_the_same_table(tmp
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
-    assert sw.shard_status(out, config.plan()[0], config.fingerprint()) == "complete"
+    assert shard_status(out, config.plan()[0], config.fingerprint()) == "complete"
     assert not (out / "shards" / "shard-001").exists()  # nothing that looks like a result
-    results = sw.load_results(out)
+    results = load_results(out)
     assert results.missing == ["shard-001"]
     with pytest.raises(UnderspecError, match="1 of 2 shards .* not complete .*shard-001"):
-        sw.load_results(out, allow_missing=False)
+        load_results(out, allow_missing=False)
 
     first = marker_stamps(out)
-    result = sw.run_sweep(config, progress=False)
+    result = run_sweep(config, progress=False)
     assert result.ran == ["shard-001"] and result.skipped == ["shard-000"]
     assert marker_stamps(out) == first  # shard-000 was not touched
     assert not list((out / "shards").glob(".shard-*"))  # the killed attempt was cleared
-    pd.testing.assert_frame_equal(sw.load_results(out).metrics, sw.load_results(finished[1]).metrics)
+    pd.testing.assert_frame_equal(load_results(out).metrics, load_results(finished[1]).metrics)
 
 
 @pytest.mark.slow
 def test_the_submitit_path_runs_end_to_end_with_its_local_executor(tmp_path, finished):
     config = tiny(tmp_path, executor="slurm", partition="debug", time="10", cpus=1)
-    result = sw.run_sweep(config, progress=False, cluster="local")
+    result = run_sweep(config, progress=False, cluster="local")
     assert sorted(result.ran) == ["shard-000", "shard-001"]
     assert list((Path(config.out) / "slurm").glob("*/*_log.out"))  # submitit's job folders
-    pd.testing.assert_frame_equal(sw.load_results(config.out).metrics, sw.load_results(finished[1]).metrics)
+    pd.testing.assert_frame_equal(load_results(config.out).metrics, load_results(finished[1]).metrics)
 
 
 @pytest.mark.slow
 def test_a_failing_shard_is_reported_kept_apart_and_retried(tmp_path, finished):
     broken = tmp_path / "broken.md"
-    broken.write_text(sw.DEFAULT_NOTEBOOK.read_text().replace(
+    broken.write_text(DEFAULT_NOTEBOOK.read_text().replace(
         "run = underspec.train(", "assert 10 not in n_classes, 'boom'\nrun = underspec.train("))
     config = tiny(tmp_path, notebook=str(broken), jobs=2)  # two worker processes
-    with pytest.raises(sw.ShardError, match=r"1 of 2 shards failed \(shard-001: notebook cell \d+: AssertionError: boom\)"):
-        sw.run_sweep(config, progress=False)
+    with pytest.raises(ShardError, match=r"1 of 2 shards failed \(shard-001: notebook cell \d+: AssertionError: boom\)"):
+        run_sweep(config, progress=False)
     shards = Path(config.out) / "shards"
     assert (shards / "shard-000" / "COMPLETE.json").exists()
     assert not (shards / "shard-001").exists()
     assert "boom" in (shards / "shard-001.failed" / "notebook.partial.ipynb").read_text()
     first = marker_stamps(Path(config.out))
-    result = sw.run_sweep(config.replace(notebook=None, jobs=1), progress=False)  # fixed notebook: same sweep
+    result = run_sweep(config.replace(notebook=None, jobs=1), progress=False)  # fixed notebook: same sweep
     assert result.ran == ["shard-001"] and marker_stamps(Path(config.out)) == first
     assert not (shards / "shard-001.failed").exists()
-    pd.testing.assert_frame_equal(sw.load_results(config.out).metrics, sw.load_results(finished[1]).metrics)
+    pd.testing.assert_frame_equal(load_results(config.out).metrics, load_results(finished[1]).metrics)
 
 
 @pytest.mark.slow

@@ -1,25 +1,33 @@
-"""underspec: the same network trained with different seeds, compared. See the book for the story."""
+"""underspec: the same network trained with different seeds, compared. See the book for the story.
 
-from .cache import load_or_train
-from .data import Dataset, class_labels, load_dataset
+The package follows the data flow, one layer per folder: ``training`` (data, grid, model, engine, the paper's
+loop, runs) <- ``metrics`` (symmetry, matching, chance levels, tables, predictions, representations) <-
+``report`` (style, plots, pictures, claims, widgets); ``sweeps`` runs big grids in batch and only the CLI
+imports it. This module is the face: the public names of the first two layers.
+"""
+
 from .errors import UnderspecError
-from .grid import Grid
-from .engine import train
-from .model import PaperMLP, forward, init_params
-from .reference import reference_train
-from .run import Member, Run, load_run
-from .chance import null_init, null_shuffle
-from .compare import compare, summarize
-from .matching import apc, match_units, pair_metrics, pe, seed_pairs, unit_correlation
-from .predictions import (accuracy, align_units, barrier, disagreement, ensemble_accuracy,
-                          expected_calibration_error, linear_path)
-from .representations import aligned_view, linear_cka, pca_trajectories
-from .symmetry import permute_hidden
+from .metrics.chance import null_init, null_shuffle
+from .metrics.matching import (align_units, apc, match_units, pair_metrics, paper_pair_metrics, pe, seed_pairs,
+                               unit_correlation, weight_matching)
+from .metrics.predictions import (accuracy, barrier, disagreement, ensemble_accuracy, expected_calibration_error,
+                                  linear_path)
+from .metrics.representations import aligned_view, linear_cka, pca_trajectories
+from .metrics.symmetry import permute, permute_hidden
+from .metrics.tables import compare, summarize
+from .training.cache import load_or_train
+from .training.data import Dataset, class_labels, load_dataset
+from .training.engine import train
+from .training.grid import Grid
+from .training.model import PaperMLP, forward, init_params
+from .training.paper_loop import reference_train, train_paper_loop
+from .training.run import Member, Run, load_run
 
 __all__ = ["Dataset", "Grid", "Member", "PaperMLP", "Run", "UnderspecError", "class_labels", "forward",
-           "init_params", "load_dataset", "load_or_train", "load_run", "reference_train", "train"]
+           "init_params", "load_dataset", "load_or_train", "load_run", "reference_train", "train",
+           "train_paper_loop"]
 __all__ += ["accuracy", "align_units", "aligned_view", "apc", "barrier", "compare", "disagreement",
             "ensemble_accuracy", "expected_calibration_error", "linear_cka", "linear_path", "match_units",
-            "null_init", "null_shuffle", "pair_metrics", "pca_trajectories", "pe", "permute_hidden", "seed_pairs",
-            "summarize", "unit_correlation"]
+            "null_init", "null_shuffle", "pair_metrics", "paper_pair_metrics", "pca_trajectories", "pe", "permute",
+            "permute_hidden", "seed_pairs", "summarize", "unit_correlation", "weight_matching"]
 __version__ = "0.1.0"

@@ -1,13 +1,27 @@
-"""The ``underspec`` command line. Bad input: one line on stderr saying what is wrong, exit code 2."""
+"""The ``underspec`` command line: ``train``, ``sweep`` and ``report``.
+
+The training flags of ``train`` and ``sweep`` are built from the knobs of ``Grid`` (one declaration, one flag
+builder), so both commands accept the same forms (``--seeds 0-6``, ``--classes 2-10``). Bad input: one line
+on stderr saying what is wrong, exit code 2. Each command imports what it needs when it runs, so
+``underspec train`` never loads matplotlib or papermill.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from .errors import UnderspecError
-from .grid import parse_ints
+from .sweeps.config import SweepConfig, SweepSettings
+from .training.data import DATASETS, load_dataset
+from .training.engine import resolve_device, train
+from .training.grid import Grid
+from .training.run import load_run, read_run_header
+
+TRAIN_ONLY = ("dataset", "data_root", "paper", "device", "tf32", "out", "no_progress")
+SWEEP_ONLY = ("config", "dry_run", "no_progress")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -17,62 +31,103 @@ class _Parser(argparse.ArgumentParser):
         raise UnderspecError(f"{message} (see '{self.prog} --help')")
 
 
-def parse_classes(text: str) -> list[int]:
-    """``"2-10"`` -> [2, ..., 10]; ``"3"`` -> [3]."""
-    try:
-        return list(parse_ints(text, "classes"))
-    except UnderspecError:
-        raise argparse.ArgumentTypeError(f"invalid class count {text!r}: use numbers like 10 or a range like 2-10")
+def add_knob_flags(parser: argparse.ArgumentParser, title: str) -> None:
+    """One flag per knob of ``Grid`` (values are read by the grid itself, so ranges work everywhere)."""
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(Grid):
+        flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
+        default = f.default if not isinstance(f.default, tuple) else " ".join(map(str, f.default))
+        group.add_argument(flag, dest=f.name, nargs="+" if f.metadata["list"] else None, metavar=f.name.upper(),
+                           help=f"{f.metadata['help']} (default {default})")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per key of ``SweepSettings``: science keys first, then how to run."""
+    types = {int: int, float: float, str: str, "records": _records_flag}
+    groups = {True: parser.add_argument_group("data and plan (decide the results)"),
+              False: parser.add_argument_group("execution (may change between runs)")}
+    for f in dataclasses.fields(SweepSettings):
+        groups[f.metadata["science"]].add_argument(
+            "--" + f.name.replace("_", "-"), dest=f.name, type=types[f.metadata["type"]],
+            metavar=f.name.upper(), help=f"{f.metadata['help']} (default {f.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="underspec", description="Underspecification in neural networks: train and compare.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a grid of networks (seeds x L1 x classes) and print test accuracy")
-    t.add_argument("--dataset", default="mnist-5k", help="mnist-5k (offline, default), mnist or fashion-mnist")
-    t.add_argument("--data-root", default=None, help="folder with the torchvision files (or $UNDERSPEC_DATA)")
-    t.add_argument("--paper", action="store_true", help="the paper's grid: 7 seeds x 6 lambdas x C = 2..10")
-    t.add_argument("--seeds", type=int, nargs="+", help="random seeds (default: 0)")
-    t.add_argument("--l1", type=float, nargs="+", help="L1 strengths lambda >= 0 (default: 0)")
-    t.add_argument("--classes", type=parse_classes, nargs="+", help="class counts C in 2..10, e.g. 2-10 (default: 10)")
-    t.add_argument("--class-mode", default="relabel", help="relabel (the paper) or subset")
-    t.add_argument("--hidden", type=int, default=16)
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--optimizer", default="sgd", help="sgd (the paper) or adam")
+    t = sub.add_parser("train", help="train a grid of networks (seeds x L1 x classes) and print test accuracy",
+                       argument_default=argparse.SUPPRESS)
+    t.add_argument("--dataset", default="mnist-5k", help=f"one of {', '.join(DATASETS)} (default mnist-5k, offline)")
+    t.add_argument("--data-root", dest="data_root", default=None,
+                   help="folder with the torchvision files (or $UNDERSPEC_DATA)")
+    t.add_argument("--paper", action="store_true", default=False,
+                   help="the paper's grid: 7 seeds x 6 lambdas x C = 2..10")
+    add_knob_flags(t, "the grid (defaults: one network of the paper's protocol)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    t.add_argument("--tf32", action="store_true", help="TF32 matrix products on a GPU: faster, not exact float32")
+    t.add_argument("--tf32", action="store_true", default=False,
+                   help="TF32 matrix products on a GPU: faster, not exact float32")
     t.add_argument("--out", default=None, help="save the run into this (new) folder")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-progress", dest="no_progress", action="store_true", default=False, help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    from .sweep import register_cli  # the sweep and report commands live beside the sweep code
+    s = sub.add_parser(
+        "sweep", help="train a grid in shards of a papermill notebook, locally or on Slurm (resumable)",
+        description="Expand the grid, split it into shards and execute book/sweeps/train_grid.md once per shard. "
+                    "Flags override the config file; keys left out take the paper's values. Running the same "
+                    "command again skips complete shards.",
+        argument_default=argparse.SUPPRESS)
+    s.add_argument("config", nargs="?", help="YAML file with the keys below (flags override it)")
+    add_knob_flags(s, "the grid (default: the paper's)")
+    _add_setting_flags(s)
+    s.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and print the plan, run nothing")
+    s.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
 
-    register_cli(sub)
+    r = sub.add_parser("report", help="aggregate a sweep: tables (Parquet, CSV) and Figure 3.1 (PNG, SVG)",
+                       description="Collect every complete shard of RESULTS_DIR into one tidy table, its "
+                                   "per-configuration summary, and the Figure 3.1 panels.")
+    r.add_argument("results_dir", metavar="RESULTS_DIR", help="the folder given to `underspec sweep --out`")
+    r.add_argument("--out", default=None, help="where to write (default RESULTS_DIR/report)")
+    r.add_argument("--complete", action="store_true", help="fail if any shard is not complete")
+    r.add_argument("--no-figures", dest="no_figures", action="store_true", help="tables only")
+    r.set_defaults(func=cmd_report)
     return parser
 
 
-def grid_from_args(args):
-    from .grid import Grid
+def _records_flag(text: str):
+    value = {"true": True, "yes": True, "false": False, "no": False, "auto": "auto"}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"--records takes true, false or auto, not {text!r}")
+    return value
 
-    protocol = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, class_mode=args.class_mode)
+
+def _given(args: argparse.Namespace, skip) -> dict:
+    return {k: v for k, v in vars(args).items() if k not in skip and k not in ("func", "command")}
+
+
+def grid_from_args(args: argparse.Namespace) -> Grid:
+    """The Grid that ``underspec train``'s flags describe."""
+    knobs = _given(args, TRAIN_ONLY)
     if args.paper:
-        given = [name for name in ("seeds", "l1", "classes") if getattr(args, name) is not None]
+        given = [f"--{f.metadata['flag'] or f.name}" for f in dataclasses.fields(Grid)
+                 if f.name in knobs and f.metadata["list"]]
         if given:
-            raise UnderspecError(f"--paper fixes the grid: drop --{' --'.join(given)} or drop --paper")
-        return Grid.paper(**protocol)
-    classes = [c for group in args.classes for c in group] if args.classes else [10]
-    return Grid(seeds=args.seeds or [0], l1=args.l1 or [0.0], n_classes=classes, **protocol)
+            raise UnderspecError(f"--paper fixes the grid: drop {' '.join(given)} or drop --paper")
+        return Grid.paper(**knobs)
+    return Grid(**knobs)
+
+
+def config_from_args(args: argparse.Namespace) -> SweepConfig:
+    """The SweepConfig that ``underspec sweep``'s flags (over an optional YAML file) describe."""
+    given = _given(args, SWEEP_ONLY)
+    config = getattr(args, "config", None)
+    if config:
+        return SweepConfig.from_yaml(config, **given)
+    return SweepConfig.from_dict(given, source="the flags")
 
 
 def cmd_train(args) -> int:
-    from .data import DATASETS, load_dataset
-    from .engine import resolve_device, train
-    from .run import load_run, read_run_header
-
     grid = grid_from_args(args)
     if args.dataset not in DATASETS:
         raise UnderspecError(f"unknown data set {args.dataset!r}: use one of {', '.join(DATASETS)}")
@@ -103,6 +158,43 @@ def summary_table(run) -> str:
     table = final.groupby(["l1", "n_classes"]).test_acc.agg(["mean", "std", "count"])
     table.columns = ["test_acc_mean", "test_acc_std", "seeds"]
     return table.to_string(float_format=lambda v: f"{v:.4f}")
+
+
+def cmd_sweep(args) -> int:
+    from .sweeps.execute import ShardError, prepare, run_sweep, shard_status
+
+    config = config_from_args(args)
+    if getattr(args, "dry_run", False):
+        out, plan = prepare(config, write=False)
+        fingerprint = config.fingerprint()
+        print(f"{len(config.grid())} networks ({len(config.seeds)} seeds x {len(config.l1)} lambdas x "
+              f"{len(config.n_classes)} class counts) in {len(plan)} shards -> {out}")
+        for shard in plan:
+            status = shard_status(out, shard, fingerprint) if out.exists() else "pending"
+            print(f"  {shard.id}  {status:8s}  lambda {list(shard.l1)}  C {list(shard.n_classes)}")
+        return 0
+    try:
+        result = run_sweep(config, progress=not getattr(args, "no_progress", False))
+    except ShardError as exc:
+        print(f"underspec sweep: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(result.ran)} shards ran, {len(result.skipped)} were already complete; "
+          f"results in {result.out} (next: underspec report {result.out})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .sweeps.report import load_results, report
+
+    results_dir = args.results_dir
+    paths = report(results_dir, out=args.out, figures=not args.no_figures, allow_missing=not args.complete)
+    missing = load_results(results_dir).missing
+    if missing:
+        print(f"underspec report: {len(missing)} shards are not complete ({', '.join(missing)}): the report "
+              "holds the others; run `underspec sweep` again to finish them", file=sys.stderr)
+    folder = Path(next(iter(paths.values()))).parent
+    print(f"wrote {len(paths)} files to {folder}: {', '.join(sorted(p.name for p in paths.values()))}")
+    return 0
 
 
 def main(argv=None) -> int:

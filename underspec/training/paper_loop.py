@@ -1,4 +1,8 @@
-"""The paper's training loop for ONE network, in plain PyTorch: the definition the engine must match."""
+"""The paper's training loop for ONE network, in plain PyTorch: the definition the engine must match.
+
+``train_paper_loop`` is the paper's code run as it is (``nn.Module``, ``DataLoader(shuffle=True,
+generator=g)``, ``torch.optim``); ``reference_train`` is its old name, kept as an alias for a while
+("reference" now means the reference seed only)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from .model import PaperMLP
 from .run import Member
 
 
-def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
+def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
                     batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
                     dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                     device: str | torch.device = "cpu") -> Member:
@@ -76,3 +80,6 @@ def reference_train(seed: int, l1: float, n_classes: int, data: Dataset, *, hidd
 
 def _cpu(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.cpu() for k, v in params.items()}
+
+
+reference_train = train_paper_loop  # the old name

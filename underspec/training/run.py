@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .errors import UnderspecError
+from ..errors import UnderspecError
 from .grid import Grid
 
 FORMAT = "underspec-run"
@@ -101,6 +101,27 @@ class Run:
                                & (self.history.n_classes == n_classes)].reset_index(drop=True)
         return Member(int(seed), float(l1), c, cut(self.init), cut(self.final), cut(self.grad_sum), history,
                       cut(self.snapshots, (slice(None),)) if self.snapshots is not None else None, embeddings)
+
+    def stack(self, l1: float, n_classes: int, record: str = "final", *, seeds=None):
+        """The seeds of one configuration stacked along a leading seed axis (S = len(seeds), grid order by
+        default), ``w2`` / ``b2`` cut to the configuration's C.
+
+        ``record``: ``"init"``, ``"final"`` or ``"grad_sum"`` -> {``w1`` (S, H, D), ``b1`` (S, H), ``w2``
+        (S, C, H), ``b2`` (S, C)}; ``"snapshots"`` -> the same with an epoch axis (S, E+1, ...);
+        ``"embeddings"`` -> the probe embeddings before ReLU, a (S, E+1, P, H) tensor.
+        """
+        seeds = self.grid.seeds if seeds is None else tuple(seeds)
+        index = torch.tensor([self.index(s, l1, n_classes) for s in seeds])
+        c = int(n_classes)
+        if record == "embeddings":
+            if self.embeddings is None:
+                raise UnderspecError("this run has no embeddings: train with embeddings=True")
+            return self.embeddings[index]
+        if record == "snapshots":
+            if self.snapshots is None:
+                raise UnderspecError("this run has no per-epoch snapshots: train with snapshots=True")
+            return {k: v[index, :, :c] if k in ("w2", "b2") else v[index] for k, v in self.snapshots.items()}
+        return {k: v[index, :c] if k in ("w2", "b2") else v[index] for k, v in self.params(record).items()}
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the run to ``directory`` (created; must not hold anything else), atomically."""

@@ -14,6 +14,20 @@ from torch import nn
 PARAM_NAMES = ("w1", "b1", "w2", "b2")
 
 
+def permutation_spec(depth: int = 1) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Which axes of which parameters each hidden layer's permutation moves, declared once as data (Git
+    Re-Basin's permutation spec): ``{"h1": (("w1", -2), ("b1", -1), ("w2", -1))}`` for one hidden layer.
+
+    Hidden layer l permutes the rows of ``w<l>`` (its incoming weights), its bias ``b<l>`` and the columns of
+    ``w<l+1>`` (its outgoing weights). Axes count from the end, so leading axes (members, pairs) broadcast.
+    """
+    return {f"h{layer}": ((f"w{layer}", -2), (f"b{layer}", -1), (f"w{layer + 1}", -1))
+            for layer in range(1, depth + 1)}
+
+
+PERMUTATION_SPEC = permutation_spec(1)  # the paper's network: one hidden layer
+
+
 class PaperMLP(nn.Module):
     """The model exactly as the paper's code builds it.
 

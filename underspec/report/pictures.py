@@ -1,19 +1,14 @@
-"""Every figure of the book: functions that draw what they are given (tables, tensors, a Run) and return a
-matplotlib ``Figure``. A figure never trains and never computes a metric it could be given; the small
-summaries it needs to draw (a mean over seeds, a PCA basis handed over by the caller) are the caller's.
+"""Pictures of data and networks: digits, units as images, learning curves, matchings, gradients, embeddings,
+paths between networks. Each function draws what it is given (tables, tensors) and returns a matplotlib
+``Figure``; it never trains and never computes a metric it could be given.
 
-Conventions (honest figures): every figure's title states the data set, the grid slice and the number of
-seeds; a metric is drawn with its spread over seed pairs and, where one exists, its chance level as a
-dashed grey line. One colour per seed throughout the book (``seed_colors``).
-
-Importing this module sets a few matplotlib defaults (constrained layout, font sizes, no top/right spines)
-that the figures are laid out for.
+Conventions (``style``): every figure's title states the data set, the grid slice and the number of seeds; a
+metric is drawn with its spread and, where one exists, its null as a dashed grey line; one colour per seed
+throughout the book (``seed_colors``). The settings apply per figure (``styled``), never globally.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 
 import matplotlib.pyplot as plt
@@ -21,63 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-CHANCE_STYLE = dict(color="0.35", linestyle="--", linewidth=1.2)
-DIVERGING = "RdBu_r"
-DIGIT_CMAP = "tab10"
-
-plt.rcParams.update({
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "figure.constrained_layout.use": True,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.titlesize": 10,
-    "axes.labelsize": 10,
-    "figure.titlesize": 11,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-})
-
-
-# --------------------------------------------------------------------------------------------- helpers
-
-def seed_colors(seeds) -> dict[int, tuple]:
-    """One colour per seed, in the order given (the reference seed first)."""
-    cmap = plt.get_cmap("tab10")
-    return {int(s): cmap(i % 10) for i, s in enumerate(seeds)}
-
-
-def fmt_l1(value: float) -> str:
-    """λ as the book writes it: 0, 0.001, 0.0025, ..."""
-    return "0" if value == 0 else f"{value:g}"
-
-
-def describe(data_name: str, *, seeds=None, l1=None, n_classes=None, epochs=None, extra: str = "") -> str:
-    """The standard figure subtitle: data set, number of seeds, the grid slice shown, epochs."""
-    parts = [str(data_name)]
-    if seeds is not None:
-        n = seeds if isinstance(seeds, int) else len(list(seeds))
-        parts.append(f"{n} seed{'s' if n != 1 else ''}")
-    for name, value in (("λ", l1), ("C", n_classes)):
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple, np.ndarray)):
-            shown = [fmt_l1(v) if name == "λ" else str(v) for v in value]
-            parts.append(f"{name} ∈ {{{', '.join(shown)}}}" if len(shown) > 1 else f"{name} = {shown[0]}")
-        else:
-            parts.append(f"{name} = {fmt_l1(value) if name == 'λ' else value}")
-    if epochs is not None:
-        parts.append(f"{epochs} epochs")
-    if extra:
-        parts.append(extra)
-    return " · ".join(parts)
-
-
-def run_description(run, **fixed) -> str:
-    """``describe`` for a Run: its data set, seeds and epochs, plus the fixed grid values."""
-    return describe(run.data_name, seeds=run.grid.seeds, epochs=run.grid.epochs, **fixed)
-
+from .style import CHANCE_STYLE, DIGIT_CMAP, DIVERGING, fmt_l1, seed_colors, styled, subtitle
 
 def _as_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -110,16 +49,9 @@ def _image_grid(ax_rows, images: np.ndarray, shape=(28, 28), per_image_scale: bo
     return im
 
 
-def png_bytes(fig) -> bytes:
-    """A figure rendered to PNG bytes (the figure is closed)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 # --------------------------------------------------------------------------------------- data and model
 
+@styled
 def digits(data, per_digit: int = 8):
     """The first ``per_digit`` training images of every digit, one row per digit."""
     y = data.y_train.numpy()
@@ -138,6 +70,7 @@ def digits(data, per_digit: int = 8):
     return fig
 
 
+@styled
 def pixel_usage(fraction_nonzero: np.ndarray, data_name: str, shape=(28, 28)):
     """Where the data lives: the fraction of training images in which each pixel is non-zero."""
     frac = _as_numpy(fraction_nonzero).reshape(shape)
@@ -152,6 +85,7 @@ def pixel_usage(fraction_nonzero: np.ndarray, data_name: str, shape=(28, 28)):
     return fig
 
 
+@styled
 def learning_curves(history: pd.DataFrame, *, data_name: str, l1: float, n_classes: int, epoch: int | None = None):
     """Loss and accuracy per epoch, training (dashed, running average over the epoch) and test (solid), one
     colour per seed; ``history`` holds the seeds' rows for one (l1, C)."""
@@ -173,11 +107,12 @@ def learning_curves(history: pd.DataFrame, *, data_name: str, l1: float, n_class
                plt.Line2D([], [], color="0.2", linestyle="-", label="test")]
     handles += [plt.Line2D([], [], color=colors[s], label=f"seed {s}") for s in seeds]
     ax_acc.legend(handles=handles, loc="lower right", ncol=2)
-    fig.suptitle("Learning curves: " + describe(data_name, seeds=seeds, l1=l1, n_classes=n_classes,
+    fig.suptitle("Learning curves: " + subtitle(data_name, seeds=seeds, l1=l1, n_classes=n_classes,
                                                   epochs=int(h.epoch.max())))
     return fig
 
 
+@styled
 def final_accuracy(history: pd.DataFrame, *, data_name: str, chance: dict[int, float] | None = None):
     """Final test accuracy of every network against C, one panel per λ; each dot is one seed.
 
@@ -203,11 +138,12 @@ def final_accuracy(history: pd.DataFrame, *, data_name: str, chance: dict[int, f
     for ax in axes.flat[len(l1s):]:
         ax.axis("off")
     axes.flat[0].legend(loc="lower left")
-    fig.suptitle("Final test accuracy, one dot per seed: " + describe(
+    fig.suptitle("Final test accuracy, one dot per seed: " + subtitle(
         data_name, seeds=seeds, epochs=int(history.epoch.max())))
     return fig
 
 
+@styled
 def unit_images(w1_by_row, row_labels, *, title: str, shape=(28, 28), col_labels=None, per_image_scale=True,
                 cell: float = 0.62):
     """Rows of W1 as images: ``w1_by_row`` (R, H, D), one figure row per network (or per version of one),
@@ -231,6 +167,7 @@ def unit_images(w1_by_row, row_labels, *, title: str, shape=(28, 28), col_labels
     return fig
 
 
+@styled
 def disagreement_matrix(matrix, seeds, *, title: str, label: str = "fraction of test images"):
     """Pairwise disagreement between seeds (S, S), annotated, with the value in each cell."""
     m = _as_numpy(matrix)
@@ -250,6 +187,7 @@ def disagreement_matrix(matrix, seeds, *, title: str, label: str = "fraction of 
     return fig
 
 
+@styled
 def bars_with_points(values: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, chance: float | None = None,
                      chance_label: str = "chance", order=None, color="C0", xlabel: str | None = None):
     """Mean (bar) and every value (dots) of ``y`` for each category ``x``."""
@@ -284,6 +222,7 @@ def _filter_row(fig, spec, w1: np.ndarray, label: str, col_labels=None, shape=(2
     return axes
 
 
+@styled
 def training_state(history: pd.DataFrame, w1, *, data_name: str, seed: int, l1: float, n_classes: int, epoch: int):
     """Learning curves of one configuration (all seeds faint, ``seed`` bold, ``epoch`` marked) above the
     ``seed``'s first-layer filters ``w1`` (H, 784) at that epoch."""
@@ -309,11 +248,12 @@ def training_state(history: pd.DataFrame, w1, *, data_name: str, seed: int, l1: 
     _filter_row(fig, spec[1, :], w[:half], "units\n0-7" if half == 8 else "units", [str(j) for j in range(half)])
     _filter_row(fig, spec[2, :], w[half:], "units\n8-15" if half == 8 else "",
                 [str(j) for j in range(half, w.shape[0])])
-    fig.suptitle(f"Seed {seed} at epoch {epoch}: " + describe(data_name, seeds=seeds, l1=l1, n_classes=n_classes)
+    fig.suptitle(f"Seed {seed} at epoch {epoch}: " + subtitle(data_name, seeds=seeds, l1=l1, n_classes=n_classes)
                  + "\nbottom: its first-layer weights (rows of W1) as 28x28 images, red > 0 > blue")
     return fig
 
 
+@styled
 def permutation_view(w1, w1_permuted, perm, logits, logits_permuted, *, title: str):
     """A network and its hidden-unit permutation: both sets of filters, and both networks' logits on the
     same images plotted against each other (they lie on the diagonal)."""
@@ -333,7 +273,8 @@ def permutation_view(w1, w1_permuted, perm, logits, logits_permuted, *, title: s
     return fig
 
 
-def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str, signed: bool = True):
+@styled
+def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str):
     """One correlation matrix on ``ax`` (diverging, -1..1); returns the image."""
     im = ax.imshow(_as_numpy(r), cmap=DIVERGING, vmin=-1, vmax=1)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -343,6 +284,7 @@ def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str, signed: 
     return im
 
 
+@styled
 def matching_view(w1_a, w1_b_aligned, r, perm, *, signed: bool, seeds, title: str):
     """R1 between two networks before and after the Hungarian matching, and their matched filters.
 
@@ -377,6 +319,7 @@ def matching_view(w1_a, w1_b_aligned, r, perm, *, signed: bool, seeds, title: st
     return fig
 
 
+@styled
 def epoch_gradient(w1_before, w1_after, *, lr: float, title: str, shape=(28, 28)):
     """One epoch's summed gradient of W1, recovered as (W1 before - W1 after) / lr (exact for plain SGD):
     each unit's gradient as an image, and the mean |gradient| over units as a map of the image."""
@@ -396,6 +339,7 @@ def epoch_gradient(w1_before, w1_after, *, lr: float, title: str, shape=(28, 28)
     return fig
 
 
+@styled
 def embedding_scatter(coords, labels, epoch: int, *, explained=None, title: str, trail: bool = True):
     """Probe embeddings projected on 2 principal components at ``epoch``, coloured by digit, with each
     digit's mean path from epoch 0 up to ``epoch``. coords: (E+1, P, 2); labels: (P,)."""
@@ -422,6 +366,7 @@ def embedding_scatter(coords, labels, epoch: int, *, explained=None, title: str,
     return fig
 
 
+@styled
 def correlation_pair(r_left, r_right, *, titles, xlabels, ylabel: str, suptitle: str):
     """Two correlation matrices side by side on one colour scale (-1..1)."""
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.3))
@@ -432,57 +377,14 @@ def correlation_pair(r_left, r_right, *, titles, xlabels, ylabel: str, suptitle:
     return fig
 
 
+@styled
 def distance_comparison(distances: pd.DataFrame, *, title: str, ylabel: str = "‖θ_a − θ_b‖ (all parameters)"):
     """Distances between parameter vectors by kind of pair (column ``kind``, values ``distance``): every
     pair as a dot, the mean as a bar."""
     return bars_with_points(distances, x="kind", y="distance", title=title, ylabel=ylabel, xlabel="")
 
 
-METRIC_NAMES = {
-    "apc1": "APC-1", "apc2": "APC-2", "pe": "PE",
-    "apc1_signed": "APC-1\nsigned", "apc2_signed": "APC-2\nsigned", "pe_signed": "PE\nsigned",
-    "apc2_w1perm": "APC-2 under\nW1 matching", "apc1_data": "APC-1\ndata pixels",
-    "apc_act": "APC\nactivations", "apc_act_signed": "APC activ.\nsigned", "pe_act": "PE activ.\nvs W1",
-}
-
-
-def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None = None, panel_label=None,
-                 ylabel: str = "value over seed pairs", ylim=(0, 1.05)):
-    """Several metrics of a ``compare`` table side by side: every seed pair as a dot, the mean as a bar,
-    the chance level (mean of ``<metric>_null``) as a dashed grey segment over each bar. ``panel``: a
-    column (e.g. ``"l1"``) whose values get one panel each."""
-    metrics = list(metrics)
-    values = [None] if panel is None else sorted(table[panel].unique())
-    ncols = min(len(values), 2 if len(metrics) > 4 else 3)
-    nrows = math.ceil(len(values) / ncols)
-    width = min(6.0, 0.62 * len(metrics) + 1.3)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, 3.3 * nrows + 0.4), squeeze=False,
-                             sharey=True)
-    for ax in axes.flat[len(values):]:
-        ax.axis("off")
-    rng = np.random.default_rng(0)
-    for ax, value in zip(axes.flat, values):
-        part = table if panel is None else table[table[panel] == value]
-        for i, m in enumerate(metrics):
-            v = part[m].to_numpy(float)
-            ax.bar(i, np.nanmean(v), width=0.62, color=f"C{i % 10}", alpha=0.35)
-            ax.plot(i + rng.uniform(-0.18, 0.18, len(v)), v, "o", color=f"C{i % 10}", markersize=2.5)
-            if f"{m}_null" in part:
-                ax.hlines(part[f"{m}_null"].mean(), i - 0.36, i + 0.36, **CHANCE_STYLE,
-                          label="chance level" if i == 0 else None)
-        ax.set_xticks(range(len(metrics)), [METRIC_NAMES.get(m, m) for m in metrics], fontsize=7,
-                      rotation=90 if len(metrics) > 4 else 0)
-        ax.set(ylim=ylim)
-        ax.grid(axis="y", alpha=0.25, linewidth=0.6)
-        if panel is not None:
-            ax.set_title(panel_label(value) if panel_label else f"{panel} = {value}")
-    for row in axes:
-        row[0].set_ylabel(ylabel)
-    axes[0, 0].legend(loc="upper left")
-    fig.suptitle(title)
-    return fig
-
-
+@styled
 def aligned_filters(w1_aligned, seeds, r_matched=None, *, title: str):
     """Every seed's W1 rows put in the reference seed's unit order (S, H, D): one row per seed, so a
     column shows one matched unit across seeds. ``r_matched`` (S, H): each match's correlation with the
@@ -494,23 +396,7 @@ def aligned_filters(w1_aligned, seeds, r_matched=None, *, title: str):
     return unit_images(w1_aligned, [f"seed {s}" for s in seeds], title=title, col_labels=labels)
 
 
-def metric_panels(summary: pd.DataFrame, metrics, *, target: str = "params", x: str = "n_classes", title: str,
-                  spread: str | None = "ci", titles=None):
-    """One panel per metric of a ``summarize`` table against ``x`` (one line per value of the other grid
-    axis, bands over seed pairs, chance level dashed), drawn by ``underspec.study.plot_metric``."""
-    from .study import METRIC_LABELS, plot_metric
-
-    metrics = list(metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.1 * len(metrics) + 1.6, 3.6), squeeze=False)
-    handles = []
-    for k, (ax, metric) in enumerate(zip(axes[0], metrics)):
-        handles = plot_metric(ax, summary, metric, target, x=x, spread=spread)
-        ax.set_title(titles[k] if titles else METRIC_LABELS.get(metric, metric))
-    fig.legend(handles=handles, loc="outside right center", frameon=False)
-    fig.suptitle(title)
-    return fig
-
-
+@styled
 def grad_norm_curves(history: pd.DataFrame, *, data_name: str, n_classes: int, l1_floor: dict | None = None):
     """The mean per-step norm of the W1 gradient in each epoch, one colour per λ: the mean over seeds as
     a line and the range over seeds as a band (log scale). ``l1_floor``: {λ: norm of the L1 term alone},
@@ -528,12 +414,13 @@ def grad_norm_curves(history: pd.DataFrame, *, data_name: str, n_classes: int, l
             ax.axhline(l1_floor[lam], color=color, linestyle=":", linewidth=1)
     ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="mean ‖∂loss/∂W1‖ per step")
-    ax.legend(loc="outside right center" if False else "best", ncol=2)
+    ax.legend(loc="best", ncol=2)
     ax.set_title("Gradient norm during training (band: range over seeds; dotted: ‖λ·sign(W1)‖)\n"
-                 + describe(data_name, seeds=h.seed.nunique(), n_classes=n_classes, epochs=int(h.epoch.max())))
+                 + subtitle(data_name, seeds=h.seed.nunique(), n_classes=n_classes, epochs=int(h.epoch.max())))
     return fig
 
 
+@styled
 def pixel_maps(maps, labels, *, title: str, cbar_label: str, shape=(28, 28), mask=None, ncols: int | None = None):
     """Several non-negative 28x28 maps (K, 784) side by side, on one colour scale; ``mask`` (784,) bool
     outlines the pixels that are zero in every training image."""
@@ -559,6 +446,7 @@ def pixel_maps(maps, labels, *, title: str, cbar_label: str, shape=(28, 28), mas
     return fig
 
 
+@styled
 def identity_scatter(x, y, *, title: str, xlabel: str, ylabel: str, max_points: int = 20000):
     """y against x with the identity line, and the largest difference in the title."""
     a, b = _as_numpy(x).ravel(), _as_numpy(y).ravel()
@@ -580,6 +468,7 @@ def _digit_legend(ax, digits, loc="best"):
     ax.legend(handles=handles, title="digit", loc=loc, ncol=2, fontsize=7, title_fontsize=7)
 
 
+@styled
 def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncols: int = 4):
     """The paper's representation view, one panel per seed, each in its own PCA basis: the probe images at
     the final epoch (dots, coloured by digit) and each digit's mean from epoch 0 to the end (line).
@@ -613,6 +502,7 @@ def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncol
     return fig
 
 
+@styled
 def shared_view(coords, labels, seeds, *, title: str, explained=None):
     """All seeds in one PCA basis (after aligning their units): left, each digit's mean at the final epoch,
     one marker per seed; right, the digits' mean trajectories of every seed. coords: (S, E+1, P, 2)."""
@@ -642,6 +532,7 @@ def shared_view(coords, labels, seeds, *, title: str, explained=None):
     return fig
 
 
+@styled
 def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0):
     """CKA between seed pairs over training (columns l1, epoch, cka; one row per pair and epoch): the mean
     over pairs as a line and the range as a band, one colour per λ. The value at epoch ``chance_epoch``
@@ -662,6 +553,7 @@ def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0):
     return fig
 
 
+@styled
 def path_curves(t, curves: dict, *, title: str, chance_acc: float | None = None):
     """Test loss (left) and accuracy (right) along the straight line between two networks' weights, for
     several alignments: ``curves`` maps a name to {"loss": (pairs, T), "acc": (pairs, T)}. The mean over

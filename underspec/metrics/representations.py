@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import UnderspecError
+from ..errors import UnderspecError
 from .matching import DEFAULT_POLICY, apc, match_units
 
 

@@ -15,20 +15,22 @@ from .grid import Grid
 from .run import Run, load_run
 
 RUNS_ENV = "UNDERSPEC_RUNS"
-TRAINING_CODE = ("data.py", "engine.py", "grid.py", "model.py", "products.py", "run.py")  # what decides a Run's contents
+PACKAGE = Path(__file__).resolve().parent.parent
+# What decides a Run's contents, relative to the package: the whole training layer and the modules below it.
+TRAINING_CODE = tuple(sorted([str(p.relative_to(PACKAGE)) for p in (PACKAGE / "training").glob("*.py")]
+                             + ["errors.py", "files.py", "progress.py"]))
 
 
 def _training_code_hash() -> str:
     """A hash of the package's training code: a cached Run from older code is never served."""
-    here = Path(__file__).parent
-    return hashlib.sha256(b"".join((here / name).read_bytes() for name in TRAINING_CODE)).hexdigest()[:12]
+    return hashlib.sha256(b"".join((PACKAGE / name).read_bytes() for name in TRAINING_CODE)).hexdigest()[:12]
 
 
 def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
     """A short stable name for the training of ``grid`` on ``data`` with these recording options (and this
     version of the training code)."""
     options = {k: str(v) for k, v in sorted(train_kwargs.items()) if k not in ("device", "progress")}
-    blob = json.dumps({"grid": grid.to_dict(), "data": data.name, "n_train": len(data.y_train),
+    blob = json.dumps({"grid": grid.to_dict(science_only=True), "data": data.name, "n_train": len(data.y_train),
                        "n_test": len(data.y_test), "options": options, "code": _training_code_hash()},
                       sort_keys=True)
     return f"{data.name.split('[')[0]}-{len(grid)}nets-{grid.epochs}ep-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"

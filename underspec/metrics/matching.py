@@ -35,11 +35,14 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .errors import UnderspecError
+from ..errors import UnderspecError, check_choice
+from ..training.model import PERMUTATION_SPEC, hidden_preactivation
+from .symmetry import permute
 
 POLICIES = ("raise", "zero", "exclude")
 DEFAULT_POLICY = "zero"
 VIEWS = ("reference", "all")
+ALIGN_METHODS = ("weights", "activations")
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +54,7 @@ class Matching:
     ``valid`` (..., Ha) bool: matched, and both units have non-zero variance.
     ``signed``: whether the matching maximised r (True) or |r| (False, the paper).
     ``policy``: the zero-variance policy it was made under (decides the denominators of APC and PE).
+    ``corr`` (..., Ha, Hb) float64: the whole correlation matrix it was made from (0 where undefined).
     """
 
     perm: torch.Tensor
@@ -58,6 +62,7 @@ class Matching:
     valid: torch.Tensor
     signed: bool
     policy: str
+    corr: torch.Tensor | None = None
 
 
 def seed_pairs(seeds, pairs: str = "reference") -> list[tuple[int, int]]:
@@ -108,13 +113,20 @@ def unit_correlation(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, to
     return r, zero_a, zero_b
 
 
-def match_units(a: torch.Tensor, b: torch.Tensor, *, signed: bool = False,
-                policy: str = DEFAULT_POLICY) -> Matching:
-    """The Hungarian matching of the units of ``a`` (..., Ha, K) to those of ``b`` (..., Hb, K).
+def match_units(a, b, *, layer: int | None = None, signed: bool = False, policy: str = DEFAULT_POLICY) -> Matching:
+    """The Hungarian matching of the units of network ``a`` to those of network ``b``, with its correlations.
 
-    ``signed=False`` maximises the summed |r| (the paper: ``linear_sum_assignment(-abs(R))``), which pairs
-    anti-correlated units; ``signed=True`` maximises the summed r. ``policy``: see the module doc.
+    Either unit vectors ``a`` (..., Ha, K) and ``b`` (..., Hb, K) (weights, activations transposed), or two
+    parameter dicts and ``layer``: 1 matches the rows of ``w1``, 2 the columns of ``w2`` (see
+    ``layer_units``). ``signed=False`` maximises the summed |r| (the paper: ``linear_sum_assignment(-abs(R))``),
+    which pairs anti-correlated units; ``signed=True`` maximises the summed r. ``policy``: see the module doc.
+    The result's ``corr`` is the correlation matrix (..., Ha, Hb), ``perm`` the matching.
     """
+    if isinstance(a, dict) or isinstance(b, dict):
+        a, b = layer_units(a, layer or 1), layer_units(b, layer or 1)
+    elif layer is not None:
+        raise UnderspecError("layer= picks the units of parameter dicts: pass the networks' parameters, or "
+                             "unit vectors without layer=")
     r, zero_a, zero_b = unit_correlation(a, b)
     return assign(r, zero_a, zero_b, signed=signed, policy=policy)
 
@@ -162,7 +174,7 @@ def evaluate_matching(r: torch.Tensor, zero_a: torch.Tensor, zero_b: torch.Tenso
     safe = perm.clamp(min=0)
     r_matched = r.expand(*lead, *r.shape[-2:]).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
     valid = matched & ~zero_a.expand(*lead, r.shape[-2]) & ~zero_b.expand(*lead, r.shape[-1]).gather(-1, safe)
-    return Matching(perm, torch.where(valid, r_matched, torch.zeros_like(r_matched)), valid, signed, policy)
+    return Matching(perm, torch.where(valid, r_matched, torch.zeros_like(r_matched)), valid, signed, policy, r)
 
 
 def apc(m: Matching) -> torch.Tensor:
@@ -227,7 +239,64 @@ def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, poli
     return out
 
 
-def reference_metrics(w1_a, w1_b, w2_a, w2_b) -> dict:
+def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, method: str = "weights",
+                x: torch.Tensor | None = None, policy: str = DEFAULT_POLICY) -> torch.Tensor:
+    """The permutation (..., H) that puts ``b``'s hidden units in ``a``'s order: ``permute_hidden(b, perm)``.
+
+    ``"weights"``: Git Re-Basin weight matching (``weight_matching``; exact for one hidden layer).
+    ``"activations"``: maximise the summed correlation of the units' post-ReLU activations on inputs ``x``
+    (N, D) (zero-variance units follow ``policy``).
+    """
+    check_choice(method, ALIGN_METHODS, "alignment method")
+    if method == "weights":
+        return weight_matching(a, b)["h1"]
+    if x is None:
+        raise UnderspecError("align_units(method='activations') needs the inputs x (N, D)")
+    x = x.to(a["w1"].dtype)
+    acts = [torch.relu(hidden_preactivation(p, x)).transpose(-1, -2) for p in (a, b)]
+    m = match_units(*acts, signed=True, policy=policy)
+    if (m.perm < 0).any():
+        raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
+    return m.perm
+
+
+def weight_matching(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, spec=PERMUTATION_SPEC,
+                    max_iter: int = 100) -> dict[str, torch.Tensor]:
+    """Git Re-Basin's weight matching (Ainsworth et al. 2023): the permutations of ``b``'s hidden layers that
+    maximise the summed inner products of ``a``'s and ``b``'s parameters, {layer: (..., H)}.
+
+    Coordinate descent over the layers of ``spec`` (see ``model.permutation_spec``): each layer's permutation
+    is the Hungarian assignment on the inner products of every parameter it moves, with the other layers'
+    current permutations applied to ``b``; passes repeat until none changes. With one hidden layer a single
+    assignment is exact. Leading axes of the parameters (pairs) are matched independently.
+    """
+    perms = {layer: _identity(b, spec[layer]) for layer in spec}
+    for _ in range(max_iter):
+        changed = False
+        for layer, axes in spec.items():
+            others = permute(b, {q: p for q, p in perms.items() if q != layer}, spec)
+            score = 0
+            for name, axis in axes:
+                units_a = a[name].movedim(axis, -1).double()  # weights (..., rest, H), biases (..., H)
+                units_b = others[name].movedim(axis, -1).double()
+                if name.startswith("w"):  # inner products over the other axis
+                    score = score + units_a.transpose(-1, -2) @ units_b
+                else:
+                    score = score + units_a.unsqueeze(-1) * units_b.unsqueeze(-2)  # (..., H, H)
+            perm = hungarian(score)
+            changed |= not torch.equal(perm, perms[layer].expand_as(perm))
+            perms[layer] = perm
+        if not changed:
+            break
+    return perms
+
+
+def _identity(params: dict[str, torch.Tensor], axes) -> torch.Tensor:
+    name, axis = axes[0]
+    return torch.arange(params[name].shape[axis], device=params[name].device)
+
+
+def paper_pair_metrics(w1_a, w1_b, w2_a, w2_b) -> dict:
     """The paper's own formulation for ONE pair, kept as the definition (slow: 2 H^2 ``pearsonr`` calls).
 
     w1_*: (H, D), w2_*: (C, H) arrays. ``R[i, j] = pearsonr(...)`` in loops, ``linear_sum_assignment(-abs(R))``,
@@ -248,6 +317,9 @@ def reference_metrics(w1_a, w1_b, w2_a, w2_b) -> dict:
     _, perm2 = linear_sum_assignment(-abs(r2))
     return {"apc1": float(np.mean(abs(r1[np.arange(h), perm1]))), "apc2": float(np.mean(abs(r2[np.arange(h), perm2]))),
             "pe": float(np.mean(perm1 == perm2)), "perm1": perm1, "perm2": perm2}
+
+
+reference_metrics = paper_pair_metrics  # the old name ("reference" now means the reference seed only)
 
 
 def _standardise(x: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,8 @@ import functools
 import numpy as np
 import torch
 
+from ..training.model import init_params
 from .matching import DEFAULT_POLICY, evaluate_matching, pair_metrics
-from .model import init_params
 
 NULL_SEED_BASE = 1_000_000  # null networks use seeds far from any grid's (the paper's go up to 9999)
 

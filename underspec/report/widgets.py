@@ -18,12 +18,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import figures
-from .errors import UnderspecError
-from .matching import assign, layer_units, unit_correlation
-from .model import forward
-from .representations import pca_trajectories
-from .symmetry import permute_hidden
+from ..errors import UnderspecError
+from ..metrics.matching import match_units
+from ..metrics.representations import pca_trajectories
+from ..metrics.symmetry import permute_hidden
+from ..training.model import forward
+from . import pictures
+from .style import fmt_l1, png_bytes, subtitle
 
 
 class Explorer:
@@ -47,7 +48,7 @@ class Explorer:
     def static_png(self) -> bytes:
         """The default state as PNG bytes (drawn once)."""
         if self._png is None:
-            self._png = figures.png_bytes(self.draw(**self.defaults))
+            self._png = png_bytes(self.draw(**self.defaults))
         return self._png
 
     @property
@@ -72,8 +73,12 @@ class Explorer:
             fixed = {k: v for k, v in self.defaults.items() if k not in controls}
 
             def show(**values):
+                # display() works under any backend (plt.show(fig) only under the inline one)
+                from IPython.display import display
+
                 fig = self.draw(**fixed, **values)
-                plt.show(fig)
+                display(fig)
+                plt.close(fig)
 
             out = w.interactive_output(show, controls)
             box = w.HBox(list(controls.values()), layout=w.Layout(flex_flow="row wrap"))
@@ -83,7 +88,7 @@ class Explorer:
     @staticmethod
     def _label(value) -> str:
         if isinstance(value, float):
-            return figures.fmt_l1(value)
+            return fmt_l1(value)
         return str(value)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -135,7 +140,7 @@ def training_explorer(run, **defaults) -> Explorer:
     chosen seed's 16 first-layer filters at that epoch."""
     def draw(seed, l1, n_classes, epoch):
         w1 = _snapshot(run, seed, l1, n_classes, epoch)["w1"]
-        return figures.training_state(run.history, w1, data_name=run.data_name, seed=seed, l1=l1,
+        return pictures.training_state(run.history, w1, data_name=run.data_name, seed=seed, l1=l1,
                                       n_classes=n_classes, epoch=epoch)
     return Explorer(draw, _run_options(run), _default(run, **defaults), alt="training explorer")
 
@@ -156,7 +161,7 @@ def permutation_explorer(run, x, **defaults) -> Explorer:
         permuted = permute_hidden(params, perm)
         with torch.no_grad():
             before, after = forward(params, x), forward(permuted, x)
-        return figures.permutation_view(params["w1"], permuted["w1"], perm, before, after, title=figures.describe(
+        return pictures.permutation_view(params["w1"], permuted["w1"], perm, before, after, title=subtitle(
             run.data_name, seeds=1, l1=l1, n_classes=n_classes, extra=f"seed {seed}, epoch {epoch}"))
     return Explorer(draw, options, state, alt="permutation explorer")
 
@@ -178,11 +183,10 @@ def matching_explorer(run, **defaults) -> Explorer:
     def draw(seed, l1, n_classes, epoch, signed):
         a = _snapshot(run, ref, l1, n_classes, epoch)
         b = _snapshot(run, seed, l1, n_classes, epoch)
-        r, zero_a, zero_b = unit_correlation(layer_units(a, 1), layer_units(b, 1))
-        m = assign(r, zero_a, zero_b, signed=signed)
+        m = match_units(a, b, layer=1, signed=signed)
         aligned = permute_hidden(b, m.perm.clamp(min=0))
-        return figures.matching_view(a["w1"], aligned["w1"], r, m.perm, signed=signed, seeds=(ref, seed),
-                                     title=figures.describe(run.data_name, seeds=2, l1=l1, n_classes=n_classes,
+        return pictures.matching_view(a["w1"], aligned["w1"], m.corr, m.perm, signed=signed, seeds=(ref, seed),
+                                     title=subtitle(run.data_name, seeds=2, l1=l1, n_classes=n_classes,
                                                             extra=f"seed {ref} vs {seed}, epoch {epoch}"))
     return Explorer(draw, options, state, alt="matching explorer")
 
@@ -202,7 +206,7 @@ def gradient_explorer(run, **defaults) -> Explorer:
     def draw(seed, l1, n_classes, epoch):
         before = _snapshot(run, seed, l1, n_classes, epoch - 1)["w1"]
         after = _snapshot(run, seed, l1, n_classes, epoch)["w1"]
-        return figures.epoch_gradient(before, after, lr=run.grid.lr, title=figures.describe(
+        return pictures.epoch_gradient(before, after, lr=run.grid.lr, title=subtitle(
             run.data_name, seeds=1, l1=l1, n_classes=n_classes, extra=f"seed {seed}, epoch {epoch}"))
     return Explorer(draw, options, state, alt="gradient explorer")
 
@@ -228,7 +232,7 @@ def representation_explorer(run, labels, *, static_epochs=None, **defaults) -> E
 
     def draw(seed, l1, n_classes, epoch):
         p = projection(seed, l1, n_classes)
-        return figures.embedding_scatter(p.coords, labels, epoch, explained=p.explained, title=figures.describe(
+        return pictures.embedding_scatter(p.coords, labels, epoch, explained=p.explained, title=subtitle(
             run.data_name, seeds=1, l1=l1, n_classes=n_classes, extra=f"seed {seed}, epoch {epoch}"))
 
     static_html = None
@@ -243,7 +247,7 @@ def representation_explorer(run, labels, *, static_epochs=None, **defaults) -> E
 def epoch_slider_html(draw_frame, frames: list, *, label: str = "epoch") -> str:
     """A slider that works without a kernel: every frame pre-rendered as a PNG, switched by an HTML range
     input with a few lines of inline JavaScript. ``draw_frame(value) -> Figure`` for each value in ``frames``."""
-    images = [base64.b64encode(figures.png_bytes(draw_frame(v))).decode() for v in frames]
+    images = [base64.b64encode(png_bytes(draw_frame(v))).decode() for v in frames]
     uid = f"us{abs(hash((tuple(frames), images[0][:64]))) % 10**10}"
     data = ",".join(f'"{img}"' for img in images)
     labels = ",".join(f'"{html.escape(str(v))}"' for v in frames)

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import UnderspecError
+from ..training.data import Dataset, class_labels, data_pixels
+from ..training.run import Run
 from .chance import null_init, null_shuffle
-from .data import Dataset, class_labels, data_pixels
-from .errors import UnderspecError
 from .matching import DEFAULT_POLICY, POLICIES, layer_units, pair_metrics, seed_pairs, zero_variance
-from .run import Run
 
 TARGETS = ("params", "grads", "displacement")
 NULLS = ("init", "shuffle")

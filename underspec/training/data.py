@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UnderspecError
+from ..errors import UnderspecError
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist")
 CLASS_MODES = ("relabel", "subset")

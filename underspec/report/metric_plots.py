@@ -1,17 +1,17 @@
-"""The paper's Figure 3.1 from a comparison table: PE, APC-1 and APC-2, for the parameters and the gradients,
-against lambda and against C, each with its spread over seed pairs and its chance level.
+"""Plots of metric tables, the paper's Figure 3.1 among them: PE, APC-1 and APC-2 for the parameters and the
+gradients, against lambda and against C, each with its spread over seed pairs and its chance level.
 
-Input is what ``underspec.compare.compare`` returns (one row per configuration, seed pair and target), or
-what ``underspec.compare.summarize`` makes of it (one row per target, configuration and metric with ``mean``,
-``std``, ``ci_low``, ``ci_high``, ``null``); these functions summarise a compare table with ``summarize`` and
-compute nothing else. Used by ``underspec report`` (a sweep's results), by the sweep notebook (one shard) and
-by the book's study chapter.
+The figures draw what they are given: a ``summarize`` table (one row per target, configuration and metric
+with ``mean``, ``std``, ``ci_low``, ``ci_high``, ``null``), which the caller makes; the strips draw a
+``compare`` table (one row per configuration, seed pair and target) as it is. Used by ``underspec report``
+(a sweep's results), the sweep notebook (one shard) and the book's chapters.
 
 - ``plot_metric(ax, summary, metric, target, x=...)``: one panel, one line per value of the other axis.
-- ``figure_3_1(table, x="l1" | "n_classes")``: the grid of panels (rows: targets, columns: metrics).
-- ``save_figure_3_1(table, folder)``: both versions (against lambda and against C) as PNG and SVG.
-- ``table_3_1(table)``: the numbers behind the figure, one row per (target, lambda, C).
-- ``describe(sweep_config)`` / ``describe_run(run)``: the one-line "what was run" for titles.
+- ``figure_3_1(summary, x="l1" | "n_classes")``: the grid of panels (rows: targets, columns: metrics).
+- ``save_figure_3_1(summary, folder)``: both versions (against lambda and against C) as PNG and SVG.
+- ``table_3_1(summary)``: the numbers behind the figure, one row per (target, lambda, C).
+- ``metric_panels(summary, metrics)``: one panel per metric; ``metric_strip(table, metrics)``: every pair as
+  a dot beside its chance level.
 
 Reading the panels: the dashed grey line is the chance level (the ``<metric>_null`` columns: what unrelated
 networks score), so a metric means something only as its distance above that line. At C = 2 every entry of the
@@ -20,6 +20,7 @@ second-layer correlation is +-1, so APC-2 is 1 and PE is arbitrary there (PROTOC
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -27,33 +28,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .errors import UnderspecError
-from .figures import CHANCE_STYLE, fmt_l1
+from ..errors import UnderspecError
+from ..files import atomic_write
+from .style import AXIS_LABELS, CHANCE_STYLE, TARGET_LABELS, fmt_l1, metric_label, styled
 
 PANEL_METRICS = ("pe", "apc1", "apc2")
 PANEL_TARGETS = ("params", "grads")
 AXES = ("l1", "n_classes")
 SPREADS = ("ci", "std", None)
-METRIC_LABELS = {"pe": "PE (same permutation)", "apc1": "APC-1 (first layer)", "apc2": "APC-2 (second layer)",
-                 "apc1_data": "APC-1, pixels with data", "apc1_signed": "APC-1, signed matching",
-                 "apc2_signed": "APC-2, signed matching", "pe_signed": "PE, signed matching",
-                 "apc2_w1perm": "APC-2 under the W1 matching", "apc_act": "APC of activations",
-                 "apc_act_signed": "APC of activations, signed", "pe_act": "PE, activations vs W1"}
-TARGET_LABELS = {"params": "parameters", "grads": "gradients (summed)", "displacement": "displacement (final - init)"}
-AXIS_LABELS = {"l1": "L1 strength λ", "n_classes": "number of classes C"}
 
 
-def summary_of(table: pd.DataFrame) -> pd.DataFrame:
-    """A ``summarize`` table: ``table`` itself if it is one, else ``summarize(table)`` of a compare table."""
+def _summary(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` if it is a ``summarize`` table; a figure never summarizes for its caller."""
     if not isinstance(table, pd.DataFrame) or table.empty:
-        raise UnderspecError("need a non-empty table from underspec.compare.compare (or its summarize)")
-    if {"metric", "mean", "ci_low", "ci_high"} <= set(table.columns):
-        return table
-    from .compare import summarize
-
-    return summarize(table)
+        raise UnderspecError("need a non-empty table from underspec.summarize(compare(...))")
+    if not {"metric", "mean", "ci_low", "ci_high"} <= set(table.columns):
+        raise UnderspecError("this is a compare table, not its summary: pass underspec.summarize(table)")
+    return table
 
 
+@styled
 def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", *, x: str = "l1",
                 spread: str | None = "ci", chance: bool = True, cmap: str = "viridis", legend: bool = False):
     """Draw one panel: ``metric`` of ``target`` against ``x`` ("l1" or "n_classes"), one line per value of
@@ -61,10 +55,10 @@ def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", 
     "std" mean +- one std over pairs, None no band) and the chance level (dashed grey) when ``chance``.
 
     lambda is drawn on evenly spaced categorical positions (its values span 0 and several decades).
-    Returns the list of line handles (for a legend). ``summary``: a ``summarize`` table (or a compare table).
+    Returns the list of line handles (for a legend). ``summary``: a ``summarize`` table.
     """
     _check(x, spread)
-    summary = summary_of(summary)
+    summary = _summary(summary)
     part = summary[(summary.metric == metric) & (summary.target == target)]
     if part.empty:
         raise UnderspecError(f"no rows for metric {metric!r} and target {target!r}: the table has metrics "
@@ -102,22 +96,23 @@ def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", 
     else:
         ax.set_xticks(xs)
     ax.set_xlabel(AXIS_LABELS[x])
-    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_ylabel(metric_label(metric))
     ax.grid(alpha=0.25, linewidth=0.6)
     if legend:
         ax.legend(handles=handles, frameon=False)
     return handles
 
 
-def figure_3_1(table: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, targets=PANEL_TARGETS,
+@styled
+def figure_3_1(summary: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, targets=PANEL_TARGETS,
                spread: str | None = "ci", chance: bool = True, title: str | None = None):
     """The paper's Figure 3.1 with spread and chance levels: rows ``targets`` ("params", "grads"), columns
     ``metrics`` ("pe", "apc1", "apc2"), each against ``x`` ("l1" or "n_classes") with one line per value of
-    the other. ``table``: a compare table or its ``summarize``. ``title``: what was run (data set, grid,
-    seeds; see ``describe``), shown under the figure's name. Returns the matplotlib Figure.
+    the other. ``summary``: a ``summarize`` table. ``title``: what was run (``style.describe``), shown under
+    the figure's name. Returns the matplotlib Figure.
     """
     _check(x, spread)
-    summary = summary_of(table)
+    summary = _summary(summary)
     metrics, targets = list(metrics), [t for t in targets if t in set(summary.target)]
     if not targets:
         raise UnderspecError(f"the table has none of the targets {list(PANEL_TARGETS)}: compare with targets=...")
@@ -128,7 +123,7 @@ def figure_3_1(table: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, tar
         for j, metric in enumerate(metrics):
             ax = axes[i, j]
             handles = plot_metric(ax, summary, metric, target, x=x, spread=spread, chance=chance)
-            ax.set_title(f"{METRIC_LABELS.get(metric, metric)}: {TARGET_LABELS.get(target, target)}")
+            ax.set_title(f"{metric_label(metric)}: {TARGET_LABELS.get(target, target)}")
             if i < len(targets) - 1:
                 ax.set_xlabel("")
     band = {"ci": "bands: 95% bootstrap interval over seed pairs", "std": "bands: ± 1 std over seed pairs",
@@ -140,38 +135,32 @@ def figure_3_1(table: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, tar
     return fig
 
 
-def save_figure_3_1(table: pd.DataFrame, folder: str | os.PathLike, *, summary: pd.DataFrame | None = None,
-                    caption: str | None = None, stem: str = "figure-3-1", spread: str | None = "ci",
+@styled
+def save_figure_3_1(summary: pd.DataFrame, folder: str | os.PathLike, *, caption: str | None = None,
+                    stem: str = "figure-3-1", spread: str | None = "ci",
                     formats=("png", "svg")) -> dict[str, Path]:
     """Write Figure 3.1 against lambda (``<stem>-lambda``) and against C (``<stem>-classes``) in ``formats``
     into ``folder``; each file atomically. Returns {file name: path}."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    summary = summary if summary is not None else summary_of(table)
     paths = {}
     for x, name in (("l1", "lambda"), ("n_classes", "classes")):
         fig = figure_3_1(summary, x=x, spread=spread, title=caption)
         try:
             for fmt in formats:
-                path = folder / f"{stem}-{name}.{fmt}"
-                tmp = folder / f".{path.name}.tmp-{os.getpid()}.{fmt}"
-                try:
-                    fig.savefig(tmp, format=fmt, dpi=150 if fmt == "png" else None)
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                path = atomic_write(folder / f"{stem}-{name}.{fmt}",
+                                    lambda tmp: fig.savefig(tmp, format=fmt, dpi=150 if fmt == "png" else None))
                 paths[path.name] = path
         finally:
             plt.close(fig)
     return paths
 
 
-def table_3_1(table: pd.DataFrame, *, metrics=PANEL_METRICS, targets=PANEL_TARGETS) -> pd.DataFrame:
+def table_3_1(summary: pd.DataFrame, *, metrics=PANEL_METRICS, targets=PANEL_TARGETS) -> pd.DataFrame:
     """The numbers behind Figure 3.1, wide: rows (target, l1, n_classes), columns (metric, statistic) with
-    statistics ``mean``, ``ci_low``, ``ci_high``, ``null`` (chance level) and ``n`` (pairs).
-    ``table``: a compare table or its ``summarize``."""
-    summary = summary_of(table)
-    part = summary[summary.metric.isin(metrics) & summary.target.isin(targets)]
+    statistics ``mean``, ``ci_low``, ``ci_high``, ``null`` (chance level) and ``n`` (pairs)."""
+    part = _summary(summary)
+    part = part[part.metric.isin(metrics) & summary.target.isin(targets)]
     wide = part.pivot_table(index=["target", "l1", "n_classes"], columns="metric",
                             values=["mean", "ci_low", "ci_high", "null", "n"], sort=False)
     wide = wide.swaplevel(0, 1, axis=1)
@@ -179,22 +168,58 @@ def table_3_1(table: pd.DataFrame, *, metrics=PANEL_METRICS, targets=PANEL_TARGE
     return wide[order]
 
 
-def describe(config, missing=()) -> str:
-    """One line saying what a sweep (a ``SweepConfig``) trained, for the figures' titles."""
-    n = f" first {config.n_train:,} training images," if config.n_train else ""
-    text = (f"{config.dataset}:{n} {len(config.seeds)} seeds ({config.pairs} pairs) x {len(config.l1)} λ x "
-            f"{len(config.n_classes)} C, hidden {config.hidden}, {config.epochs} epochs, {config.optimizer} "
-            f"lr {config.lr:g}, batch {config.batch_size}, class mode {config.class_mode}")
-    if missing:
-        text += f" · INCOMPLETE: {len(missing)} shards missing"
-    return text
+@styled
+def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None = None, panel_label=None,
+                 ylabel: str = "value over seed pairs", ylim=(0, 1.05)):
+    """Several metrics of a ``compare`` table side by side: every seed pair as a dot, the mean as a bar,
+    the chance level (mean of ``<metric>_null``) as a dashed grey segment over each bar. ``panel``: a
+    column (e.g. ``"l1"``) whose values get one panel each."""
+    metrics = list(metrics)
+    values = [None] if panel is None else sorted(table[panel].unique())
+    ncols = min(len(values), 2 if len(metrics) > 4 else 3)
+    nrows = math.ceil(len(values) / ncols)
+    width = min(6.0, 0.62 * len(metrics) + 1.3)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, 3.3 * nrows + 0.4), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[len(values):]:
+        ax.axis("off")
+    rng = np.random.default_rng(0)
+    for ax, value in zip(axes.flat, values):
+        part = table if panel is None else table[table[panel] == value]
+        for i, m in enumerate(metrics):
+            v = part[m].to_numpy(float)
+            ax.bar(i, np.nanmean(v), width=0.62, color=f"C{i % 10}", alpha=0.35)
+            ax.plot(i + rng.uniform(-0.18, 0.18, len(v)), v, "o", color=f"C{i % 10}", markersize=2.5)
+            if f"{m}_null" in part:
+                ax.hlines(part[f"{m}_null"].mean(), i - 0.36, i + 0.36, **CHANCE_STYLE,
+                          label="chance level" if i == 0 else None)
+        ax.set_xticks(range(len(metrics)), [metric_label(m, short=True) for m in metrics], fontsize=7,
+                      rotation=90 if len(metrics) > 4 else 0)
+        ax.set(ylim=ylim)
+        ax.grid(axis="y", alpha=0.25, linewidth=0.6)
+        if panel is not None:
+            ax.set_title(panel_label(value) if panel_label else f"{panel} = {value}")
+    for row in axes:
+        row[0].set_ylabel(ylabel)
+    axes[0, 0].legend(loc="upper left")
+    fig.suptitle(title)
+    return fig
 
 
-def describe_run(run) -> str:
-    """One line saying what a Run trained, for the figures' titles."""
-    g = run.grid
-    return (f"{run.data_name}: {len(g.seeds)} seeds x {len(g.l1)} λ x {len(g.n_classes)} C, hidden {g.hidden}, "
-            f"{g.epochs} epochs, {g.optimizer} lr {g.lr:g}, batch {g.batch_size}, class mode {g.class_mode}")
+@styled
+def metric_panels(summary: pd.DataFrame, metrics, *, target: str = "params", x: str = "n_classes", title: str,
+                  spread: str | None = "ci", titles=None):
+    """One panel per metric of a ``summarize`` table against ``x`` (one line per value of the other grid
+    axis, bands over seed pairs, chance level dashed), each drawn by ``plot_metric``."""
+    metrics = list(metrics)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.1 * len(metrics) + 1.6, 3.6), squeeze=False)
+    handles = []
+    for k, (ax, metric) in enumerate(zip(axes[0], metrics)):
+        handles = plot_metric(ax, summary, metric, target, x=x, spread=spread)
+        ax.set_title(titles[k] if titles else metric_label(metric))
+    fig.legend(handles=handles, loc="outside right center", frameon=False)
+    fig.suptitle(title)
+    return fig
 
 
 def _check(x, spread):

@@ -12,12 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UnderspecError
-from .matching import DEFAULT_POLICY, hungarian, match_units
-from .model import forward, hidden_preactivation
-from .symmetry import permute_hidden
-
-ALIGN_METHODS = ("weights", "activations")
+from ..errors import UnderspecError
+from ..training.model import forward
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -62,38 +58,13 @@ def ensemble_accuracy(logits: torch.Tensor, labels: torch.Tensor, *, dim: int = 
     return accuracy(logits.softmax(-1).mean(dim), labels)
 
 
-def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, method: str = "weights",
-                x: torch.Tensor | None = None, policy: str = DEFAULT_POLICY) -> torch.Tensor:
-    """The permutation (..., H) that puts ``b``'s hidden units in ``a``'s order: ``permute_hidden(b, perm)``.
-
-    ``"weights"``: Git Re-Basin weight matching (Ainsworth et al. 2023), exact for one hidden layer:
-    maximise the summed inner products of each unit's incoming weights, bias and outgoing weights.
-    ``"activations"``: maximise the summed correlation of the units' post-ReLU activations on inputs ``x``
-    (N, D) (zero-variance units follow ``policy``).
-    """
-    if method == "weights":
-        score = (a["w1"] @ b["w1"].transpose(-1, -2) + a["b1"].unsqueeze(-1) * b["b1"].unsqueeze(-2)
-                 + a["w2"].transpose(-1, -2) @ b["w2"])
-        return hungarian(score.double())
-    if method == "activations":
-        if x is None:
-            raise UnderspecError("align_units(method='activations') needs the inputs x (N, D)")
-        x = x.to(a["w1"].dtype)
-        acts = [torch.relu(hidden_preactivation(p, x)).transpose(-1, -2) for p in (a, b)]
-        m = match_units(*acts, signed=True, policy=policy)
-        if (m.perm < 0).any():
-            raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
-        return m.perm
-    raise UnderspecError(f"unknown alignment method {method!r}: use one of {', '.join(ALIGN_METHODS)}")
-
-
 def linear_path(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, labels: torch.Tensor,
                 *, n_points: int = 11) -> dict[str, torch.Tensor]:
     """Loss and accuracy of the networks (1 - t) a + t b, for t in ``n_points`` even steps over [0, 1].
 
     a, b: parameter dicts (``w1`` (..., H, D), ``b1``, ``w2`` (..., C, H), ``b2``), leading axes broadcast;
     x (N, D), labels (N,). Align first for the path "after alignment":
-    ``linear_path(a, permute_hidden(b, align_units(a, b)), x, labels)``.
+    ``linear_path(a, permute_hidden(b, align_units(a, b)), x, labels)`` (``underspec.metrics.matching``).
     Returns ``t`` (T,), ``loss`` (..., T) (mean cross-entropy), ``acc`` (..., T), and ``loss_barrier`` /
     ``acc_barrier`` (...,) (see ``barrier``).
     """

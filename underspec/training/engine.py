@@ -30,8 +30,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import UnderspecError, check_flag
+from ..progress import progress_bar
 from .data import Dataset, class_labels, data_pixels
-from .errors import UnderspecError
 from .grid import Grid
 from .model import init_params
 from .products import DenseProducts, SparseProducts
@@ -93,6 +94,47 @@ class _Program:
     train_index: torch.Tensor  # (n,) indices into the training set that this program's streams draw from
 
 
+@dataclass
+class _Setup:
+    """What every program of one ``train`` call shares: the grid, the data on the device and the records.
+
+    ``pixels`` (D,): pixel order of W1's rows in the program layout (live pixels first), ``image_order`` its
+    inverse; ``products`` / ``test``: the first layer's products with the training images / with the whole
+    test set as every stream's batch (``products.py``); ``y_train`` (N,), ``y_test`` (T,) digit labels.
+    """
+
+    grid: Grid
+    pixels: torch.Tensor
+    image_order: torch.Tensor
+    products: DenseProducts | SparseProducts
+    test: DenseProducts | SparseProducts
+    y_train: torch.Tensor
+    y_test: torch.Tensor
+    records: "_Records"
+    bar: object
+    dtype: torch.dtype
+
+
+@dataclass
+class _Constants:
+    """One program's per-member constants, in its (S streams, M members) layout.
+
+    ``flat`` (S*M,): grid index of each stream-major member; ``member_labels`` (S, M, 10): each member's
+    label of each digit; ``class_mask`` (S, M, K, 1): 0 for a member's classes, -inf for the padding up to
+    K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each unit's L1 strength;
+    ``test_labels`` / ``test_valid`` (S, M, T): each member's label of each test image, and whether it is
+    evaluated on it (subset mode: only the digits it was trained on); ``scratch``: W1-sized work space.
+    """
+
+    flat: torch.Tensor
+    member_labels: torch.Tensor
+    class_mask: torch.Tensor
+    l1_units: torch.Tensor
+    test_labels: torch.Tensor
+    test_valid: torch.Tensor
+    scratch: torch.Tensor
+
+
 def _programs(grid: Grid, y_train: torch.Tensor) -> list[_Program]:
     members = grid.members()
     if grid.class_mode == "relabel":
@@ -107,11 +149,8 @@ def _programs(grid: Grid, y_train: torch.Tensor) -> list[_Program]:
 
 
 def _auto(flag, nbytes: int, what: str) -> bool:
-    if flag == "auto":
-        return nbytes <= RECORD_BUDGET_BYTES
-    if isinstance(flag, bool):
-        return flag
-    raise UnderspecError(f"{what} must be True, False or 'auto', got {flag!r}")
+    check_flag(flag, what, auto=True)
+    return nbytes <= RECORD_BUDGET_BYTES if flag == "auto" else flag
 
 
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
@@ -134,10 +173,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
     if dtype not in (torch.float32, torch.float64):
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if not (isinstance(sparse, bool) or sparse == "auto"):
-        raise UnderspecError(f"sparse must be True, False or 'auto', got {sparse!r}")
-    if not isinstance(tf32, bool):
-        raise UnderspecError(f"tf32 must be True or False, got {tf32!r}")
+    check_flag(sparse, "sparse", auto=True)
+    check_flag(tf32, "tf32")
     device = resolve_device(device)
     n, d = data.x_train.shape
     h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
@@ -154,22 +191,23 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     live = data_pixels(data.x_train)
     pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
     x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
-    y_train = data.y_train.to(device)
-    x_test, y_test = data.x_test[:, pixels].to(device, dtype), data.y_test.to(device)
+    x_test = data.x_test[:, pixels].to(device, dtype)
     if sparse == "auto":
         sparse = device.type == "cpu" and torch.count_nonzero(x_train).item() < SPARSE_DENSITY * x_train.numel()
     # Built once for every program: the products with the training images, and with the whole test set as
     # every stream's batch.
     Products = SparseProducts if sparse else DenseProducts
     products, test = Products(x_train, d), Products(x_test, d)
-    test.set_batch(torch.arange(len(y_test), device=device).expand(len(grid.seeds), -1), backward=False)
+    test.set_batch(torch.arange(len(data.y_test), device=device).expand(len(grid.seeds), -1), backward=False)
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
     programs = _programs(grid, data.y_train)
     total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
-    bar = _progress_bar(total_steps, f"training {len(grid)} networks", progress)
+    bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
+    setup = _Setup(grid, pixels, torch.argsort(pixels).to(device), products, test, data.y_train.to(device),
+                   data.y_test.to(device), records, bar, dtype)
     with matmul_precision(device, tf32):
         for program in programs:
-            _train_program(program, grid, pixels, products, test, y_train, y_test, records, bar, device, dtype)
+            _train_program(program, setup)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -215,64 +253,67 @@ class _Records:
                    embeddings, meta)
 
 
-def _train_program(program: _Program, grid: Grid, pixels, products, test, y_train, y_test, records: _Records,
-                   bar, device, dtype):
-    """Train one program's S x M members together (see the module docstring for the layout).
-
-    products / test: the first layer's products with the training images / the test set (``products.py``).
-
-    W1's pixel rows are kept in the order ``pixels`` (live pixels first, as in ``x_train``); records are
-    written back in image order.
-    """
-    members = grid.members()
-    s, m, h, d = len(program.seeds), len(program.members[0]), grid.hidden, len(pixels)
-    k = max(grid.n_classes)
-    flat = torch.tensor(program.members).reshape(-1)  # (S*M,) grid index of each stream-major member
-    classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
-    l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=dtype, device=device).view(s, m)
-
-    Products = type(products)
-
-    # Parameters, drawn exactly as the paper's constructor draws them, then padded to K classes.
-    keys = [(members[i][0], members[i][2]) for i in flat.tolist()]  # (seed, C): members differing in l1 share it
+def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]:
+    """The program's members drawn exactly as the paper's constructor draws them, in the program layout:
+    w1 (S, M*H, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H), w2 (S, M, K, H)
+    and b2 (S, M, K), the classes beyond a member's C zero."""
+    members, grid = setup.grid.members(), setup.grid
+    s, m, h, d, k = len(program.seeds), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
+    keys = [(members[i][0], members[i][2]) for row in program.members for i in row]  # (seed, C): shared by the l1s
     drawn = {key: init_params(*key, h, d) for key in set(keys)}
     inits = [drawn[key] for key in keys]
     params = {
-        "w1": Products.layout(torch.stack([p["w1"][:, pixels] for p in inits]).view(s, m * h, d)),
+        "w1": type(setup.products).layout(torch.stack([p["w1"][:, setup.pixels] for p in inits]).view(s, m * h, d)),
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
         "w2": torch.stack([_pad(p["w2"], k) for p in inits]).view(s, m, k, h),
         "b2": torch.stack([_pad(p["b2"], k) for p in inits]).view(s, m, k),
     }
-    params = {name: p.to(device, dtype).contiguous() for name, p in params.items()}
+    return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
+
+
+def _constants(program: _Program, setup: _Setup, w1: torch.Tensor) -> _Constants:
+    """The per-member constants of ``program`` (see ``_Constants``); ``w1``: its stacked first layer."""
+    grid, members, device = setup.grid, setup.grid.members(), w1.device
+    s, m, h = len(program.seeds), len(program.members[0]), grid.hidden
+    k = max(grid.n_classes)
+    flat = torch.tensor(program.members).reshape(-1)  # (S*M,)
+    classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
+    l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=setup.dtype, device=device).view(s, m)
+    label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
+    member_labels = label_map[classes]  # (S, M, 10)
+    class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf"))
+    l1_units = l1.repeat_interleave(h, dim=1).unsqueeze(type(setup.products).pixel_axis)
+    test_digits = setup.y_test.expand(s, m, -1)
+    test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
+    # A digit a member was not trained on (subset mode) has no class: give it class 0, masked out by test_valid.
+    test_labels = torch.where(test_valid, torch.gather(member_labels, 2, test_digits), 0)  # (S, M, T)
+    return _Constants(flat, member_labels, class_mask.to(setup.dtype).unsqueeze(-1), l1_units, test_labels,
+                      test_valid, torch.empty_like(w1))
+
+
+def _train_program(program: _Program, setup: _Setup):
+    """Train one program's S x M members together (see the module docstring for the layout); records are
+    written back member-major, W1's pixels in image order."""
+    grid, records = setup.grid, setup.records
+    params = _initial_params(program, setup)
+    const = _constants(program, setup, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
     opt = (torch.optim.SGD(params.values(), lr=grid.lr) if grid.optimizer == "sgd"
            else torch.optim.Adam(params.values(), lr=grid.lr))
-
-    # Labels of each digit for each member, and the mask that removes the classes a member does not have.
-    label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
-    member_labels = label_map[classes]  # (S, M, 10)
-    class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf")).to(dtype)
-    class_mask = class_mask.unsqueeze(-1)  # (S, M, K, 1)
-    l1_units = l1.repeat_interleave(h, dim=1).unsqueeze(Products.pixel_axis)  # (S, M*H, 1) or pixel-major
-    test_digits = y_test.expand(s, m, -1)
-    test_labels = torch.gather(member_labels, 2, test_digits)  # (S, M, T)
-    test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
-
-    n = len(program.train_index)
-    scratch = torch.empty_like(params["w1"])  # for elementwise work of W1's size, without new allocations
+    n, device = len(program.train_index), params["w1"].device
+    s, m = const.class_mask.shape[:2]
     streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
-
-    image_order = torch.argsort(pixels).to(device)
+    Products = type(setup.products)
 
     def record(name, source, epoch=None):
-        records.store(name, flat, _member_major(source, s, m, h, d, k, image_order, Products.layout), epoch)
+        records.store(name, const.flat, _member_major(source, setup.image_order, Products.layout), epoch)
 
     record("init", params)
     if records.snapshots is not None:
         record("snapshots", params, 0)
     if records.embeddings is not None:
-        _evaluate(params, test, test_labels, test_valid, class_mask, s, m, h, records, flat, 0)
+        _evaluate(params, setup, const, 0)
 
     for epoch in range(grid.epochs):
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
@@ -283,32 +324,30 @@ def _train_program(program: _Program, grid: Grid, pixels, products, test, y_trai
         order = order.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else order
         for start in range(0, n, grid.batch_size):
             idx = order[:, start:start + grid.batch_size]  # (S, B)
-            products.set_batch(idx)
-            grads, ce_sum, n_correct = _gradients(params, products, member_labels, y_train[idx], class_mask,
-                                                  l1_units, scratch, s, m, h)
+            setup.products.set_batch(idx)
+            grads, ce_sum, n_correct = _gradients(params, setup.products, setup.y_train[idx], const)
             for name, p in params.items():
                 p.grad = grads[name]
                 grad_sum[name] += grads[name]
             opt.step()
             loss_sum += ce_sum
             correct += n_correct
-            norm_sum += Products.member_norms(grads["w1"], scratch, s, m)
-            bar.update(1)
+            norm_sum += Products.member_norms(grads["w1"], const.scratch, s, m)
+            setup.bar.update(1)
         steps = -(-n // grid.batch_size)
         history[epoch, ..., 0] = loss_sum / n
         history[epoch, ..., 1] = correct / n
         history[epoch, ..., 4] = norm_sum / steps
-        history[epoch, ..., 2:4] = _evaluate(params, test, test_labels, test_valid, class_mask, s, m, h,
-                                             records, flat, epoch + 1)
+        history[epoch, ..., 2:4] = _evaluate(params, setup, const, epoch + 1)
         if records.snapshots is not None:
             record("snapshots", params, epoch + 1)
 
     record("final", params)
     record("grad_sum", grad_sum)
-    records.history[flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
+    records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
 
 
-def _gradients(params, products, member_labels, digits, class_mask, l1_units, scratch, s, m, h):
+def _gradients(params, products, digits, const: _Constants):
     """Gradients of mean cross-entropy + l1 * sum|W1| for every member on its stream's batch.
 
     products: the first layer's products with the batch (see ``products.py``); digits (S, B) -> gradients
@@ -317,11 +356,12 @@ def _gradients(params, products, member_labels, digits, class_mask, l1_units, sc
     matmul on contiguous memory, and the softmax over the few classes runs along a middle axis, which torch
     vectorises far better than a short last axis.
     """
+    s, m, _, h = params["w2"].shape
     b = digits.shape[1]
     z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
     a = torch.relu(z1).view(s, m, h, b)
-    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + class_mask  # (S, M, K, B)
-    labels = torch.gather(member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
+    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + const.class_mask  # (S, M, K, B)
+    labels = torch.gather(const.member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
     log_p = torch.log_softmax(logits, dim=2)
     ce_sum = -log_p.gather(2, labels).sum((2, 3))
     n_correct = (_argmax_classes(logits) == labels.squeeze(2)).sum(-1)
@@ -333,30 +373,32 @@ def _gradients(params, products, member_labels, digits, class_mask, l1_units, sc
     d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
     d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
-    d_w1.addcmul_(torch.sign(params["w1"], out=scratch), l1_units)
+    d_w1.addcmul_(torch.sign(params["w1"], out=const.scratch), const.l1_units)
     grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
     return grads, ce_sum, n_correct
 
 
 @torch.no_grad()
-def _evaluate(params, test, test_labels, test_valid, class_mask, s, m, h, records, flat, epoch):
+def _evaluate(params, setup: _Setup, const: _Constants, epoch: int) -> torch.Tensor:
     """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings of ``epoch`` on the way.
 
-    test: the products with the test images, every stream's batch being the whole test set; test_labels
-    (S, M, T): each member's label of each test image; test_valid (S, M, T): whether the member is evaluated
-    on it (in subset mode only the digits it was trained on). Same transposed layout as ``_gradients``.
+    The products ``setup.test`` have the whole test set as every stream's batch. Same transposed layout as
+    ``_gradients``.
     """
-    z1 = test.forward(params["w1"], params["b1"])  # (S, M*H, T)
-    if records.embeddings is not None:
-        p = records.embeddings.shape[2]
-        records.embeddings[flat, epoch] = z1[..., :p].reshape(s * m, h, p).transpose(1, 2)
+    s, m, _, h = params["w2"].shape
+    z1 = setup.test.forward(params["w1"], params["b1"])  # (S, M*H, T)
+    embeddings = setup.records.embeddings
+    if embeddings is not None:
+        p = embeddings.shape[2]
+        embeddings[const.flat, epoch] = z1[..., :p].reshape(s * m, h, p).transpose(1, 2)
     a = torch.relu(z1).view(s, m, h, -1)
-    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + class_mask  # (S, M, K, T)
-    labels = test_labels.unsqueeze(2)
+    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + const.class_mask  # (S, M, K, T)
+    labels = const.test_labels.unsqueeze(2)
     log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
-    count = test_valid.sum(-1).to(torch.float64)
-    loss = -torch.where(test_valid, log_p, 0.0).sum(-1).to(torch.float64) / count
-    acc = ((_argmax_classes(logits) == test_labels) & test_valid).sum(-1).to(torch.float64) / count
+    valid = const.test_valid
+    count = valid.sum(-1).to(torch.float64)
+    loss = -torch.where(valid, log_p, 0.0).sum(-1).to(torch.float64) / count
+    acc = ((_argmax_classes(logits) == const.test_labels) & valid).sum(-1).to(torch.float64) / count
     return torch.stack([loss, acc], dim=-1)
 
 
@@ -365,10 +407,11 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.transpose(2, 3).contiguous().argmax(-1)
 
 
-def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k, image_order, layout) -> dict:
+def _member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:
     """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H, D),
     b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
-    return {"w1": layout(params["w1"]).reshape(s * m, h, d)[..., image_order],
+    s, m, k, h = params["w2"].shape
+    return {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order],
             "b1": params["b1"].reshape(s * m, h), "w2": params["w2"].reshape(s * m, k, h),
             "b2": params["b2"].reshape(s * m, k)}
 
@@ -376,16 +419,3 @@ def _member_major(params: dict[str, torch.Tensor], s, m, h, d, k, image_order, l
 def _pad(t: torch.Tensor, k: int) -> torch.Tensor:
     """Zero rows up to k classes along the first axis."""
     return torch.cat([t, t.new_zeros(k - t.shape[0], *t.shape[1:])])
-
-
-def _progress_bar(total: int, desc: str, enabled: bool):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # the engine stays usable with torch alone
-        enabled = False
-    if not enabled:
-        class _Silent:
-            def update(self, n=1): ...
-            def close(self): ...
-        return _Silent()
-    return tqdm(total=total, desc=desc, unit="step", mininterval=0.5)

@@ -1,0 +1,125 @@
+"""The book's conventions in one home: matplotlib settings, labels, number formats, the chance-line style,
+and the one-line descriptions of what was run.
+
+Nothing here changes global state: ``styled`` applies the settings to each figure as it is drawn (inside
+``plt.rc_context``), so importing the package leaves ``plt.rcParams`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+
+import matplotlib.pyplot as plt
+
+from ..training.grid import Grid
+
+RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "figure.titlesize": 11,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+}
+CHANCE_STYLE = dict(color="0.35", linestyle="--", linewidth=1.2)  # every chance level / null line
+DIVERGING = "RdBu_r"
+DIGIT_CMAP = "tab10"
+
+# metric -> (long label for axes and titles, short label for crowded tick labels)
+METRIC_LABELS = {
+    "pe": ("PE (same permutation)", "PE"),
+    "apc1": ("APC-1 (first layer)", "APC-1"),
+    "apc2": ("APC-2 (second layer)", "APC-2"),
+    "apc1_data": ("APC-1, pixels with data", "APC-1\ndata pixels"),
+    "apc1_signed": ("APC-1, signed matching", "APC-1\nsigned"),
+    "apc2_signed": ("APC-2, signed matching", "APC-2\nsigned"),
+    "pe_signed": ("PE, signed matching", "PE\nsigned"),
+    "apc2_w1perm": ("APC-2 under the W1 matching", "APC-2 under\nW1 matching"),
+    "apc_act": ("APC of activations", "APC\nactivations"),
+    "apc_act_signed": ("APC of activations, signed", "APC activ.\nsigned"),
+    "pe_act": ("PE, activations vs W1", "PE activ.\nvs W1"),
+}
+TARGET_LABELS = {"params": "parameters", "grads": "gradients (summed)", "displacement": "displacement (final - init)"}
+AXIS_LABELS = {"l1": "L1 strength λ", "n_classes": "number of classes C"}
+
+
+def styled(draw):
+    """Decorator for a figure function: it draws under the book's settings (``RC``), without touching the
+    global ``plt.rcParams``."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(RC):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
+def metric_label(metric: str, *, short: bool = False) -> str:
+    long, brief = METRIC_LABELS.get(metric, (metric, metric))
+    return brief if short else long
+
+
+def fmt_l1(value: float) -> str:
+    """λ as the book writes it: 0, 0.001, 0.0025, ..."""
+    return "0" if value == 0 else f"{value:g}"
+
+
+def describe(grid: Grid, data_name: str, *, n_train: int | None = None, pairs: str | None = None,
+             missing=()) -> str:
+    """One line saying what a run or a sweep trained, from the grid's knobs: the list knobs as counts, the
+    others as values (``n_train``: only the first images were used; ``pairs``: which seed pairs were
+    compared; ``missing``: shards of a sweep that are not complete)."""
+    counts, values = [], []
+    for f in dataclasses.fields(grid):
+        value, label = getattr(grid, f.name), f.metadata["label"]
+        if f.metadata["list"]:
+            counts.append(f"{len(value)} {label}")
+        else:
+            values.append(label.format(value))
+    head = data_name + (f" (first {n_train:,} training images)" if n_train else "")
+    text = f"{head}: {' x '.join(counts)}" + (f" ({pairs} pairs)" if pairs else "") + ", " + ", ".join(values)
+    if missing:
+        text += f" · INCOMPLETE: {len(missing)} shards missing"
+    return text
+
+
+def subtitle(data_name: str, *, seeds=None, l1=None, n_classes=None, epochs=None, extra: str = "") -> str:
+    """The standard figure subtitle for a slice of a grid: data set, number of seeds, λ and C shown, epochs."""
+    parts = [str(data_name)]
+    if seeds is not None:
+        n = seeds if isinstance(seeds, int) else len(list(seeds))
+        parts.append(f"{n} seed{'s' if n != 1 else ''}")
+    for name, value, fmt in (("λ", l1, fmt_l1), ("C", n_classes, str)):
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)) or hasattr(value, "__len__"):
+            shown = [fmt(v) for v in value]
+            parts.append(f"{name} ∈ {{{', '.join(shown)}}}" if len(shown) > 1 else f"{name} = {shown[0]}")
+        else:
+            parts.append(f"{name} = {fmt(value)}")
+    if epochs is not None:
+        parts.append(f"{epochs} epochs")
+    if extra:
+        parts.append(extra)
+    return " · ".join(parts)
+
+
+def seed_colors(seeds) -> dict[int, tuple]:
+    """One colour per seed, in the order given (the reference seed first), the same throughout the book."""
+    cmap = plt.get_cmap("tab10")
+    return {int(s): cmap(i % 10) for i, s in enumerate(seeds)}
+
+
+def png_bytes(fig) -> bytes:
+    """A figure rendered to PNG bytes (the figure is closed)."""
+    buf = io.BytesIO()
+    with plt.rc_context(RC):
+        fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,218 @@
+"""The results store of a sweep: its layout, the completion markers, the lock, and reading it back.
+
+The store (``out``)::
+
+    sweep.yaml                 the sweep's config and shard plan (written once; a rerun must match it)
+    shards/shard-000/          one folder per COMPLETE shard, appearing at once (a directory rename):
+        parameters.yaml        what papermill injected
+        notebook.ipynb         the executed notebook
+        run/                   the trained Run (``underspec.load_run``)
+        metrics.parquet        ``underspec.compare`` of the shard (one row per configuration, seed pair, target)
+        COMPLETE.json          the completion marker, written last (fingerprint, checksums)
+    shards/.shard-001.attempt-*/   a shard being computed (or killed while it was): never read, cleared on rerun
+    shards/shard-001.failed/       the last failed attempt, kept to read its notebook; cleared on rerun
+    slurm/                     submitit's job folders (logs), for ``executor: slurm``
+    report/                    ``underspec report``: metrics / summary / history tables, Figure 3.1
+
+A shard counts as done only when its folder holds a marker whose fingerprint is this sweep's and whose
+checksums match. A different sweep (another grid, data set, size, pairing or shard plan) into the same folder
+is refused before anything runs; keys that only say *how* to run may change between runs of one sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..errors import UnderspecError
+from ..files import atomic_text, atomic_write, sha256
+from ..training.run import HISTORY_FILE, META_FILE
+from .config import Shard, SweepConfig
+
+FORMAT, FORMAT_VERSION = "underspec-sweep", 1
+CONFIG_FILE, SHARDS_DIR, REPORT_DIR, SLURM_DIR = "sweep.yaml", "shards", "report", "slurm"
+MARKER, METRICS_FILE, RUN_DIR, NOTEBOOK_FILE, PARAMS_FILE = (
+    "COMPLETE.json", "metrics.parquet", "run", "notebook.ipynb", "parameters.yaml")
+
+
+def save_shard(out_dir: str | os.PathLike, run, metrics: pd.DataFrame) -> Path:
+    """Write a shard's results into ``out_dir``: the Run (``run/``) and the metrics table, each atomically.
+
+    Called by the sweep notebook. The completion marker is not written here: the sweep writes it after the
+    notebook itself has finished, so a notebook that dies later leaves no complete-looking shard.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run.save(out_dir / RUN_DIR)
+    atomic_write(out_dir / METRICS_FILE, lambda tmp: metrics.to_parquet(tmp, index=False))
+    return out_dir
+
+
+def shard_status(out: str | os.PathLike, shard: Shard, fingerprint: str) -> str:
+    """"complete" (a valid marker), "failed" (a failed attempt kept), or "pending"."""
+    folder = Path(out) / SHARDS_DIR / shard.id
+    if marker_ok(folder, shard, fingerprint):
+        return "complete"
+    if (Path(out) / SHARDS_DIR / f"{shard.id}.failed").exists():
+        return "failed"
+    return "pending"
+
+
+def marker_ok(folder: Path, shard: Shard, fingerprint: str) -> bool:
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+        return (marker.get("format") == FORMAT and marker.get("fingerprint") == fingerprint
+                and marker.get("shard") == shard.id and marker.get("l1") == list(shard.l1)
+                and marker.get("n_classes") == list(shard.n_classes)
+                and (folder / RUN_DIR / META_FILE).is_file() and (folder / NOTEBOOK_FILE).is_file()
+                and sha256(folder / METRICS_FILE) == marker.get("metrics_sha256"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+
+def create_store(out: Path, config: SweepConfig) -> None:
+    """Create the store's folders and, the first time, its sweep.yaml (the config and its fingerprint)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SHARDS_DIR).mkdir(exist_ok=True)
+    if not (out / CONFIG_FILE).exists():
+        doc = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": config.fingerprint(),
+               "config": config.to_dict(), "identity": config.identity()}
+        atomic_text(out / CONFIG_FILE, "# underspec sweep: a rerun into this folder must describe the same "
+                                       "sweep (grid, data, pairs, shard plan)\n" + yaml.safe_dump(doc, sort_keys=False))
+
+
+def check_store(out: Path, config: SweepConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise UnderspecError(f"{out} is a file: --out must name a folder")
+    saved = out / CONFIG_FILE
+    if not saved.exists():
+        if out.exists() and any(out.iterdir()):
+            raise UnderspecError(f"{out} is not empty and holds no sweep (no {CONFIG_FILE}): choose a new --out")
+        return
+    doc = read_sweep_file(out)
+    if doc["identity"] != json.loads(json.dumps(config.identity())):
+        diff = _differences(SweepConfig.from_dict(doc["config"]), config)
+        raise UnderspecError(f"{out} holds the results of another sweep (it differs in {diff}): choose a new --out, "
+                             f"or rerun with the config saved in {saved}")
+
+
+def read_sweep_file(out: Path) -> dict:
+    try:
+        doc = yaml.safe_load((out / CONFIG_FILE).read_text())
+        ok = isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("identity"), dict)
+    except (OSError, yaml.YAMLError):
+        ok = False
+    if not ok:
+        raise UnderspecError(f"{out / CONFIG_FILE} is not an underspec sweep file: it is corrupt or from another "
+                             "program; choose another folder")
+    if doc.get("version") != FORMAT_VERSION:
+        raise UnderspecError(f"{out / CONFIG_FILE} has format version {doc.get('version')}, this underspec reads "
+                             f"{FORMAT_VERSION}: run the sweep again into a new folder")
+    return doc
+
+
+def _differences(saved: SweepConfig, new: SweepConfig) -> str:
+    keys = [k for k in SweepConfig.science_keys() if getattr(saved, k) != getattr(new, k)]
+    if not keys:
+        return "its shard plan"
+    return ", ".join(f"{k}: {_show(getattr(saved, k))} there, {_show(getattr(new, k))} here" for k in keys)
+
+
+def _show(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+
+def clear_attempts(out: Path) -> None:
+    """Remove the leftovers of attempts that were killed (the caller holds the sweep lock)."""
+    for path in (out / SHARDS_DIR).glob(".shard-*.attempt-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def lock(out: Path):
+    """One sweep driver per results folder at a time."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = out / ".lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UnderspecError(f"another `underspec sweep` is writing {out} right now: wait for it to finish, "
+                                 "or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+
+# ----------------------------------------------------------------------------------------------------- results
+
+@dataclass
+class Results:
+    """A sweep's results: ``config``, ``metrics`` (every complete shard's compare table, in grid order),
+    ``history`` (one row per member and epoch), and the ids of ``missing`` shards (not complete)."""
+
+    config: SweepConfig
+    metrics: pd.DataFrame
+    history: pd.DataFrame
+    missing: list[str]
+
+
+def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) -> Results:
+    """Read a sweep's results folder: the tables of its complete shards (what the study chapter reads).
+
+    Rows come in the order that one run of the whole grid gives (``compare``: configurations l1-major;
+    history: members seed-major, then epochs), whatever the shard plan.
+    ``allow_missing=False`` makes incomplete shards an error.
+    """
+    out = Path(results_dir).expanduser()
+    if not out.is_dir():
+        raise UnderspecError(f"{out} is not a folder: pass the folder given to `underspec sweep --out`")
+    if not (out / CONFIG_FILE).exists():
+        raise UnderspecError(f"{out} holds no sweep (no {CONFIG_FILE}): pass the folder given to "
+                             "`underspec sweep --out`")
+    doc = read_sweep_file(out)
+    config = SweepConfig.from_dict(doc["config"])
+    fingerprint = doc["fingerprint"]
+    metrics, history, missing = [], [], []
+    for shard in config.plan():
+        folder = out / SHARDS_DIR / shard.id
+        if not marker_ok(folder, shard, fingerprint):
+            missing.append(shard.id)
+            continue
+        metrics.append(pd.read_parquet(folder / METRICS_FILE))
+        history.append(pd.read_parquet(folder / RUN_DIR / HISTORY_FILE))
+    if missing and (not allow_missing or not metrics):
+        raise UnderspecError(f"{len(missing)} of {len(config.plan())} shards of {out} are not complete "
+                             f"({', '.join(missing)}): run `underspec sweep` again with the same config to finish them")
+    return Results(config, _grid_order(pd.concat(metrics, ignore_index=True), config),
+                   _grid_order(pd.concat(history, ignore_index=True), config, members=True), missing)
+
+
+def _grid_order(table: pd.DataFrame, config: SweepConfig, *, members: bool = False) -> pd.DataFrame:
+    """Rows in the order one run of the whole grid would give them, whatever the shard plan: configurations
+    l1-major as ``compare`` lists them (``members``: seed-major member order, as ``Run.history``); a stable
+    sort, so rows within a configuration (or member) keep their order."""
+    ranks = [("l1", config.l1), ("n_classes", config.n_classes)]
+    if members:
+        ranks.insert(0, ("seed", config.seeds))
+    key = np.zeros(len(table), dtype=np.int64)
+    for column, values in ranks:
+        key = key * len(values) + table[column].map({v: i for i, v in enumerate(values)}).to_numpy()
+    return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+

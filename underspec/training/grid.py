@@ -1,0 +1,216 @@
+"""Which networks to train: the one list of training knobs, and the grid that is their product.
+
+Every training setting is declared once, here, as a field of ``Grid`` with its default, its help text, how
+a string spells it, and whether it changes the science. Everything else is derived from this declaration:
+the flags of ``underspec train`` and ``underspec sweep``, the keys of a sweep config and of the sweep
+notebook's parameters, the run cache key, and the "what was run" banner (each reads
+``dataclasses.fields(Grid)``, whose ``metadata`` holds help, parse, label, flag, science and list). Adding a
+knob is one field here plus its use in the engine and the paper's loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+
+from ..errors import UnderspecError, check_choice, shown
+from .data import CLASS_MODES
+
+PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
+PAPER_L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
+PAPER_CLASSES = tuple(range(2, 11))
+OPTIMIZERS = ("sgd", "adam")
+MAX_RANGE = 10_000  # the longest range a list may spell (2-100000000 must not exhaust memory)
+MAX_SEED = 2**63 - 1  # torch's generators take seeds below 2^64; int64 tensors below 2^63
+
+
+# ------------------------------------------------------------------------------------------ parsing values
+
+def parse_ints(value, key: str) -> tuple[int, ...]:
+    """Integers and ranges (``2-10``) from a list or a string such as ``"0 42"``, ``"0,42"``, ``"[0, 42]"``
+    or ``"0-6"``: seeds, class counts."""
+    out = []
+    for item in _items(value, key):
+        if isinstance(item, bool):
+            raise UnderspecError(f"{key}: {item!r} is not an integer")
+        if isinstance(item, numbers.Integral):
+            out.append(int(item))
+        elif isinstance(item, float) and item.is_integer():
+            out.append(int(item))
+        elif isinstance(item, str) and (m := re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)):
+            lo, hi = int(m[1]), int(m[2] or m[1])
+            if hi < lo:
+                raise UnderspecError(f"{key}: the range {shown(item)} is empty: write it low-high, e.g. 2-10")
+            if hi - lo >= MAX_RANGE:
+                raise UnderspecError(f"{key}: the range {shown(item)} has {hi - lo + 1:,} values; at most "
+                                     f"{MAX_RANGE:,} are allowed")
+            out.extend(range(lo, hi + 1))
+        else:
+            noun = {"seeds": "seed", "n_classes": "class count"}.get(key, key)
+            raise UnderspecError(f"invalid {noun} {shown(item)}: use integers like 10 or a range like 2-10")
+    return tuple(out)
+
+
+def parse_floats(value, key: str) -> tuple[float, ...]:
+    """Numbers from a list or a string such as ``"0 0.001"`` or ``"[0, 0.001]"``: L1 strengths."""
+    out = []
+    for item in _items(value, key):
+        if isinstance(item, bool) or not isinstance(item, (numbers.Real, str)):
+            raise UnderspecError(f"{key}: cannot read {shown(item)} as a number, e.g. 0.001")
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise UnderspecError(f"{key}: cannot read {shown(item)} as a number, e.g. 0.001") from None
+    return tuple(out)
+
+
+def parse_int(value, key: str) -> int:
+    """One integer, from an int or a string of digits (what a command line or papermill passes)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        return int(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    raise UnderspecError(f"{key} must be an integer, got {shown(value)}")
+
+
+def parse_float(value, key: str) -> float:
+    """One number, from a number or a string."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise UnderspecError(f"{key} must be a number, got {shown(value)}")
+
+
+def parse_str(value, key: str) -> str:
+    if not isinstance(value, str):
+        raise UnderspecError(f"{key} must be a name, got {shown(value)}")
+    return value
+
+
+def _items(value, key: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):  # papermill -p passes a list as its text
+            text = text[1:-1]
+        return [v for v in re.split(r"[,\s]+", text) if v]
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and hasattr(value, "__len__")
+                                            and not isinstance(value, (dict, bytes))):
+        return list(value)
+    return [value]
+
+
+# ----------------------------------------------------------------------------------------- the declaration
+
+def knob(default, help: str, *, parse, label: str, flag: str | None = None, science: bool = True):
+    """A training setting: a dataclass field whose metadata says how to spell, parse and show it.
+
+    ``parse(value, key)`` reads a value or its string form; ``label`` names it in the banner (a list knob's
+    name, shown with its count, or a scalar's format, e.g. ``"{} epochs"``); ``flag`` is the
+    command-line name when it differs from the field's (``--classes`` for ``n_classes``); ``science``: the
+    setting changes the trained networks (it enters the cache key and a sweep's fingerprint).
+    """
+    is_list = parse in (parse_ints, parse_floats)
+    return field(default=default, metadata={"help": help, "parse": parse, "label": label, "flag": flag,
+                                            "science": science, "list": is_list})
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The product of its list knobs (seeds x L1 strengths x class counts), trained under its scalar knobs.
+
+    The defaults train one network of the paper's protocol; ``Grid.paper()`` is the paper's whole grid.
+    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. Every value may also be
+    given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``, ``epochs="50"``).
+    """
+
+    seeds: tuple[int, ...] = knob((0,), "random seeds, ranges allowed: 0 42 or 0-6 (the first is the "
+                                  "reference seed)", parse=parse_ints, label="seeds")
+    l1: tuple[float, ...] = knob((0.0,), "L1 strengths lambda >= 0 on the first layer's weights, e.g. 0 0.001",
+                                 parse=parse_floats, label="λ")
+    n_classes: tuple[int, ...] = knob((10,), "class counts C in 2..10, ranges allowed: 2-10 or 2 5 10",
+                                      parse=parse_ints, label="C", flag="classes")
+    hidden: int = knob(16, "hidden units", parse=parse_int, label="hidden {}")
+    epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
+    batch_size: int = knob(64, "images per SGD step", parse=parse_int, label="batch {}")
+    lr: float = knob(0.01, "learning rate", parse=parse_float, label="lr {:g}")
+    optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)}", parse=parse_str, label="{}")
+    class_mode: str = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
+                           "(only digits 0..C-1)", parse=parse_str, label="class mode {}")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, f.metadata["parse"](getattr(self, f.name), f.name))
+        seeds, l1, classes = self.seeds, self.l1, self.n_classes
+        if not seeds:
+            raise UnderspecError("the seed list is empty: give at least one seed, e.g. --seeds 0 42")
+        if any(not 0 <= s <= MAX_SEED for s in seeds):
+            raise UnderspecError(f"seeds must be integers in 0..2^63-1, got {shown(list(seeds))}")
+        _no_duplicates(seeds, "seed")
+        if not l1:
+            raise UnderspecError("the L1 list is empty: give at least one lambda, e.g. --l1 0")
+        if any(not math.isfinite(v) or v < 0 for v in l1):
+            raise UnderspecError(f"L1 strengths must be finite and >= 0, got {shown(list(l1))}")
+        _no_duplicates(l1, "L1 strength")
+        if not classes:
+            raise UnderspecError("the class-count list is empty: give C in 2..10, e.g. --classes 2-10")
+        if any(not 2 <= c <= 10 for c in classes):
+            raise UnderspecError(f"class counts must be integers in 2..10, got {shown(list(classes))}")
+        _no_duplicates(classes, "class count")
+        for name in ("hidden", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UnderspecError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise UnderspecError(f"the learning rate must be > 0, got {self.lr!r}")
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_choice(self.class_mode, CLASS_MODES, "class mode")
+
+    @classmethod
+    def paper(cls, **overrides) -> "Grid":
+        """The paper's full grid: 7 seeds x 6 lambdas x C = 2..10 (378 networks), 50 epochs."""
+        return cls(**{"seeds": PAPER_SEEDS, "l1": PAPER_L1, "n_classes": PAPER_CLASSES, **overrides})
+
+    def members(self) -> list[tuple[int, float, int]]:
+        """Every network of the grid as (seed, l1, n_classes), seed-major."""
+        return list(itertools.product(self.seeds, self.l1, self.n_classes))
+
+    def __len__(self) -> int:
+        return len(self.seeds) * len(self.l1) * len(self.n_classes)
+
+    def to_dict(self, *, science_only: bool = False) -> dict:
+        """Plain values (JSON- and YAML-ready) of every knob (``science_only``: of those that change the
+        networks: what a cache key or a sweep fingerprint hashes)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self) if f.metadata["science"] or not science_only}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Grid":
+        if not isinstance(d, dict):
+            raise UnderspecError(f"a grid is a mapping of knob names to values, got {type(d).__name__}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in d if k not in known]
+        if unknown:
+            raise UnderspecError(f"unknown grid key(s) {shown(unknown)}: allowed are {', '.join(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_parameters(cls, namespace: dict, **defaults) -> "Grid":
+        """The grid that a notebook's parameters describe: every knob found in ``namespace`` (its variables,
+        e.g. ``globals()``, or a papermill parameter dict), else ``defaults``, else the knob's default."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{**defaults, **{k: namespace[k] for k in names if k in namespace}})
+
+
+def _no_duplicates(values, what):
+    dup = sorted({v for v in values if values.count(v) > 1})
+    if dup:
+        raise UnderspecError(f"duplicate {what}(s) {shown(dup)}: list each {what} once")
