@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: book test pytest browser-check paper benchmarks clean
+.PHONY: book test lint pytest browser-check paper benchmarks clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,14 +19,18 @@ $(STAMP): pyproject.toml Makefile
 # The book: every chapter executed with the default parameters (the paper's grid on mnist-5k), no warning.
 # Executed notebooks are cached by their own code only, so the cache is dropped when the package changes.
 book: $(STAMP)
-	@code=$$(cat underspec/*.py book/*.py | sha256sum | cut -c1-16); \
+	@code=$$(find underspec book -name '*.py' -not -path '*/_build/*' | sort | xargs cat | sha256sum | cut -c1-16); \
 	if [ "$$(cat book/_build/.code-hash 2>/dev/null)" != "$$code" ]; then rm -rf book/_build/.jupyter_cache; fi; \
 	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going || { \
 	  echo "book build failed; building once more (a lost kernel reply, papermill issue 711, is the usual cause)"; \
 	  $(VENV)/bin/jupyter-book build book --all -W -n --keep-going; } && echo $$code > book/_build/.code-hash
 
-# The tests: the package and every chapter with tiny parameters, then the full book in a real browser.
-test: pytest book browser-check
+# The tests: lint, the package and every chapter with tiny parameters, then the full book in a real browser.
+test: lint pytest book browser-check
+
+# ruff's pyflakes rules (F) over the package, tests, benchmarks, scripts and every chapter's code cells
+lint: $(STAMP)
+	$(PY) scripts/lint.py
 
 pytest: $(STAMP)
 	$(PY) -m pytest

@@ -6,7 +6,7 @@ they imply on an H100 and on a CPU of a given speed. Pure arithmetic; prints a M
 
 import argparse
 
-from underspec.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS
+from underspec.training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS
 
 D, H, B, EPOCHS = 784, 16, 64, 50
 H100 = {"fp32 FLOP/s": 67e12, "tf32 FLOP/s": 495e12, "HBM bytes/s": 3.35e12}  # SXM5 data sheet, dense

@@ -5,7 +5,7 @@
     python benchmarks/metrics_speed.py --loop-pairs 200 # time the loop on 200 pairs and extrapolate
 
 The paper grid: 54 configurations x 21 seed pairs x 2 targets (params, grads) = 2,268 network pairs. The loop is
-``underspec.matching.reference_metrics``: 2 x 16 x 16 ``scipy.stats.pearsonr`` calls and two
+``underspec.paper_pair_metrics``: 2 x 16 x 16 ``scipy.stats.pearsonr`` calls and two
 ``linear_sum_assignment`` per pair. ``compare`` is timed without nulls (the three paper metrics plus the
 additions; best of 3 after a warm-up call) and with the default null (its first, uncached Monte Carlo
 included). Both must give the same APC-1, APC-2 and PE; the largest difference is printed. Appends the result
@@ -20,7 +20,7 @@ import torch
 
 import underspec
 from common import append_result
-from underspec.matching import reference_metrics
+from underspec import paper_pair_metrics
 
 TARGETS = {"params": "final", "grads": "grad_sum"}
 
@@ -70,7 +70,7 @@ def main():
     for row in rows.itertuples():
         p, c = run.params(TARGETS[row.target]), row.n_classes
         a, b = (run.index(s, row.l1, c) for s in (row.seed_a, row.seed_b))
-        ref = reference_metrics(p["w1"][a], p["w1"][b], p["w2"][a, :c], p["w2"][b, :c])
+        ref = paper_pair_metrics(p["w1"][a], p["w1"][b], p["w2"][a, :c], p["w2"][b, :c])
         worst = max(worst, *(abs(ref[k] - getattr(row, k)) for k in ("apc1", "apc2", "pe")))
     loop = time.perf_counter() - start
     loop_total = loop * len(table) / len(rows)

@@ -11,10 +11,9 @@ total, and peak host / device memory.
 import argparse
 import time
 
-import torch
-
 import underspec
 from common import add_engine_options, append_result, engine_options, load, peak_memory
+from underspec.training.engine import resolve_device
 
 
 def main():
@@ -25,7 +24,7 @@ def main():
     parser.add_argument("--pairs", default="all", help="all (21 seed pairs) or reference (the paper's 6)")
     add_engine_options(parser)
     args = parser.parse_args()
-    device = str(underspec.engine.resolve_device(args.device))
+    device = str(resolve_device(args.device))
 
     data = load(args.dataset)
     grid = underspec.Grid.paper(epochs=args.epochs)
@@ -34,7 +33,7 @@ def main():
     start = time.perf_counter()
     run = underspec.train(grid, data, device=device, progress=False, **engine_options(args))
     trained = time.perf_counter() - start
-    from underspec.compare import compare
+    from underspec import compare
 
     start = time.perf_counter()
     table = compare(run, pairs=args.pairs)

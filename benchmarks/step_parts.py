@@ -11,8 +11,8 @@ import torch
 
 import underspec
 from common import append_result
-from underspec.data import data_pixels
-from underspec.products import DenseProducts, SparseProducts
+from underspec.training.data import data_pixels
+from underspec.training.products import DenseProducts, SparseProducts
 
 S, M, H, D, B, K = 7, 54, 16, 784, 64, 10
 

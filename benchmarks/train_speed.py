@@ -18,7 +18,7 @@ import torch
 
 import underspec
 from common import add_engine_options, append_result, engine_options, load, peak_memory
-from underspec.grid import PAPER_SEEDS
+from underspec.training.grid import PAPER_SEEDS
 
 
 def main():
@@ -46,7 +46,7 @@ def main():
     members = grid.members()[:args.reference_networks]
     start = time.perf_counter()
     for seed, l1, c in members:
-        underspec.reference_train(seed, l1, c, data, epochs=grid.epochs, probe_size=1, device=args.device)
+        underspec.train_paper_loop(seed, l1, c, data, epochs=grid.epochs, probe_size=1, device=args.device)
     loop = time.perf_counter() - start
 
     engine_rate, loop_rate = len(grid) * steps / engine, len(members) * steps / loop

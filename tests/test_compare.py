@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import underspec
 from underspec import Grid, UnderspecError, compare, null_init, summarize
