@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+import underspec
+
 from underspec import Grid, UnderspecError, forward, permute_hidden, train
 
 
@@ -58,3 +60,49 @@ def test_bad_permutations_are_refused(net, perm, message):
 def test_missing_parameters_are_named(net):
     with pytest.raises(UnderspecError, match="missing.*b2"):
         permute_hidden({k: v for k, v in net.items() if k != "b2"}, torch.arange(16))
+
+
+def deep_forward(params, x):
+    """A depth-2 MLP written out: x (N, D) -> logits (N, C)."""
+    h1 = torch.relu(x @ params["w1"].T + params["b1"])
+    h2 = torch.relu(h1 @ params["w2"].T + params["b2"])
+    return h2 @ params["w3"].T + params["b3"]
+
+
+def deep_params(seed, d=20, h1=8, h2=6, c=4):
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"w1": (h1, d), "b1": (h1,), "w2": (h2, h1), "b2": (h2,), "w3": (c, h2), "b3": (c,)}
+    return {k: torch.randn(*s, generator=g, dtype=torch.float64) for k, s in shapes.items()}
+
+
+def test_the_permutation_spec_moves_every_hidden_layer_of_a_deeper_network():
+    from underspec.training.model import permutation_spec
+
+    spec = permutation_spec(2)
+    assert spec == {"h1": (("w1", -2), ("b1", -1), ("w2", -1)), "h2": (("w2", -2), ("b2", -1), ("w3", -1))}
+    a = deep_params(0)
+    perms = {"h1": torch.randperm(8, generator=torch.Generator().manual_seed(1)),
+             "h2": torch.randperm(6, generator=torch.Generator().manual_seed(2))}
+    b = underspec.permute(a, perms, spec)
+    x = torch.randn(30, 20, dtype=torch.float64)
+    torch.testing.assert_close(deep_forward(b, x), deep_forward(a, x), rtol=0, atol=1e-12)
+    assert torch.equal(b["w1"], a["w1"][perms["h1"]])
+    assert torch.equal(b["w2"], a["w2"][perms["h2"]][:, perms["h1"]])
+    assert torch.equal(b["w3"], a["w3"][:, perms["h2"]])
+    assert torch.equal(b["b3"], a["b3"])
+
+
+def test_weight_matching_recovers_the_permutation_of_every_layer():
+    from underspec.training.model import permutation_spec
+
+    spec = permutation_spec(2)
+    a = deep_params(3)
+    perms = {"h1": torch.randperm(8, generator=torch.Generator().manual_seed(4)),
+             "h2": torch.randperm(6, generator=torch.Generator().manual_seed(5))}
+    b = underspec.permute(a, perms, spec)
+    found = underspec.weight_matching(a, b, spec=spec)
+    for layer, perm in perms.items():  # b's unit found[i] is a's unit i: the inverse permutation
+        assert torch.equal(found[layer], torch.argsort(perm)), layer
+    aligned = underspec.permute(b, found, spec)
+    for k in a:
+        assert torch.equal(aligned[k], a[k])

@@ -78,14 +78,15 @@ def seed_pairs(seeds, pairs: str = "reference") -> list[tuple[int, int]]:
     return list(itertools.combinations(seeds, 2))
 
 
-def layer_units(params: dict[str, torch.Tensor], layer: int) -> torch.Tensor:
-    """The unit vectors of a layer: ``layer=1`` -> rows of ``w1`` (..., H, D); ``layer=2`` -> columns of
-    ``w2`` (..., H, C)."""
-    if layer == 1:
-        return params["w1"]
-    if layer == 2:
-        return params["w2"].transpose(-1, -2)
-    raise UnderspecError(f"layer must be 1 or 2, got {layer!r}")
+def layer_units(params: dict[str, torch.Tensor], layer: int, *, spec=PERMUTATION_SPEC) -> torch.Tensor:
+    """The hidden units as vectors, read off the permutation spec: ``layer=1`` -> each unit's incoming
+    weights, the rows of ``w1`` (..., H, D); ``layer=2`` -> its outgoing weights, the columns of ``w2``
+    (..., H, C)."""
+    if layer not in (1, 2):
+        raise UnderspecError(f"layer must be 1 or 2, got {layer!r}")
+    incoming, _, outgoing = spec["h1"]  # (w1, -2), (b1, -1), (w2, -1)
+    name, axis = incoming if layer == 1 else outgoing
+    return params[name].movedim(axis, -2)
 
 
 def zero_variance(units: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,7 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
             acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
             acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
         if policy == "raise":
-            _refuse_zero_variance(a, b, mask, acts_a, acts_b, seed_list, targets, l1, c)
+            _refuse_zero_variance(a, b, mask, (acts_a, acts_b), (seed_list, targets, l1, c))
         metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
         if null == "init":
             level = null_init(c, hidden=grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
@@ -155,8 +155,11 @@ def _cut(stacked: dict[str, torch.Tensor], index: torch.Tensor, n_classes: int) 
     return {"w1": stacked["w1"][index].flatten(0, 1), "w2": stacked["w2"][index, :, :n_classes].flatten(0, 1)}
 
 
-def _refuse_zero_variance(a, b, mask, acts_a, acts_b, seed_list, targets, l1, c) -> None:
-    """Policy "raise": name the first seed pair and target with a zero-variance unit, in any compared view."""
+def _refuse_zero_variance(a, b, mask, acts, where) -> None:
+    """Policy "raise": name the first seed pair and target with a zero-variance unit, in any compared view.
+
+    acts: (acts_a, acts_b) activations or (None, None); where: (seed pairs, targets, l1, C) of the rows."""
+    (acts_a, acts_b), (seed_list, targets, l1, c) = acts, where
     views = {"w1": (a["w1"], b["w1"]), "w2": (layer_units(a, 2), layer_units(b, 2))}
     if mask is not None:
         views["w1 on data pixels"] = (a["w1"][..., mask], b["w1"][..., mask])
