@@ -45,46 +45,82 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     activations of the final epoch on the held-out probe images, the same for every target except
     ``pe_act``, which compares with the target's w1 matching); the zero-variance unit counts
     ``zero_var_w1``, ``zero_var_w2`` (, ``zero_var_act``) over both networks; ``<metric>_null`` for each
-    metric. Rows: configurations in grid order (l1-major), then pairs, then targets.
+    metric. Rows: configurations in grid order (l1-major), then pairs, then targets. A pair with a diverged
+    member (non-finite weights, see ``Run.meta["diverged"]``) keeps its row with NaN metrics, which
+    ``summarize`` leaves out of ``n``.
     """
     grid = run.grid
     targets = _check_args(run, targets, policy, null, n_null, data)
     seed_list = seed_pairs(grid.seeds, pairs)
     views = [_target_params(run, t) for t in targets]
     stacked = {k: torch.stack([v[k] for v in views], 1) for k in ("w1", "w2")}  # (N, targets, ...)
+    finite = torch.stack([torch.isfinite(v.flatten(1)).all(1) for v in stacked.values()]).all(0)  # (N,)
+    if run.embeddings is not None:
+        finite &= torch.isfinite(run.embeddings[:, -1].flatten(1)).all(1)
     masks = {c: None if data is None else _data_pixels(data, c, grid.class_mode) for c in grid.n_classes}
+    options = {"targets": targets, "policy": policy, "null": null, "n_null": n_null, "seed": seed}
     columns = []
     for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
         ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
         ib = torch.tensor([run.index(sb, l1, c) for _, sb in seed_list])
-        a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
-        mask = masks[c]
-        acts_a = acts_b = None
-        if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
-            acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
-            acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
-        if policy == "raise":
-            _refuse_zero_variance(a, b, mask, (acts_a, acts_b), (seed_list, targets, l1, c))
-        metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
-        if null == "init":
-            level = null_init(c, hidden=grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
-                              seed=seed)
-            nulls = {k: torch.full((len(ia) * len(targets),), v, dtype=torch.float64) for k, v in level.items()}
-            if acts_a is not None:
-                nulls.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
-        elif null == "shuffle":
-            nulls = null_shuffle(a, b, n_shuffles=n_null, seed=seed * 100_003 + number, policy=policy,
-                                 pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
-        else:
-            nulls = {}
+        ok = finite[ia] & finite[ib]  # pairs without a diverged member
         block = {"l1": np.full(len(ia) * len(targets), l1), "n_classes": c,
                  "seed_a": np.repeat([sa for sa, _ in seed_list], len(targets)),
                  "seed_b": np.repeat([sb for _, sb in seed_list], len(targets)),
                  "target": np.tile(targets, len(ia))}
-        block.update({k: metrics[k].cpu().numpy() for k in (*METRICS, *ZERO_VAR) if k in metrics})
-        block.update({f"{k}_null": nulls[k].cpu().numpy() for k in METRICS if k in nulls})
+        if ok.all():
+            block.update(_configuration(run, stacked, (ia, ib, seed_list), (l1, c, number, masks[c]), options))
+        else:  # the policy for diverged members: their pairs get NaN, which summarize leaves out
+            good = [pair for pair, keep in zip(seed_list, ok) if keep]
+            values = _configuration(run, stacked, (ia[ok], ib[ok], good), (l1, c, number, masks[c]), options) \
+                if good else {}
+            rows = ok.repeat_interleave(len(targets)).numpy()
+            for key in _columns(run, data, null):
+                block[key] = np.full(len(rows), np.nan)
+                if good:
+                    block[key][rows] = values[key]
         columns.append(pd.DataFrame(block))
     return pd.concat(columns, ignore_index=True)
+
+
+def _columns(run, data, null) -> list[str]:
+    """The metric columns ``compare`` writes for this run, in order (see ``pair_metrics``)."""
+    def present(k):
+        return (k != "apc1_data" or data is not None) and ("act" not in k or run.embeddings is not None)
+    metrics = [k for k in METRICS if present(k)]
+    return metrics + [k for k in ZERO_VAR if present(k)] + ([f"{k}_null" for k in metrics] if null else [])
+
+
+def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]:
+    """Every metric and null of one configuration: {column: (pairs * targets,) array}.
+
+    pairs: (ia, ib, seed pairs), the member numbers of each pair's two networks; where: (l1, C, the
+    configuration's number, its data-pixel mask or None); options: compare's targets, policy, null, n_null, seed.
+    """
+    (ia, ib, seed_list), (l1, c, number, mask) = pairs, where
+    targets, policy, null, n_null, seed = (options[k] for k in ("targets", "policy", "null", "n_null", "seed"))
+    a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
+    acts_a = acts_b = None
+    if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
+        acts_a = torch.relu(run.embeddings[ia, -1]).repeat_interleave(len(targets), 0)
+        acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
+    if policy == "raise":
+        _refuse_zero_variance(a, b, mask, (acts_a, acts_b), (seed_list, targets, l1, c))
+    metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
+    if null == "init":
+        level = null_init(c, hidden=run.grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
+                          seed=seed)
+        nulls = {k: torch.full((len(ia) * len(targets),), v, dtype=torch.float64) for k, v in level.items()}
+        if acts_a is not None:
+            nulls.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
+    elif null == "shuffle":
+        nulls = null_shuffle(a, b, n_shuffles=n_null, seed=seed * 100_003 + number, policy=policy, pixel_mask=mask,
+                             acts_a=acts_a, acts_b=acts_b)
+    else:
+        nulls = {}
+    values = {k: metrics[k].cpu().numpy() for k in (*METRICS, *ZERO_VAR) if k in metrics}
+    values.update({f"{k}_null": nulls[k].cpu().numpy() for k in METRICS if k in nulls})
+    return values
 
 
 def summarize(table: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:

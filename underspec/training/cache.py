@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
+from ..errors import UnderspecError
 from .data import Dataset
 from .engine import train
 from .grid import Grid
@@ -40,12 +42,37 @@ def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | N
                   device: str | torch.device = "auto", progress: bool = True, **train_kwargs) -> Run:
     """The cached Run of ``grid`` on ``data`` if one exists under ``cache_dir``; otherwise train and cache it.
 
-    ``cache_dir`` defaults to $UNDERSPEC_RUNS, else ``runs/cache`` in the current directory.
+    ``cache_dir`` defaults to $UNDERSPEC_RUNS, else ``runs/cache`` in the current directory. An entry is
+    served only when it loads cleanly (checksums, shapes) and holds this grid on this data; a damaged entry
+    is replaced. When another process saves the same entry first, its run is served (a hit) and ours dropped.
     """
-    root = Path(cache_dir or os.environ.get(RUNS_ENV) or "runs/cache")
+    if not isinstance(grid, Grid):
+        raise UnderspecError(f"load_or_train needs a Grid, got {type(grid).__name__}")
+    if not isinstance(data, Dataset):
+        raise UnderspecError(f"load_or_train needs a Dataset, got {type(data).__name__}")
+    root = Path(cache_dir or os.environ.get(RUNS_ENV) or "runs/cache").expanduser()
     directory = root / run_key(grid, data, **train_kwargs)
-    if directory.is_dir():
-        return load_run(directory)
+    cached = _cached(directory, grid, data)
+    if cached is not None:
+        return cached
+    if directory.exists():  # damaged or foreign: the entry is derived data, so replace it
+        shutil.rmtree(directory, ignore_errors=True)
     run = train(grid, data, device=device, progress=progress, **train_kwargs)
-    run.save(directory)
+    try:
+        run.save(directory)
+    except UnderspecError:
+        theirs = _cached(directory, grid, data)
+        if theirs is None:
+            raise
+        return theirs  # another process filled the entry while we trained
     return run
+
+
+def _cached(directory: Path, grid: Grid, data: Dataset) -> Run | None:
+    if not directory.is_dir():
+        return None
+    try:
+        run = load_run(directory)
+    except UnderspecError:
+        return None
+    return run if run.grid == grid and run.data_name == data.name else None

