@@ -24,7 +24,7 @@ from underspec.cli import build_parser, config_from_args
 from underspec.files import sha256
 from underspec.sweeps.config import DEFAULT_NOTEBOOK, SweepConfig, plan_shards, slurm_minutes
 from underspec.sweeps.execute import ShardError, check_notebook, prepare, run_sweep
-from underspec.sweeps.store import FORMAT, load_results, lock, shard_status
+from underspec.sweeps.store import FORMAT, load_results, lock, shard_checksums, shard_status
 
 TINY = dict(dataset="mnist-5k", n_train=200, n_test=100, seeds=[0, 42], l1=[0.0, 0.01], n_classes=[3, 10],
             epochs=1, device="cpu")
@@ -253,13 +253,14 @@ def test_a_marker_is_needed_and_must_match(tmp_path):
     shard = plan[0]
     folder = out / "shards" / shard.id
     (folder / "run").mkdir(parents=True)
-    (folder / "run" / "run.json").write_text("{}")
+    for name in ("run.json", "tensors.pt", "history.parquet"):
+        (folder / "run" / name).write_text("{}")
     (folder / "notebook.ipynb").write_text("{}")
     pd.DataFrame({"x": [1]}).to_parquet(folder / "metrics.parquet")
     fp = config.fingerprint()
     assert shard_status(out, shard, fp) == "pending"  # results without a marker are not complete
     marker = {"format": FORMAT, "fingerprint": fp, "shard": shard.id, "l1": list(shard.l1),
-              "n_classes": list(shard.n_classes), "metrics_sha256": sha256(folder / "metrics.parquet")}
+              "n_classes": list(shard.n_classes), "sha256": shard_checksums(folder)}
     (folder / "COMPLETE.json").write_text(json.dumps(marker))
     assert shard_status(out, shard, fp) == "complete"
     assert shard_status(out, plan[1], fp) == "pending"  # a marker of another shard

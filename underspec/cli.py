@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from .errors import UnderspecError
+from .errors import UnderspecError, check_choice
+from .files import check_writable
 from .sweeps.config import SweepConfig, SweepSettings
 from .training.data import DATASETS, load_dataset
 from .training.engine import resolve_device, train
@@ -129,10 +132,11 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def cmd_train(args) -> int:
     grid = grid_from_args(args)
-    if args.dataset not in DATASETS:
-        raise UnderspecError(f"unknown data set {args.dataset!r}: use one of {', '.join(DATASETS)}")
+    check_choice(args.dataset, DATASETS, "data set")
     device = resolve_device(args.device)
-    out = Path(args.out) if args.out else None
+    out = None if args.out is None else check_writable(args.out, "--out")
+    if args.data_root is not None:
+        check_writable(args.data_root, "--data-root")
     if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
         header = read_run_header(out) if (out / "run.json").is_file() else None
         if header is None or header["grid"] != grid.to_dict() or header["data"] != args.dataset:
@@ -149,15 +153,30 @@ def cmd_train(args) -> int:
     print(f"{len(grid)} networks, {grid.epochs} epochs on {data.name} in {run.meta['seconds']:.1f} s "
           f"({run.meta['device']})")
     print(summary_table(run))
+    warn_diverged(run)
     return 0
 
 
+def warn_diverged(run) -> None:
+    """One line on stderr naming the members whose training diverged (their accuracy is not shown)."""
+    diverged = run.meta.get("diverged") or []
+    if diverged:
+        shown_ = "; ".join(f"seed {d['seed']}, λ {d['l1']:g}, C {d['n_classes']} from epoch {d['epoch']}"
+                           for d in diverged[:3]) + (" ..." if len(diverged) > 3 else "")
+        print(f"underspec: warning: {len(diverged)} of {len(run.grid)} networks diverged (loss or weights not "
+              f"finite): {shown_}; lower --lr", file=sys.stderr)
+
+
 def summary_table(run) -> str:
-    """Final-epoch test accuracy per configuration: mean and std over seeds."""
+    """Final-epoch test accuracy per configuration: mean and std over the seeds that did not diverge
+    (``seeds`` counts them; a configuration with none left says "diverged")."""
     final = run.history[run.history.epoch == run.grid.epochs]
     table = final.groupby(["l1", "n_classes"]).test_acc.agg(["mean", "std", "count"])
-    table.columns = ["test_acc_mean", "test_acc_std", "seeds"]
-    return table.to_string(float_format=lambda v: f"{v:.4f}")
+    text = table.astype(object)
+    text["mean"] = [f"{v:.4f}" if c else "diverged" for v, c in zip(table["mean"], table["count"])]
+    text["std"] = [f"{v:.4f}" if c > 1 else "-" for v, c in zip(table["std"], table["count"])]
+    text.columns = ["test_acc_mean", "test_acc_std", "seeds"]
+    return text.to_string()
 
 
 def cmd_sweep(args) -> int:
@@ -186,8 +205,9 @@ def cmd_sweep(args) -> int:
 def cmd_report(args) -> int:
     from .sweeps.report import load_results, report
 
-    results_dir = args.results_dir
-    paths = report(results_dir, out=args.out, figures=not args.no_figures, allow_missing=not args.complete)
+    results_dir = Path(args.results_dir).expanduser()
+    out = check_writable(args.out if args.out is not None else results_dir / "report", "--out")
+    paths = report(results_dir, out=out, figures=not args.no_figures, allow_missing=not args.complete)
     missing = load_results(results_dir).missing
     if missing:
         print(f"underspec report: {len(missing)} shards are not complete ({', '.join(missing)}): the report "
@@ -197,7 +217,17 @@ def cmd_report(args) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM (what Slurm sends at the time limit): unwinds like Ctrl-C, so every half-written file goes."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -205,8 +235,14 @@ def main(argv=None) -> int:
         print(f"underspec: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("underspec: interrupted", file=sys.stderr)
+        print("underspec: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
+    except Terminated:
+        print("underspec: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

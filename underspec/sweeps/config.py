@@ -124,6 +124,8 @@ class SweepConfig:
             raise UnderspecError(f"{exc}: allowed keys are {', '.join(self.keys())}") from None
         object.__setattr__(self, "_grid", grid)
         object.__setattr__(self, "_settings", settings)
+        if len(grid.seeds) < 2:
+            raise UnderspecError(f"a sweep compares seeds: give at least 2, got {shown(list(grid.seeds))}")
         n_configs = len(grid.l1) * len(grid.n_classes)
         if settings.shards is not None and settings.shards > n_configs:
             raise UnderspecError(f"shards = {settings.shards} but the grid has only {n_configs} (lambda, C) "
@@ -176,16 +178,17 @@ class SweepConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides) -> "SweepConfig":
         """Read a YAML config; ``overrides`` (e.g. from command-line flags) replace its values."""
-        path = Path(path)
+        path = Path(path).expanduser()
         try:
-            d = yaml.safe_load(path.read_text()) or {}
+            d = load_yaml(path.read_text()) or {}
         except FileNotFoundError:
             raise UnderspecError(f"config file {path} does not exist: check the path") from None
-        except (OSError, yaml.YAMLError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UnderspecError(f"cannot read the config {path} ({first}): fix the YAML") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UnderspecError(f"cannot read the config {path} ({yaml_problem(exc)}): fix the YAML") from None
         if not isinstance(d, dict):
             raise UnderspecError(f"{path} must hold 'key: value' lines, not a {type(d).__name__}")
+        if d.get("format") == SWEEP_FILE_FORMAT and isinstance(d.get("config"), dict):
+            d = d["config"]  # the sweep.yaml a results folder keeps: rerun exactly that sweep
         return cls.from_dict({**d, **overrides}, source=str(path))
 
     def replace(self, **changes) -> "SweepConfig":
@@ -221,6 +224,47 @@ class SweepConfig:
 
     def notebook_path(self) -> Path:
         return Path(self.notebook) if self.notebook else DEFAULT_NOTEBOOK
+
+
+SWEEP_FILE_FORMAT = "underspec-sweep"  # the format name of a results folder's sweep.yaml (see store.py)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, stricter: no aliases (a few hundred bytes of nested ``*refs`` expand to gigabytes)
+    and no duplicate keys (the second would silently win)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise yaml.constructor.ConstructorError(None, None, "keys must be plain names", key_node.start_mark)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {shown(key)}",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str):
+    """Parse a config or a results folder's sweep.yaml: ``yaml.safe_load`` without aliases or duplicate keys."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """The first line of a YAML error, with where it is (bounded)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem:
+        return shown(problem + (f" at line {mark.line + 1}" if mark else ""), 120).strip("'\"")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return shown(first, 120).strip("'\"")
 
 
 # what the notebook's parameters cell must declare besides the grid's knobs (papermill injects those too)

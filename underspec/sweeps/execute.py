@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..errors import UnderspecError
-from ..files import atomic_text, sha256
+from ..errors import UnderspecError, shown
+from ..files import atomic_text, check_writable
 from ..progress import progress_bar
 from ..training.data import load_dataset
 from ..training.engine import resolve_device
@@ -30,7 +30,7 @@ from ..training.grid import Grid
 from ..training.run import read_run_header
 from .config import DEFAULT_SLURM_MINUTES, NOTEBOOK_PARAMETERS, Shard, SweepConfig, slurm_minutes
 from .store import (MARKER, METRICS_FILE, NOTEBOOK_FILE, PARAMS_FILE, RUN_DIR, SHARDS_DIR, SLURM_DIR, FORMAT,
-                    FORMAT_VERSION, check_store, clear_attempts, create_store, lock, marker_ok, shard_status)
+                    FORMAT_VERSION, check_store, clear_attempts, create_store, lock, marker_ok, shard_checksums, shard_status)
 
 
 class ShardError(RuntimeError):
@@ -89,7 +89,7 @@ def run_shard(task: ShardTask) -> dict:
         pd.read_parquet(attempt / METRICS_FILE)  # readable
         marker = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": task.fingerprint,
                   "shard": task.shard.id, "l1": list(task.shard.l1), "n_classes": list(task.shard.n_classes),
-                  "metrics_sha256": sha256(attempt / METRICS_FILE), "data": header.get("data"),
+                  "sha256": shard_checksums(attempt), "data": header.get("data"),
                   "device": header.get("meta", {}).get("device"), "host": socket.gethostname(),
                   "seconds": round(_time.time() - started, 1), "finished": _time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_text(attempt / MARKER, json.dumps(marker, indent=2))
@@ -128,22 +128,36 @@ class SweepResult:
 def prepare(config: SweepConfig, *, write: bool = True) -> tuple[Path, list[Shard]]:
     """Every check a sweep makes before running anything; with ``write``, create the store and its sweep.yaml.
 
-    Refuses (UnderspecError): no ``out``; a notebook that is missing or lacks a parameter; a data set that
+    Refuses (UnderspecError): no ``out``, or one that cannot be written; a notebook that is missing or lacks a
+    parameter; a Jupyter kernel that does not exist; a data set that
     cannot be loaded or is smaller than ``n_train`` / ``n_test``; an ``out`` that is not empty and holds no
     sweep, or holds another sweep; a local sweep on a device this machine lacks.
     """
     if not config.out:
         raise UnderspecError("no results folder: pass --out DIR (or 'out: DIR' in the config)")
-    out = Path(config.out).expanduser().resolve()
+    out = check_writable(config.out, "--out").resolve()
     plan = config.plan()
     check_notebook(config.notebook_path())
+    _check_kernel(config.kernel)
     check_store(out, config)
+    if config.data_root is not None:
+        check_writable(config.data_root, "--data-root")
     _check_data(config)
     if config.executor == "local":  # shards run here: the device must exist here (Slurm nodes have their own)
         resolve_device(config.device)
     if write:
         create_store(out, config)
     return out, plan
+
+
+def _check_kernel(name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise UnderspecError(f"there is no Jupyter kernel {shown(name)}: list them with `jupyter kernelspec list` "
+                             "and pass --kernel NAME (the default, python3, is installed by `make`)") from None
 
 
 def run_sweep(config: SweepConfig, *, progress: bool = True, cluster: str | None = None) -> SweepResult:
@@ -153,6 +167,9 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, cluster: str | None
     jobs as local processes through the same submitit path, for tests). Raises UnderspecError for bad input
     (before any shard runs) and ShardError, after the others finished, if some shards failed.
     """
+    if config.executor == "slurm" and cluster is None and shutil.which("sbatch") is None:
+        raise UnderspecError("--executor slurm, but Slurm is not available on this machine (no sbatch): run on "
+                             "the cluster's login node, or use --executor local")
     out, plan = prepare(config)
     fingerprint = config.fingerprint()
     result = SweepResult(out)

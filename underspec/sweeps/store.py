@@ -34,10 +34,10 @@ import yaml
 
 from ..errors import UnderspecError
 from ..files import atomic_text, atomic_write, sha256
-from ..training.run import HISTORY_FILE, META_FILE
-from .config import Shard, SweepConfig
+from ..training.run import HISTORY_FILE, META_FILE, TENSOR_FILE
+from .config import SWEEP_FILE_FORMAT, Shard, SweepConfig, load_yaml
 
-FORMAT, FORMAT_VERSION = "underspec-sweep", 1
+FORMAT, FORMAT_VERSION = SWEEP_FILE_FORMAT, 2  # 2: the marker checksums every file of a shard
 CONFIG_FILE, SHARDS_DIR, REPORT_DIR, SLURM_DIR = "sweep.yaml", "shards", "report", "slurm"
 MARKER, METRICS_FILE, RUN_DIR, NOTEBOOK_FILE, PARAMS_FILE = (
     "COMPLETE.json", "metrics.parquet", "run", "notebook.ipynb", "parameters.yaml")
@@ -66,14 +66,20 @@ def shard_status(out: str | os.PathLike, shard: Shard, fingerprint: str) -> str:
     return "pending"
 
 
+def shard_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file a complete shard holds, by path relative to its folder (what the marker records)."""
+    names = [METRICS_FILE, NOTEBOOK_FILE, *(f"{RUN_DIR}/{name}" for name in (META_FILE, TENSOR_FILE, HISTORY_FILE))]
+    return {name: sha256(folder / name) for name in names}
+
+
 def marker_ok(folder: Path, shard: Shard, fingerprint: str) -> bool:
+    """The shard's folder holds a marker of this sweep and shard, and every file matches its checksum."""
     try:
         marker = json.loads((folder / MARKER).read_text())
         return (marker.get("format") == FORMAT and marker.get("fingerprint") == fingerprint
                 and marker.get("shard") == shard.id and marker.get("l1") == list(shard.l1)
                 and marker.get("n_classes") == list(shard.n_classes)
-                and (folder / RUN_DIR / META_FILE).is_file() and (folder / NOTEBOOK_FILE).is_file()
-                and sha256(folder / METRICS_FILE) == marker.get("metrics_sha256"))
+                and marker.get("sha256") == shard_checksums(folder))
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -106,10 +112,12 @@ def check_store(out: Path, config: SweepConfig) -> None:
 
 
 def read_sweep_file(out: Path) -> dict:
+    """The results folder's sweep.yaml, checked (it may come from someone else: read strictly)."""
     try:
-        doc = yaml.safe_load((out / CONFIG_FILE).read_text())
-        ok = isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("identity"), dict)
-    except (OSError, yaml.YAMLError):
+        doc = load_yaml((out / CONFIG_FILE).read_text())
+        ok = (isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("identity"), dict)
+              and isinstance(doc.get("config"), dict) and isinstance(doc.get("fingerprint"), str))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         ok = False
     if not ok:
         raise UnderspecError(f"{out / CONFIG_FILE} is not an underspec sweep file: it is corrupt or from another "
@@ -195,13 +203,33 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
         if not marker_ok(folder, shard, fingerprint):
             missing.append(shard.id)
             continue
-        metrics.append(pd.read_parquet(folder / METRICS_FILE))
-        history.append(pd.read_parquet(folder / RUN_DIR / HISTORY_FILE))
+        try:
+            tables = pd.read_parquet(folder / METRICS_FILE), pd.read_parquet(folder / RUN_DIR / HISTORY_FILE)
+        except Exception:  # unreadable despite its checksum (written by something else): not ours
+            tables = None
+        if tables is None or not _rows_of(tables, shard, config):
+            missing.append(shard.id)
+            continue
+        metrics.append(tables[0])
+        history.append(tables[1])
     if missing and (not allow_missing or not metrics):
         raise UnderspecError(f"{len(missing)} of {len(config.plan())} shards of {out} are not complete "
                              f"({', '.join(missing)}): run `underspec sweep` again with the same config to finish them")
     return Results(config, _grid_order(pd.concat(metrics, ignore_index=True), config),
                    _grid_order(pd.concat(history, ignore_index=True), config, members=True), missing)
+
+
+def _rows_of(tables, shard: Shard, config: SweepConfig) -> bool:
+    """The shard's tables hold exactly its configurations and the sweep's seeds (never another grid's rows)."""
+    metrics, history = tables
+    configs = {(float(a), int(c)) for a in shard.l1 for c in shard.n_classes}
+    try:
+        return (set(zip(metrics.l1.astype(float), metrics.n_classes.astype(int))) == configs
+                and set(metrics.seed_a) | set(metrics.seed_b) <= set(config.seeds)
+                and set(zip(history.l1.astype(float), history.n_classes.astype(int))) == configs
+                and set(history.seed) == set(config.seeds) and history.epoch.max() == config.epochs)
+    except (AttributeError, ValueError, TypeError):
+        return False
 
 
 def _grid_order(table: pd.DataFrame, config: SweepConfig, *, members: bool = False) -> pd.DataFrame:
