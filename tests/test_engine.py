@@ -15,16 +15,20 @@ def max_difference(member, ref) -> float:
     diffs = [(getattr(member, r)[k] - getattr(ref, r)[k]).abs().max().item() for r in RECORDS for k in ref.init]
     diffs += [(member.snapshots[k] - ref.snapshots[k]).abs().max().item() for k in ref.init]
     diffs.append((member.embeddings["pre"] - ref.embeddings["pre"]).abs().max().item())
-    cols = ["train_loss", "train_acc", "test_loss", "test_acc", "grad_norm"]
+    cols = ["train_loss", "train_acc", "test_loss", "test_acc"]
     diffs.append((member.history[cols] - ref.history[cols]).abs().to_numpy().max())
+    # the mean gradient norm, relative: the loop's float32 Tensor.norm of an L1-dominated gradient (all terms
+    # nearly equal) is itself off by a few 1e-6 relative, and the norm grows with C's share of the data
+    diffs.append(((member.history.grad_norm - ref.history.grad_norm).abs() / ref.history.grad_norm).max())
     return max(diffs)
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])  # dense: the GPU's products
-@pytest.mark.parametrize("class_mode", ["relabel", "subset"])
+@pytest.mark.parametrize("class_mode, classes", [("relabel", (2, 10)), ("subset", (2, 10)), ("subset", (2, 3))])
 @pytest.mark.parametrize("dtype, epochs, tol", [(torch.float64, 2, 1e-10), (torch.float32, 1, 1e-5)])
-def test_every_member_equals_the_reference_loop(small, class_mode, dtype, epochs, tol, sparse):
-    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(2, 10), epochs=epochs, class_mode=class_mode)
+def test_every_member_equals_the_reference_loop(small, class_mode, classes, dtype, epochs, tol, sparse):
+    """Subset mode with class counts that leave digits out of every member (no C = 10) included."""
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=classes, epochs=epochs, class_mode=class_mode)
     run = train(grid, small, dtype=dtype, progress=False, probe_size=50, snapshots=True, embeddings=True,
                 sparse=sparse)
     assert run.meta["sparse"] is sparse

@@ -1,5 +1,6 @@
 """What the networks predict: disagreement between seeds, calibration, ensembles, and the linear path between
-two networks' weights (the loss barrier, before and after aligning their units).
+two networks' weights (the loss barrier, before and after aligning their units; ``barriers`` for every seed
+pair and lambda of a run).
 
 Logits come from ``underspec.forward(params, x)``: (..., N, C) for N inputs; labels (N,) are class indices
 0..C-1 of the configuration (``underspec.class_labels`` turns digits into them). Cut padded ``w2`` / ``b2``
@@ -8,12 +9,23 @@ rows of stacked ``Run`` parameters to the member's C first (``Run.member`` does)
 
 from __future__ import annotations
 
+import numbers
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, check_choice
+from ..training.data import Dataset, class_labels
 from ..training.model import forward
+from ..training.run import Run
+from .matching import DEFAULT_POLICY, align_units, seed_pairs
+from .symmetry import permute_hidden
+
+ALIGNMENTS = ("as trained", "weights", "activations")
+N_ALIGN = 1000  # training images whose activations align the units (the test images stay held out)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -94,6 +106,69 @@ def barrier(curve: torch.Tensor, *, higher_is_better: bool = False) -> torch.Ten
     line = curve[..., :1] + steps * (curve[..., -1:] - curve[..., :1])
     excess = (line - curve) if higher_is_better else (curve - line)
     return excess.amax(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class Barriers:
+    """The linear paths between the seeds of a run, from ``barriers``.
+
+    ``table``: one row per (l1, alignment, seed pair): ``l1``, ``alignment``, ``seed_a``, ``seed_b``,
+    ``loss_barrier``, ``acc_barrier`` (see ``barrier``). ``t`` (T,): the points of the path.
+    ``curves``: {(l1, alignment): {"loss": (pairs, T), "acc": (pairs, T)}}, the test loss and accuracy along
+    every pair's path, pairs in the order of the table.
+    """
+
+    table: pd.DataFrame
+    t: torch.Tensor
+    curves: dict
+
+
+def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "all",
+             alignments=ALIGNMENTS, n_align: int = N_ALIGN, n_points: int = 21,
+             policy: str = DEFAULT_POLICY) -> Barriers:
+    """Linear mode connectivity between the seeds of ``run`` at class count ``n_classes``: for each lambda
+    (``l1``: one value, several, or None for every lambda of the grid), each seed pair (``pairs``: ``"all"``
+    or ``"reference"``, see ``seed_pairs``) and each alignment of the second network, the test loss and
+    accuracy along the straight line between the two networks' final weights (``linear_path``).
+
+    ``alignments``: any of ``"as trained"`` (the units in their trained order), ``"weights"`` (weight
+    matching) and ``"activations"`` (matching the units' post-ReLU activations on the first ``n_align``
+    training images), see ``align_units``. The path is evaluated on ``data``'s test images, with the
+    labels of the configuration (``class_labels`` under the grid's class mode); ``data`` must be the data
+    set the run was trained on. Returns a ``Barriers`` (tidy table, path points, curves).
+    """
+    alignments = tuple(alignments)
+    for name in alignments:
+        check_choice(name, ALIGNMENTS, "alignment")
+    if n_align < 2:
+        raise UnderspecError(f"n_align must be at least 2 images, got {n_align!r}")
+    if l1 is None:
+        lambdas = run.grid.l1
+    elif isinstance(l1, numbers.Real):
+        lambdas = (float(l1),)
+    else:
+        lambdas = tuple(float(v) for v in l1)
+    keep, labels = class_labels(data.y_test, n_classes, run.grid.class_mode)
+    x_test, y_test = data.x_test[keep], labels[keep]
+    x_align = data.x_train[:n_align]
+    pair_list = seed_pairs(run.grid.seeds, pairs)
+    rows, curves, t = [], {}, None
+    for lam in lambdas:
+        a = run.stack(lam, n_classes, seeds=[s for s, _ in pair_list])  # (pairs, ...): the first networks
+        b = run.stack(lam, n_classes, seeds=[s for _, s in pair_list])  # and the second ones
+        for name in alignments:
+            if name == "as trained":
+                other = b
+            else:
+                perm = align_units(a, b, method=name, x=x_align if name == "activations" else None, policy=policy)
+                other = permute_hidden(b, perm)
+            path = linear_path(a, other, x_test, y_test, n_points=n_points)
+            t = path["t"]
+            curves[(float(lam), name)] = {"loss": path["loss"], "acc": path["acc"]}
+            rows += [{"l1": float(lam), "alignment": name, "seed_a": sa, "seed_b": sb, "loss_barrier": float(lb),
+                      "acc_barrier": float(ab)}
+                     for (sa, sb), lb, ab in zip(pair_list, path["loss_barrier"], path["acc_barrier"])]
+    return Barriers(pd.DataFrame(rows), t, curves)
 
 
 def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:

@@ -6,12 +6,15 @@ probe images after every epoch (entry 0 = init), one block per seed.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
 from ..errors import UnderspecError
-from .matching import DEFAULT_POLICY, apc, match_units
+from ..training.run import Run
+from .matching import DEFAULT_POLICY, apc, match_units, seed_pairs
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +105,44 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False) -> t
     if bool((xx <= 0).any() or (yy <= 0).any()):
         raise UnderspecError("CKA is undefined for a representation without variance (e.g. all units dead)")
     return xy / torch.sqrt(xx * yy)
+
+
+def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
+                      debiased: bool = False) -> pd.DataFrame:
+    """Linear CKA between the seeds of a run, for every seed pair and every epoch, at class count ``n_classes``.
+
+    For each lambda (``l1``: one value, several, or None for every lambda of the grid) the seeds' probe
+    embeddings ``run.stack(l1, n_classes, "embeddings")`` (S, E+1, P, H) are compared pair by pair
+    (``pairs``: ``"all"`` seed pairs or the ``"reference"`` pairs, see ``seed_pairs``), epoch by epoch, with
+    ``linear_cka`` (``debiased``: the unbiased estimator). Epoch 0 is the untrained networks: the baseline.
+
+    Returns a tidy table, one row per (l1, seed pair, epoch): columns ``l1``, ``seed_a``, ``seed_b``,
+    ``epoch`` (0..E) and ``cka``; rows in grid order of lambda, then pairs, then epochs.
+    """
+    if run.embeddings is None:
+        raise UnderspecError("this run has no embeddings: train with embeddings=True")
+    if l1 is None:
+        lambdas = run.grid.l1
+    elif isinstance(l1, numbers.Real):
+        lambdas = (float(l1),)
+    else:
+        lambdas = tuple(float(v) for v in l1)
+    pair_list = seed_pairs(run.grid.seeds, pairs)
+    position = {s: i for i, s in enumerate(run.grid.seeds)}
+    ia = torch.tensor([position[a] for a, _ in pair_list])
+    ib = torch.tensor([position[b] for _, b in pair_list])
+    blocks = []
+    for lam in lambdas:
+        emb = run.stack(lam, n_classes, "embeddings")  # (S, E+1, P, H)
+        values = linear_cka(emb[ia], emb[ib], debiased=debiased)  # (pairs, E+1)
+        epochs = values.shape[-1]
+        blocks.append(pd.DataFrame({
+            "l1": float(lam),
+            "seed_a": [a for a, _ in pair_list for _ in range(epochs)],
+            "seed_b": [b for _, b in pair_list for _ in range(epochs)],
+            "epoch": list(range(epochs)) * len(pair_list),
+            "cka": values.reshape(-1).cpu().numpy()}))
+    return pd.concat(blocks, ignore_index=True)
 
 
 def _debias(dot: torch.Tensor, rows_x: torch.Tensor, rows_y: torch.Tensor, n: int) -> torch.Tensor:

@@ -49,6 +49,9 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     member (non-finite weights, see ``Run.meta["diverged"]``) keeps its row with NaN metrics, which
     ``summarize`` leaves out of ``n``.
     """
+    if not isinstance(run, Run):
+        raise UnderspecError(f"compare needs a Run, got {type(run).__name__}: train one with underspec.train or "
+                             "load one with underspec.load_run")
     grid = run.grid
     targets = _check_args(run, targets, policy, null, n_null, data)
     seed_list = seed_pairs(grid.seeds, pairs)
@@ -132,6 +135,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, s
     independent: read the interval as the spread over the seed pairs measured, not as a sampling guarantee.
     NaN values (policy "exclude" with nothing left) are left out of ``n``.
     """
+    if not isinstance(table, pd.DataFrame):
+        raise UnderspecError(f"summarize needs a table from underspec.compare, got {type(table).__name__}")
     if not 0 < level < 1:
         raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
     keys = [k for k in ("target", "l1", "n_classes") if k in table.columns]

@@ -10,6 +10,10 @@ run finds (numbers computed here, never typed), the rule applied, and one of thr
 
 The rules are deliberately simple and printed with the verdict, so a reader can disagree with them. C = 2 is
 left out of every trend (its second-layer metrics are degenerate: a Pearson r over 2 numbers is always +-1).
+
+The chapters' verdict sentences live here too, next to the rules they share: ``grad_verdict`` (the gradients
+chapter, the same rule and thresholds as ``grad_apc1_collapses``, so that chapter and the study chapter cannot
+disagree), ``w1perm_verdict`` and ``dead_pixels_verdict`` (the matching chapter).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from ..errors import UnderspecError
+
 # What the report states (its text and Figure 3.1), quoted here once.
 PAPER_BEST_PE = 0.48
 PAPER_BEST_PE_L1 = 0.001
@@ -28,6 +34,7 @@ PAPER_PE_PEAK_L1 = 0.005
 TREND = 0.7          # |Spearman rho| at or above this is a trend
 SMALL = 0.05         # a change smaller than this (in correlation or fraction units) is "barely moves"
 NEAR_CHANCE = 0.05   # a metric within this of its chance level is "at chance"
+DEAD_PIXEL_EFFECT = 0.01  # APC-1 on all pixels above APC-1 on data pixels by less than this: no boost seen
 
 
 @dataclass
@@ -146,13 +153,21 @@ def apc2_barely_moves_with_l1(summary) -> Verdict:
                    f"confirmed if the range over λ stays below {SMALL} at every C ≥ 3", verdict)
 
 
-def grad_apc1_collapses(summary) -> Verdict:
+def _grad_apc1(summary):
+    """The gradient rule's inputs: mean APC-1 of the summed gradients per lambda (over C >= 3), its chance
+    level per lambda, which lambdas > 0 are within ``NEAR_CHANCE`` of chance (bool Series), and whether
+    lambda = 0 stands above it."""
     part = _means(summary, "apc1", "grads")
     by_l1 = part.groupby("l1")["mean"].mean()
     null = part.groupby("l1")["null"].mean()
     positive = by_l1.drop(0.0, errors="ignore")
     at_chance = (positive - null.drop(0.0, errors="ignore")) <= NEAR_CHANCE
-    zero_high = 0.0 in by_l1.index and by_l1.loc[0.0] > null.loc[0.0] + NEAR_CHANCE
+    zero_high = bool(0.0 in by_l1.index and by_l1.loc[0.0] > null.loc[0.0] + NEAR_CHANCE)
+    return by_l1, null, at_chance, zero_high
+
+
+def grad_apc1_collapses(summary) -> Verdict:
+    by_l1, null, at_chance, zero_high = _grad_apc1(summary)
     verdict = "confirmed" if at_chance.all() and zero_high else "not confirmed"
     return Verdict("For any λ > 0, APC-1 of the gradients falls to near zero",
                    "APC-1 of the gradients ≈ 0 for every λ > 0",
@@ -161,6 +176,69 @@ def grad_apc1_collapses(summary) -> Verdict:
                    f"{', '.join(_l1(v) for v in at_chance[at_chance].index) or 'none'}",
                    f"confirmed if every λ > 0 is within {NEAR_CHANCE} of chance (\"near zero\" can mean no more "
                    "than chance: matching never gives 0) while λ = 0 is above it", verdict)
+
+
+def grad_verdict(summary) -> str:
+    """The gradients chapter's verdict on "for any λ > 0, APC-1 of the gradients falls to near zero", in
+    words: which lambdas > 0 are within ``NEAR_CHANCE`` of chance and which stand above it, and what that
+    says about the claim. Same rule, thresholds and rows (C >= 3, averaged over C) as
+    ``grad_apc1_collapses``, so it agrees with the study chapter's verdict on the same ``summarize`` table."""
+    by_l1, _, at_chance, zero_high = _grad_apc1(summary)
+    at = list(at_chance.index[at_chance])
+    above = list(at_chance.index[~at_chance])
+    names = lambda values: ", ".join(_l1(v) for v in values) or "none"  # noqa: E731
+    text = (f"Averaged over C ≥ 3, as the study chapter's rule does: within {NEAR_CHANCE:g} of chance: "
+            f"λ = {names(at)}; clearly above it: λ = {names(above)}. ")
+    if not above and zero_high:
+        return text + "So the paper's observation holds for every λ > 0 here."
+    if not above:
+        return text + ("Every λ > 0 is at chance, but so is λ = 0: the collapse is not specific to "
+                       "regularisation here.")
+    if not at:
+        return text + "So the paper's observation does not hold here: no λ > 0 brings it down to chance."
+    if max(above) < min(at):
+        return text + "So the paper's \"for any λ > 0\" holds only from the larger lambdas on."
+    return text + "So the paper's \"for any λ > 0\" holds only for some of the lambdas."
+
+
+def _at(summary, metric: str, l1: float, n_classes: int, target: str = "params") -> pd.Series:
+    """The ``summarize`` row of one metric at one configuration (mean, null, ...); a clear error if absent."""
+    row = summary[(summary.metric == metric) & (summary.target == target) & (summary.l1 == l1)
+                  & (summary.n_classes == n_classes)]
+    if row.empty:
+        raise UnderspecError(f"the summary has no {metric!r} for target {target!r} at λ = {_l1(l1)}, C = {n_classes}")
+    return row.iloc[0]
+
+
+def w1perm_verdict(summary, *, l1: float, n_classes: int, target: str = "params") -> str:
+    """The matching chapter's verdict on scoring W2 under the W1 matching (one permutation, as the symmetry
+    says) instead of its own matching: the distance of each APC-2 above its chance level at (``l1``,
+    ``n_classes``), from a ``summarize`` table with the ``apc2`` and ``apc2_w1perm`` metrics."""
+    own, w1 = _at(summary, "apc2", l1, n_classes, target), _at(summary, "apc2_w1perm", l1, n_classes, target)
+    excess_own, excess_w1 = own["mean"] - own["null"], w1["mean"] - w1["null"]
+    return (f"The raw number is {'lower' if w1['mean'] < own['mean'] else 'higher'} under the one permutation, "
+            f"but it stands {excess_w1:.3f} above its chance level against {excess_own:.3f} for the independent "
+            "matching: " + ("the second layers agree more, not less, once they are matched the way the symmetry "
+                            "says; the independent matching mostly measures its own freedom."
+                            if excess_w1 > excess_own else
+                            "the independent matching finds more agreement than chance explains here."))
+
+
+def dead_pixels_verdict(summary, *, n_classes: int, target: str = "params") -> str:
+    """The matching chapter's verdict on the dead pixels: APC-1 on all pixels minus APC-1 on the pixels that
+    carry data, per lambda at ``n_classes``, from a ``summarize`` table with ``apc1`` and ``apc1_data``. A
+    gap below ``DEAD_PIXEL_EFFECT`` at every lambda means the mechanical boost of L1 is not seen."""
+    part = summary[(summary.target == target) & (summary.n_classes == n_classes)]
+    wide = part.pivot_table(index="l1", columns="metric", values="mean")
+    if not {"apc1", "apc1_data"} <= set(wide.columns):
+        raise UnderspecError("the summary needs the metrics apc1 and apc1_data: compare(..., data=data)")
+    gap = wide["apc1"] - wide["apc1_data"]
+    return (f"Over the lambdas at C = {n_classes}, APC-1 on all pixels minus APC-1 on data pixels ranges from "
+            f"{gap.min():+.3f} to {gap.max():+.3f} (at λ = {_l1(gap.idxmin())} and λ = {_l1(gap.idxmax())}). " + (
+                "The dead pixels lower APC-1 at λ = 0, as expected, but with SGD the L1 penalty only makes their "
+                "weights oscillate around zero instead of setting them exactly to zero, so the mechanical boost "
+                "predicted for λ > 0 is not seen here." if gap.max() < DEAD_PIXEL_EFFECT else
+                "The dead pixels do move APC-1, in the direction shown in the table below."))
 
 
 def representations_alike(cka_final: float, cka_init: float) -> Verdict:

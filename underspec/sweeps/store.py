@@ -207,7 +207,7 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
             tables = pd.read_parquet(folder / METRICS_FILE), pd.read_parquet(folder / RUN_DIR / HISTORY_FILE)
         except Exception:  # unreadable despite its checksum (written by something else): not ours
             tables = None
-        if tables is None or not _rows_of(tables, shard, config):
+        if tables is None or not rows_match(tables, shard, config):
             missing.append(shard.id)
             continue
         metrics.append(tables[0])
@@ -219,7 +219,7 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
                    _grid_order(pd.concat(history, ignore_index=True), config, members=True), missing)
 
 
-def _rows_of(tables, shard: Shard, config: SweepConfig) -> bool:
+def rows_match(tables, shard: Shard, config: SweepConfig) -> bool:
     """The shard's tables hold exactly its configurations and the sweep's seeds (never another grid's rows)."""
     metrics, history = tables
     configs = {(float(a), int(c)) for a in shard.l1 for c in shard.n_classes}

@@ -11,6 +11,7 @@ import json
 import numbers
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,7 +203,9 @@ def load_run(directory: str | os.PathLike) -> Run:
             raise UnderspecError(f"{directory / name} does not match the checksum in {META_FILE} (altered or "
                                  "damaged): the run is corrupt: train it again")
     try:
-        tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles on stderr: the error below says it
+            warnings.simplefilter("ignore")
+            tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True)
         history = pd.read_parquet(directory / HISTORY_FILE)
         run = Run(grid, header["data"], *(tensors[k] for k in RECORDS), history, tensors["probe_index"],
                   tensors["snapshots"], tensors["embeddings"], header.get("meta", {}))

@@ -1,0 +1,374 @@
+"""Hostile inputs (the hardening issue): every bad argument, config or file gets one clear line and exit code 2,
+before any work starts, writes nothing, and loses no trained work; corrupt or foreign data is never used.
+
+The table at the top runs the CLI on bad inputs and checks, for each: exit code 2, at most two lines on
+stderr, no traceback, and no new file in the working folder. The tests below it cover what a table cannot
+(damaged files, kills, diverged training, library misuse).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import underspec
+from underspec import Grid, UnderspecError, load_run, train
+from underspec.cli import main
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "seeds: *i\n"
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def cases(tmp: Path):
+    """(name, argv, expected message part) for the CLI table; files the cases need are made in ``tmp``."""
+    (tmp / "afile").write_text("x")
+    os.symlink(tmp / "nowhere", tmp / "dangling")
+    bad_sweep = tmp / "bad-sweep"
+    bad_sweep.mkdir()
+    (bad_sweep / "sweep.yaml").write_text("format: underspec-sweep\nversion: 2\nidentity: {}\nfingerprint: x\n")
+    bomb_results = tmp / "bomb-results"
+    bomb_results.mkdir()
+    (bomb_results / "sweep.yaml").write_text(ALIAS_BOMB)
+    train_ = ["train", "--epochs", "1", "--no-progress"]
+    sweep_ = ["sweep", "--seeds", "0", "1", "--epochs", "1", "--out", str(tmp / "s")]
+    return [
+        ("classes below 2", train_ + ["--classes", "1-10"], "class counts must be integers in 2..10"),
+        ("a range that would exhaust memory", train_ + ["--classes", "2-100000000"], "at most 10,000"),
+        ("a long range", train_ + ["--classes", "2-1000000"], "at most 10,000"),
+        ("a seed of 2^64", train_ + ["--seeds", str(2**64)], "seeds must be integers in 0..2^63-1"),
+        ("a word as seed", train_ + ["--seeds", "x"], "invalid seed 'x'"),
+        ("no epochs", ["train", "--epochs", "0"], "epochs must be a positive integer"),
+        ("a billion epochs", ["train", "--epochs", "1000000000"], "GiB"),
+        ("a billion hidden units", train_ + ["--hidden", "1000000000"], "GiB"),
+        ("zero learning rate", train_ + ["--lr", "0"], "learning rate must be > 0"),
+        ("NaN learning rate", train_ + ["--lr", "nan"], "learning rate must be > 0"),
+        ("negative L1", train_ + ["--l1", "-1"], "L1 strengths must be finite and >= 0"),
+        ("L1 as a word", train_ + ["--l1", "lots"], "cannot read 'lots' as a number"),
+        ("zero batch", train_ + ["--batch-size", "0"], "batch_size must be a positive integer"),
+        ("unknown optimizer", train_ + ["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
+        ("unknown class mode", train_ + ["--class-mode", "drop"], "unknown class mode 'drop'"),
+        ("unknown data set", train_ + ["--dataset", "cifar"], "unknown data set 'cifar'"),
+        ("device mps", train_ + ["--device", "mps"], "unknown device 'mps'"),
+        ("device xpu", train_ + ["--device", "xpu"], "unknown device 'xpu'"),
+        ("device meta", train_ + ["--device", "meta"], "unknown device 'meta'"),
+        ("an empty --out", train_ + ["--out", ""], "--out is empty"),
+        ("--out below a file", train_ + ["--out", str(tmp / "afile" / "run")], "is below the file"),
+        ("--out through a dangling link", train_ + ["--out", str(tmp / "dangling" / "run")], "link to nothing"),
+        ("--data-root is a file", train_ + ["--data-root", str(tmp / "afile")], "is a file"),
+        ("--paper with seeds", train_ + ["--paper", "--seeds", "1"], "--paper fixes the grid"),
+        ("a one-seed sweep", ["sweep", "--seeds", "0", "--out", str(tmp / "s"), "--dry-run"], "at least 2"),
+        ("an alias bomb in a config", ["sweep", write(tmp / "bomb.yaml", ALIAS_BOMB), "--dry-run"],
+         "aliases (*name) are not allowed"),
+        ("duplicate keys", ["sweep", write(tmp / "dup.yaml", "seeds: [0, 1]\nseeds: [2, 3]\n"), "--dry-run"],
+         "duplicate key 'seeds'"),
+        ("a list instead of keys", ["sweep", write(tmp / "list.yaml", "- 1\n- 2\n"), "--dry-run"],
+         "must hold 'key: value' lines"),
+        ("an unknown key", ["sweep", write(tmp / "key.yaml", "batchsize: 3\n"), "--dry-run"],
+         "unknown key 'batchsize'"),
+        ("a binary config", ["sweep", str(tmp / "afile"), "--dry-run"], "must hold 'key: value' lines"),
+        ("a config that is not there", ["sweep", str(tmp / "absent.yaml")], "does not exist"),
+        ("an unknown kernel", sweep_ + ["--kernel", "nosuchkernel"], "no Jupyter kernel 'nosuchkernel'"),
+        ("Slurm where there is none", sweep_ + ["--executor", "slurm"], "Slurm is not available"),
+        ("a sweep --out below a file", sweep_[:-1] + [str(tmp / "afile" / "s"), "--dry-run"], "is below the file"),
+        ("report of nothing", ["report", str(tmp / "nothing")], "not a folder"),
+        ("report of a sweep.yaml without its config", ["report", str(bad_sweep)], "not an underspec sweep file"),
+        ("report of an alias bomb", ["report", str(bomb_results)], "not an underspec sweep file"),
+        ("report of ~/ that is not there", ["report", "~/no-such-underspec-results"], "not a folder"),
+        ("report --out below a file", ["report", str(bad_sweep), "--out", str(tmp / "afile" / "r")],
+         "is below the file"),
+    ]
+
+
+CASE_NAMES = [c[0] for c in cases(Path(__import__("tempfile").mkdtemp()))]
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(name, tmp_path, monkeypatch, capsys):
+    files = tmp_path / "files"
+    files.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    argv, expected = next((argv, msg) for n, argv, msg in cases(files) if n == name)
+    monkeypatch.chdir(work)
+    before = sorted(p.name for p in files.rglob("*"))
+    started = time.perf_counter()
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err, err
+    assert err.count("\n") <= 2 and "Traceback" not in err and len(err) < 600, err
+    assert not list(work.iterdir()), "the command wrote into the working folder"
+    assert sorted(p.name for p in files.rglob("*")) == before, "the command wrote beside its inputs"
+    assert time.perf_counter() - started < 20, "refused too slowly (a denial of service?)"
+
+
+# -------------------------------------------------------------------------------------------- 1: subset mode
+
+def test_subset_mode_without_10_trains_and_reports(tmp_path, capsys):
+    assert main(["train", "--class-mode", "subset", "--classes", "2", "3", "--seeds", "0", "--epochs", "1",
+                 "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    run = load_run(tmp_path / "r")
+    final = run.history[run.history.epoch == 1]
+    assert final.test_acc.between(0, 1).all() and final.test_acc.notna().all()
+
+
+# ------------------------------------------------------------------------------- 2: output checked, saving
+
+def test_an_unwritable_out_is_refused_before_loading_data(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(underspec.training.data, "load_dataset",
+                        lambda *a, **k: pytest.fail("data loaded before the output was checked"))
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "cannot be written (Read-only file system" in capsys.readouterr().err
+
+
+def test_a_failure_while_saving_is_one_line_naming_path_and_cause(tmp_path, monkeypatch, small):
+    run = train(Grid(seeds=(0,), epochs=1), small, progress=False)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(UnderspecError, match=r"no space left on device while writing .*r"):
+        run.save(tmp_path / "r")
+    assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
+
+
+# ---------------------------------------------------------------------------------- 3: a damaged data cache
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip", "foreign"])
+def test_a_damaged_mnist5k_cache_is_rebuilt(tmp_path, damage, mnist5k):
+    underspec.load_dataset("mnist-5k", root=tmp_path)
+    path = tmp_path / "mnist-5k.npz"
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a zip file")
+    elif damage == "truncate":
+        path.write_bytes(data[:len(data) // 2])
+    elif damage == "flip":
+        path.write_bytes(data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:])
+    else:  # a valid npz of the wrong shapes
+        np.savez(path, x_train=np.zeros((3, 3)), y_train=np.zeros(3), x_test=np.zeros(1), y_test=np.zeros(1))
+    again = underspec.load_dataset("mnist-5k", root=tmp_path)
+    assert torch.equal(again.x_train, mnist5k.x_train) and torch.equal(again.y_test, mnist5k.y_test)
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist-5k.npz"], "a temporary file was left behind"
+
+
+# ----------------------------------------------------------------------------- 4: corrupt or foreign results
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, small):
+    """A saved run (hidden 16, seeds 0 and 1) and a foreign one (hidden 8, seeds 5 and 6)."""
+    root = tmp_path_factory.mktemp("runs")
+    train(Grid(seeds=(0, 1), epochs=1), small, progress=False).save(root / "ours")
+    train(Grid(seeds=(5, 6), hidden=8, epochs=1), small, progress=False).save(root / "foreign")
+    return root
+
+
+def copy_run(saved: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(saved / "ours", tmp_path / "r")
+    return tmp_path / "r"
+
+
+def test_a_flipped_bit_in_a_run_is_refused(saved, tmp_path):
+    run = copy_run(saved, tmp_path)
+    data = bytearray((run / "tensors.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (run / "tensors.pt").write_bytes(bytes(data))
+    with pytest.raises(UnderspecError, match="does not match the checksum"):
+        load_run(run)
+
+
+@pytest.mark.parametrize("swap", ["tensors.pt", "history.parquet"])
+def test_files_of_another_run_are_refused(saved, tmp_path, swap):
+    run = copy_run(saved, tmp_path)
+    (run / swap).write_bytes((saved / "foreign" / swap).read_bytes())
+    with pytest.raises(UnderspecError, match="checksum"):
+        load_run(run)
+    # even with the checksum forged, the tensors must fit the grid the header declares
+    header = json.loads((run / "run.json").read_text())
+    header["sha256"][swap] = underspec.files.sha256(run / swap)
+    (run / "run.json").write_text(json.dumps(header))
+    with pytest.raises(UnderspecError, match="does not match its grid"):
+        load_run(run)
+
+
+def test_a_run_json_without_its_grid_is_a_clear_error(saved, tmp_path):
+    run = copy_run(saved, tmp_path)
+    header = json.loads((run / "run.json").read_text())
+    del header["grid"]
+    (run / "run.json").write_text(json.dumps(header))
+    with pytest.raises(UnderspecError, match="lacks grid"):
+        load_run(run)
+
+
+def test_the_cache_replaces_a_corrupt_entry_and_counts_another_save_as_a_hit(tmp_path, small, monkeypatch):
+    from underspec.training import cache
+
+    grid = Grid(seeds=(0,), epochs=1)
+    first = underspec.load_or_train(grid, small, cache_dir=tmp_path, progress=False)
+    entry = next(tmp_path.iterdir())
+    (entry / "tensors.pt").write_bytes(b"damaged")
+    repaired = underspec.load_or_train(grid, small, cache_dir=tmp_path, progress=False)
+    assert torch.equal(repaired.final["w1"], first.final["w1"]) and load_run(entry)  # rebuilt in place
+    # another process saves the entry while we train: theirs is served, no error
+    import shutil
+
+    shutil.rmtree(entry)
+    real_train = cache.train
+
+    def train_while_another_saves(*args, **kwargs):
+        run = real_train(*args, **kwargs)
+        run.save(entry)  # "the other process" wins the race
+        return run
+
+    monkeypatch.setattr(cache, "train", train_while_another_saves)
+    again = underspec.load_or_train(grid, small, cache_dir=tmp_path, progress=False)
+    assert torch.equal(again.final["w1"], first.final["w1"])
+
+
+# ------------------------------------------------------------------------------------------ 6: divergence
+
+def test_diverged_training_is_named_and_kept_out_of_the_metrics(tmp_path, capsys):
+    assert main(["train", "--lr", "1e30", "--seeds", "0", "1", "2", "--classes", "2", "10", "--epochs", "1",
+                 "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    captured = capsys.readouterr()
+    assert "diverged" in captured.err and "from epoch 1" in captured.err and "lower --lr" in captured.err
+    assert "0.80" not in captured.out and "0.10" not in captured.out  # no accuracy of a NaN network
+    run = load_run(tmp_path / "r")
+    assert len(run.meta["diverged"]) == 6 and run.history.test_acc.isna().all()
+    table = underspec.compare(run, pairs="all")  # no scipy error: NaN rows, left out of the summary
+    assert table.apc1.isna().all()
+    assert (underspec.summarize(table).n == 0).all()
+
+
+# ------------------------------------------------------------------------------- 7: kills and stale files
+
+def test_a_save_killed_earlier_leaves_nothing_behind_the_next_one(tmp_path, small):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".r.tmp-{dead.pid}"
+    stale.mkdir()
+    (stale / "tensors.pt").write_bytes(b"half")
+    train(Grid(seeds=(0,), epochs=1), small, progress=False).save(tmp_path / "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_training_cleanly(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "underspec.cli", "train", "--paper", "--epochs", "50",
+                             "--out", str(tmp_path / "r")], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(8)  # imports done, training under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir()), "a half-written run was left behind"
+
+
+# ---------------------------------------------------------------------------------- 8: unsafe advice relayed
+
+def test_a_pickle_payload_is_refused_in_one_line_without_unsafe_advice(saved, tmp_path):
+    import pickle
+
+    run = copy_run(saved, tmp_path)
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo owned",))
+
+    (run / "tensors.pt").write_bytes(pickle.dumps(Payload()))
+    header = json.loads((run / "run.json").read_text())
+    header["sha256"]["tensors.pt"] = underspec.files.sha256(run / "tensors.pt")
+    (run / "run.json").write_text(json.dumps(header))
+    with pytest.raises(UnderspecError) as err:
+        load_run(run)
+    assert "\n" not in str(err.value) and "weights_only" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------- 10: sweeps and reports
+
+def test_the_saved_sweep_yaml_reruns_the_same_sweep(tmp_path):
+    from underspec.sweeps.config import SweepConfig
+    from underspec.sweeps.execute import prepare
+
+    config = SweepConfig(seeds=(0, 1), l1=(0.0,), n_classes=(10,), epochs=1, n_train=100, n_test=50,
+                         out=str(tmp_path / "s"), device="cpu")
+    out, _ = prepare(config)
+    again = SweepConfig.from_yaml(out / "sweep.yaml")
+    assert again == config and again.fingerprint() == config.fingerprint()
+
+
+# --------------------------------------------------------------------------------------- 11: library misuse
+
+def test_library_misuse_is_a_clear_error(saved, small):
+    assert Grid(seeds=np.arange(3)).seeds == (0, 1, 2)
+    assert Grid(seeds=[np.int64(4)], n_classes=np.array([2, 10])).n_classes == (2, 10)
+    with pytest.raises(UnderspecError, match="cannot read True as a number"):
+        Grid(l1=[True])
+    run = load_run(saved / "ours")
+    for args, message in [((0.7, 0.0, 10), "seed must be an integer"), ((0, 0.0, 9.9), "n_classes must be"),
+                          (("1", 0.0, 10), "seed must be an integer"), ((3, 0.0, 10), "no member seed=3")]:
+        with pytest.raises(UnderspecError, match=message):
+            run.member(*args)
+    with pytest.raises(UnderspecError, match="n_train must be a positive integer"):
+        small.take(-1, None)
+    for bad in (None, "runs/x"):
+        with pytest.raises(UnderspecError, match="compare needs a Run"):
+            underspec.compare(bad)
+    with pytest.raises(UnderspecError, match="summarize needs a table"):
+        underspec.summarize(None)
+
+
+# ------------------------------------------------------------------------------------------------ 12: minor
+
+def test_an_offline_full_mnist_leaves_no_empty_folders(tmp_path):
+    with pytest.raises(UnderspecError):
+        underspec.load_dataset("mnist", root=tmp_path / "data", download=False)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_quoted_number_is_read_as_the_number(tmp_path):
+    from underspec.sweeps.config import SweepConfig
+
+    path = tmp_path / "c.yaml"
+    path.write_text("seeds: [0, 1]\nlr: '0.01'\nepochs: '3'\n")
+    config = SweepConfig.from_yaml(path)
+    assert config.lr == 0.01 and config.epochs == 3
+
+
+def test_results_with_other_rows_are_never_reported(tmp_path):
+    """A shard whose marker matches but whose tables hold another grid's rows is treated as not complete."""
+    from underspec.sweeps.store import rows_match
+    from underspec.sweeps.config import SweepConfig
+
+    config = SweepConfig(seeds=(0, 1), l1=(0.0,), n_classes=(10,), epochs=1)
+    shard = config.plan()[0]
+    history = pd.DataFrame({"seed": [0, 1], "l1": [0.0, 0.0], "n_classes": [10, 10], "epoch": [1, 1]})
+    metrics = pd.DataFrame({"l1": [0.0], "n_classes": [10], "seed_a": [0], "seed_b": [1]})
+    assert rows_match((metrics, history), shard, config)
+    assert not rows_match((metrics.assign(n_classes=3), history), shard, config)
+    assert not rows_match((metrics, history.assign(seed=[5, 6])), shard, config)
