@@ -21,7 +21,6 @@ import yaml
 
 from underspec import UnderspecError
 from underspec.cli import build_parser, config_from_args
-from underspec.files import sha256
 from underspec.sweeps.config import DEFAULT_NOTEBOOK, SweepConfig, plan_shards, slurm_minutes
 from underspec.sweeps.execute import ShardError, check_notebook, prepare, run_sweep
 from underspec.sweeps.store import FORMAT, load_results, lock, shard_checksums, shard_status
