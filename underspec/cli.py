@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .errors import UnderspecError, check_choice
+from .errors import UnderspecError, check_choice, shown
 from .files import check_writable
 from .sweeps.config import SweepConfig, SweepSettings
 from .training.data import DATASETS, load_dataset
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _records_flag(text: str):
     value = {"true": True, "yes": True, "false": False, "no": False, "auto": "auto"}.get(text.lower())
     if value is None:
-        raise argparse.ArgumentTypeError(f"--records takes true, false or auto, not {text!r}")
+        raise argparse.ArgumentTypeError(f"--records takes true, false or auto, not {shown(text)}")
     return value
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from ..errors import UnderspecError, check_choice
+from ..errors import UnderspecError, check_choice, shown
 from ..training.model import PERMUTATION_SPEC, hidden_preactivation
 from .symmetry import permute
 
@@ -70,7 +70,7 @@ def seed_pairs(seeds, pairs: str = "reference") -> list[tuple[int, int]]:
     ``"all"`` = every unordered pair in seed order (21 for 7 seeds)."""
     seeds = list(seeds)
     if pairs not in VIEWS:
-        raise UnderspecError(f"unknown pairs view {pairs!r}: use one of {', '.join(VIEWS)}")
+        raise UnderspecError(f"unknown pairs view {shown(pairs)}: use one of {', '.join(VIEWS)}")
     if len(seeds) < 2:
         raise UnderspecError(f"comparing seeds needs at least 2 seeds, got {seeds}")
     if pairs == "reference":
@@ -83,7 +83,7 @@ def layer_units(params: dict[str, torch.Tensor], layer: int, *, spec=PERMUTATION
     weights, the rows of ``w1`` (..., H, D); ``layer=2`` -> its outgoing weights, the columns of ``w2``
     (..., H, C)."""
     if layer not in (1, 2):
-        raise UnderspecError(f"layer must be 1 or 2, got {layer!r}")
+        raise UnderspecError(f"layer must be 1 or 2, got {shown(layer)}")
     incoming, _, outgoing = spec["h1"]  # (w1, -2), (b1, -1), (w2, -1)
     name, axis = incoming if layer == 1 else outgoing
     return params[name].movedim(axis, -2)
@@ -343,7 +343,7 @@ def _denominator(valid: torch.Tensor, policy: str) -> torch.Tensor:
 
 def _check_policy(policy: str, zero_a: torch.Tensor, zero_b: torch.Tensor) -> None:
     if policy not in POLICIES:
-        raise UnderspecError(f"unknown zero-variance policy {policy!r}: use one of {', '.join(POLICIES)}")
+        raise UnderspecError(f"unknown zero-variance policy {shown(policy)}: use one of {', '.join(POLICIES)}")
     if policy == "raise" and (zero_a.any() or zero_b.any()):
         where = []
         for side, mask in (("a", zero_a), ("b", zero_b)):

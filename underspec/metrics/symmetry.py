@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
 from ..training.model import PARAM_NAMES, PERMUTATION_SPEC
 
 
@@ -32,7 +32,7 @@ def permute(params: dict[str, torch.Tensor], perms: dict[str, torch.Tensor],
     for layer, perm in perms.items():
         for name, axis in spec[layer]:
             if name not in params:
-                raise UnderspecError(f"permuting layer {layer} needs parameter {name!r}, which is missing")
+                raise UnderspecError(f"permuting layer {layer} needs parameter {shown(name)}, which is missing")
             moves[name].append((axis, _check_perm(perm, params[name].shape[axis], params[name].device)))
     lead = np.broadcast_shapes(*(p.shape[:-_rank(n)] for n, p in params.items()),
                                *(perm.shape[:-1] for m in moves.values() for _, perm in m))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
 from ..training.data import Dataset, class_labels, data_pixels
 from ..training.run import Run
 from .chance import null_init, null_shuffle
@@ -138,7 +138,7 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, s
     if not isinstance(table, pd.DataFrame):
         raise UnderspecError(f"summarize needs a table from underspec.compare, got {type(table).__name__}")
     if not 0 < level < 1:
-        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {shown(level)}")
     keys = [k for k in ("target", "l1", "n_classes") if k in table.columns]
     metrics = [m for m in METRICS if m in table.columns]
     if not metrics:
@@ -171,13 +171,13 @@ def _check_args(run: Run, targets, policy, null, n_null, data) -> tuple[str, ...
     if len(set(targets)) != len(targets):
         raise UnderspecError(f"duplicate target in {list(targets)}: list each target once")
     if policy not in POLICIES:
-        raise UnderspecError(f"unknown zero-variance policy {policy!r}: use one of {', '.join(POLICIES)}")
+        raise UnderspecError(f"unknown zero-variance policy {shown(policy)}: use one of {', '.join(POLICIES)}")
     if null is not None and null not in NULLS:
-        raise UnderspecError(f"unknown null {null!r}: use one of {', '.join(NULLS)}, or None")
+        raise UnderspecError(f"unknown null {shown(null)}: use one of {', '.join(NULLS)}, or None")
     if not isinstance(n_null, int) or n_null < 1:
-        raise UnderspecError(f"n_null must be a positive integer, got {n_null!r}")
+        raise UnderspecError(f"n_null must be a positive integer, got {shown(n_null)}")
     if data is not None and data.name != run.data_name:
-        raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: "
+        raise UnderspecError(f"data is {shown(data.name)} but the run was trained on {shown(run.data_name)}: "
                              "pass the data set the run was trained on")
     return targets
 

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
 from ..files import atomic_write
 from .style import AXIS_LABELS, CHANCE_STYLE, TARGET_LABELS, fmt_l1, metric_label, styled
 
@@ -61,7 +61,7 @@ def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", 
     summary = _summary(summary)
     part = summary[(summary.metric == metric) & (summary.target == target)]
     if part.empty:
-        raise UnderspecError(f"no rows for metric {metric!r} and target {target!r}: the table has metrics "
+        raise UnderspecError(f"no rows for metric {shown(metric)} and target {shown(target)}: the table has metrics "
                              f"{sorted(summary.metric.unique())} and targets {sorted(summary.target.unique())}")
     hue = "n_classes" if x == "l1" else "l1"
     xs = sorted(part[x].unique())
@@ -224,6 +224,6 @@ def metric_panels(summary: pd.DataFrame, metrics, *, target: str = "params", x: 
 
 def _check(x, spread):
     if x not in AXES:
-        raise UnderspecError(f"x must be one of {', '.join(AXES)}, got {x!r}")
+        raise UnderspecError(f"x must be one of {', '.join(AXES)}, got {shown(x)}")
     if spread not in SPREADS:
-        raise UnderspecError(f"spread must be 'ci', 'std' or None, got {spread!r}")
+        raise UnderspecError(f"spread must be 'ci', 'std' or None, got {shown(spread)}")

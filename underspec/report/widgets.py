@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
 from ..metrics.matching import match_units
 from ..metrics.representations import pca_trajectories
 from ..metrics.symmetry import permute_hidden
@@ -39,7 +39,7 @@ class Explorer:
                  alt: str = "explorer"):
         for name, value in defaults.items():
             if name in options and value not in options[name][1]:
-                raise UnderspecError(f"default {name}={value!r} is not one of {options[name][1]}")
+                raise UnderspecError(f"default {name}={shown(value)} is not one of {options[name][1]}")
         self.draw, self.options, self.defaults = draw, options, dict(defaults)
         self.static_html, self.alt = static_html, alt
         self._png = None

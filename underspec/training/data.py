@@ -61,7 +61,7 @@ def class_labels(y: torch.Tensor, n_classes: int, mode: str = "relabel") -> tupl
         return torch.ones_like(y, dtype=torch.bool), torch.where(y < n_classes, y, torch.zeros_like(y))
     if mode == "subset":
         return y < n_classes, y.clone()
-    raise UnderspecError(f"unknown class mode {mode!r}: use one of {', '.join(CLASS_MODES)}")
+    raise UnderspecError(f"unknown class mode {shown(mode)}: use one of {', '.join(CLASS_MODES)}")
 
 
 def data_pixels(x: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ def parse_ints(value, key: str) -> tuple[int, ...]:
     out = []
     for item in _items(value, key):
         if isinstance(item, bool):
-            raise UnderspecError(f"{key}: {item!r} is not an integer")
+            raise UnderspecError(f"{key}: {shown(item)} is not an integer")
         if isinstance(item, numbers.Integral):
             out.append(int(item))
         elif isinstance(item, float) and item.is_integer():
@@ -168,9 +168,9 @@ class Grid:
         _no_duplicates(classes, "class count")
         for name in ("hidden", "epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise UnderspecError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+                raise UnderspecError(f"{name} must be a positive integer, got {shown(getattr(self, name))}")
         if not math.isfinite(self.lr) or self.lr <= 0:
-            raise UnderspecError(f"the learning rate must be > 0, got {self.lr!r}")
+            raise UnderspecError(f"the learning rate must be > 0, got {shown(self.lr)}")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.class_mode, CLASS_MODES, "class mode")
 

@@ -90,7 +90,7 @@ class Run:
     def params(self, which: str = "final") -> dict[str, torch.Tensor]:
         """Stacked parameters ``which`` in {"init", "final", "grad_sum"} (padded, see the module doc)."""
         if which not in RECORDS:
-            raise UnderspecError(f"unknown record {which!r}: use one of {', '.join(RECORDS)}")
+            raise UnderspecError(f"unknown record {shown(which)}: use one of {', '.join(RECORDS)}")
         return getattr(self, which)
 
     def member(self, seed: int, l1: float, n_classes: int) -> Member:
