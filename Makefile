@@ -4,16 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: book test lint pytest browser-check paper benchmarks clean
+.PHONY: book test lint lab pytest browser-check paper benchmarks clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch comes first and pinned: these builds lie on local disk here (see README)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m pip install -q -e ".[book,test,lab]"
 	# the kernel that papermill and Jupyter Book execute notebooks with, inside the venv
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (underspec)" >/dev/null
+	# JupyterLab opens the chapters (.md) as notebooks: the project's default-viewer setting, in the venv
+	mkdir -p $(VENV)/etc/jupyter/labconfig
+	cp jupyter/labconfig/default_setting_overrides.json $(VENV)/etc/jupyter/labconfig/
 	touch $(STAMP)
 
 # The book: every chapter executed with the default parameters (the paper's grid on mnist-5k), no warning.
@@ -40,6 +43,10 @@ browser-check: $(STAMP)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 	$(PY) scripts/check_book.py
+
+# JupyterLab on the book: a click on a chapter opens it as a notebook, with the project's kernel
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab book/
 
 paper: $(STAMP)
 	$(VENV)/bin/underspec train --paper --dataset mnist-5k --out runs/paper-mnist-5k

@@ -23,3 +23,16 @@ def test_environment_yml_mirrors_pyproject():
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["underspec"] == "underspec.cli:main"
+
+
+def test_binder_gets_every_dependency_with_a_cpu_torch():
+    """Binder's environment: the package's runtime dependencies and JupyterLab, with PyTorch's CPU build."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["lab"])
+    env = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "pytorch-cpu>=2.1" in conda and not any(p.startswith("torch>") or p == "torch" for p in pip_section)
+    torch_free = {d for d in wanted if not d.startswith(("torch>", "torchvision"))}
+    assert torch_free <= set(pip_section) and any(d.startswith("torchvision") for d in conda)
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
