@@ -29,19 +29,22 @@ from .style import fmt_l1, png_bytes, subtitle
 
 class Explorer:
     """A figure with controls. ``draw(**values) -> Figure`` draws one state; ``options`` maps each control
-    name to its (label, values) and ``defaults`` gives the state shown on a static page.
+    name to its (label, values[, note]) and ``defaults`` gives the state shown on a static page; ``note`` (or
+    a control's note) is shown above the controls, saying what they offer.
 
     Live (ipywidgets available, a kernel): the sliders redraw the figure. Static: ``defaults`` drawn once,
     or ``static_html`` (for example ``epoch_slider_html``) when given.
     """
 
     def __init__(self, draw, options: dict[str, tuple[str, list]], defaults: dict, *, static_html: str | None = None,
-                 alt: str = "explorer"):
+                 alt: str = "explorer", note: str | None = None):
         for name, value in defaults.items():
             if name in options and value not in options[name][1]:
                 raise UnderspecError(f"default {name}={shown(value)} is not one of {options[name][1]}")
         self.draw, self.options, self.defaults = draw, options, dict(defaults)
         self.static_html, self.alt = static_html, alt
+        notes = [option[2] for option in options.values() if len(option) > 2]
+        self.note = note if note is not None else " ".join(notes) or None
         self._png = None
         self._widget = None
 
@@ -58,31 +61,31 @@ class Explorer:
             import ipywidgets as w
 
             controls = {}
-            for name, (label, values) in self.options.items():
+            readable = dict(style={"description_width": "initial"})  # the whole label, never cut off
+            for name, (label, values, *_) in self.options.items():
                 values = list(values)
                 if all(isinstance(v, (int, np.integer)) for v in values) and values == list(
                         range(values[0], values[-1] + 1)) and len(values) > 12:
                     controls[name] = w.IntSlider(value=self.defaults[name], min=values[0], max=values[-1],
-                                                 description=label, continuous_update=False)
+                                                 description=label, continuous_update=False, **readable)
                 elif len(values) <= 2 and all(isinstance(v, bool) for v in values):
-                    controls[name] = w.Checkbox(value=self.defaults[name], description=label)
+                    controls[name] = w.Checkbox(value=self.defaults[name], description=label, **readable)
                 else:
                     controls[name] = w.SelectionSlider(options=[(self._label(v), v) for v in values],
                                                        value=self.defaults[name], description=label,
-                                                       continuous_update=False)
+                                                       continuous_update=False, **readable)
             fixed = {k: v for k, v in self.defaults.items() if k not in controls}
 
             def show(**values):
-                # display() works under any backend (plt.show(fig) only under the inline one)
-                from IPython.display import display
+                # a PNG works under any matplotlib backend (plt.show(fig) only under the inline one)
+                from IPython.display import Image, display
 
-                fig = self.draw(**fixed, **values)
-                display(fig)
-                plt.close(fig)
+                display(Image(data=png_bytes(self.draw(**fixed, **values)), format="png"))
 
             out = w.interactive_output(show, controls)
             box = w.HBox(list(controls.values()), layout=w.Layout(flex_flow="row wrap"))
-            self._widget = w.VBox([box, out])
+            note = [w.HTML(f"<small>{html.escape(self.note)}</small>")] if self.note else []
+            self._widget = w.VBox([*note, box, out])
         return self._widget
 
     @staticmethod
@@ -110,9 +113,13 @@ class Explorer:
         return bundle
 
 
-def _run_options(run, epochs: bool = True) -> dict[str, tuple[str, list]]:
+def _run_options(run, epochs: bool = True) -> dict[str, tuple]:
     g = run.grid
-    options = {"seed": ("seed", list(g.seeds)), "l1": ("λ (L1)", list(g.l1)), "n_classes": ("C", list(g.n_classes))}
+    classes = list(g.n_classes)
+    why = (f"C (classes) offers {', '.join(map(str, classes))}: the class counts this run recorded every epoch "
+           "for (recording all of 2..10 would need far more memory); the study chapter compares every C.")
+    options = {"seed": ("seed", list(g.seeds)), "l1": ("λ (L1 strength)", list(g.l1)),
+               "n_classes": ("C (classes)", classes, why) if classes != list(range(2, 11)) else ("C (classes)", classes)}
     if epochs:
         if run.snapshots is None:
             raise UnderspecError("this explorer needs per-epoch snapshots: train with snapshots=True")
@@ -151,7 +158,7 @@ def permutation_explorer(run, x, **defaults) -> Explorer:
     """Seed, λ, C, epoch and a permutation -> the network, its permuted copy, and their outputs on the
     images ``x`` (N, 784), which coincide."""
     options = _run_options(run)
-    options["perm_seed"] = ("permutation", list(range(0, 10)))
+    options["perm_seed"] = ("random reordering of the units, draw no.", list(range(0, 10)))
     state = _default(run, **{k: v for k, v in defaults.items() if k != "perm_seed"})
     state["perm_seed"] = defaults.get("perm_seed", 1)
 
