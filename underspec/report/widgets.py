@@ -30,7 +30,7 @@ from .style import fmt_l1, png_bytes, subtitle
 class Explorer:
     """A figure with controls. ``draw(**values) -> Figure`` draws one state; ``options`` maps each control
     name to its (label, values[, note]) and ``defaults`` gives the state shown on a static page; ``note`` (or
-    a control's note) is shown above the controls, saying what they offer.
+    a control's note) is shown under the figure, saying what the controls offer.
 
     Live (ipywidgets available, a kernel): the sliders redraw the figure. Static: ``defaults`` drawn once,
     or ``static_html`` (for example ``epoch_slider_html``) when given.
@@ -85,7 +85,7 @@ class Explorer:
             out = w.interactive_output(show, controls)
             box = w.HBox(list(controls.values()), layout=w.Layout(flex_flow="row wrap"))
             note = [w.HTML(f"<small>{html.escape(self.note)}</small>")] if self.note else []
-            self._widget = w.VBox([*note, box, out])
+            self._widget = w.VBox([box, out, *note])  # controls, figure, then what the controls offer
         return self._widget
 
     @staticmethod
