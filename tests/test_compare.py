@@ -123,15 +123,21 @@ def test_summarize_gives_mean_spread_and_interval():
     table = pd.DataFrame({"l1": 0.0, "n_classes": [3] * 4 + [4] * 2, "seed_a": 0, "seed_b": [1, 2, 3, 4, 1, 2],
                           "target": "params", "apc1": [0.1, 0.2, 0.3, 0.6, 0.5, np.nan],
                           "apc1_null": [0.07] * 4 + [0.05] * 2})
-    summary = summarize(table)
-    assert list(summary.columns) == ["target", "l1", "n_classes", "metric", "n", "mean", "std", "ci_low", "ci_high",
-                                     "null"]
+    summary = summarize(table, method="pairs")  # the old pair bootstrap, kept as a named option
+    assert list(summary.columns) == ["target", "l1", "n_classes", "metric", "n", "n_seeds", "mean", "std", "ci_low",
+                                     "ci_high", "null", "method"]
     three, four = summary.iloc[0], summary.iloc[1]
     assert (three.n, three["mean"], three["null"]) == (4, pytest.approx(0.3), pytest.approx(0.07))
     assert three["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.6], ddof=1))
     assert 0.1 <= three.ci_low < 0.3 < three.ci_high <= 0.6
     assert (four.n, four["mean"], four.ci_low, four.ci_high) == (1, 0.5, 0.5, 0.5)  # the NaN is left out
-    pd.testing.assert_frame_equal(summary, summarize(table))  # seeded bootstrap
+    pd.testing.assert_frame_equal(summary, summarize(table, method="pairs"))  # seeded bootstrap
+    # the default resamples seeds: the reference view (every pair has seed 0) resamples the other four seeds,
+    # the jackknife-t interval of the four values: mean 0.3 +- t(3) * sd / sqrt(4)
+    three = summarize(table).iloc[0]
+    half = 3.182446305284263 * np.std([0.1, 0.2, 0.3, 0.6], ddof=1) / 2
+    assert (three.ci_low, three.ci_high) == (pytest.approx(0.3 - half), pytest.approx(0.3 + half))
+    assert three.method == "jackknife" and three.n_seeds == 5
 
 
 def test_summarize_of_a_compare_table(table):

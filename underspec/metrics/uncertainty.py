@@ -1,0 +1,147 @@
+"""Uncertainty from seeds: intervals for statistics of seed pairs, resampling seeds, never pairs.
+
+The S(S-1)/2 pairs of S seeds share seeds, so they are not independent: an interval must come from
+resampling the seeds and forming the pairs of the resampled seeds (a seed paired with itself is dropped).
+Everything here works on a *pair array* ``V`` (K, S, S): for K configurations (or metrics), the value of every
+seed pair, symmetric, NaN where a pair was not measured (the diagonal; pairs of the reference view that do
+not involve the reference seed; pairs with a diverged member).
+
+Methods (``METHODS``):
+
+- ``"jackknife"`` (default): delete one seed at a time (every pair it is in goes), recompute the statistic,
+  and use the jackknife variance with a t quantile of S - 1 degrees of freedom. It covers the true mean at the
+  nominal rate already with 5 to 7 seeds (``tests/test_uncertainty.py`` simulates it), where the bootstrap
+  does not.
+- ``"bootstrap"``: draw S seeds with replacement, form their pairs, recompute; percentile interval. Its draws
+  also give the sampling distribution of discrete statistics (where a peak lies). Under-covers at 7 seeds
+  (about 85% for a nominal 95%).
+- ``"pairs"``: the pair bootstrap of earlier versions, which treats pairs as independent: too narrow; kept
+  only to show by how much.
+
+In the paper's *reference* view (every pair has the reference seed), the reference is fixed and only the
+other seeds are resampled: its own effect on every pair cannot be estimated from one reference.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import UnderspecError, check_choice
+
+METHODS = ("jackknife", "bootstrap", "pairs")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its seed-level interval: ``value``, ``low``, ``high`` (NaN when the seeds cannot
+    give one), ``method``, ``n_seeds``; ``draws``: the bootstrap replicates (``"bootstrap"`` only)."""
+
+    value: float
+    low: float
+    high: float
+    method: str
+    n_seeds: int
+    draws: np.ndarray | None = None
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+    def excludes(self, x: float = 0.0) -> bool:
+        """The interval lies entirely above or below ``x``."""
+        return bool(self.low > x or self.high < x)
+
+
+def pair_array(table: pd.DataFrame, value: str, by: list[str]) -> tuple[pd.Index, list[int], np.ndarray]:
+    """A compare table's column ``value`` as a pair array: (index of the K groups of ``by``, the S seeds,
+    V (K, S, S)); NaN where a pair is missing or its value is NaN."""
+    seeds = sorted(set(table.seed_a) | set(table.seed_b))
+    position = {s: i for i, s in enumerate(seeds)}
+    groups = table.groupby(by, sort=False).ngroup().to_numpy() if by else np.zeros(len(table), dtype=int)
+    keys = table.drop_duplicates(by)[by] if by else pd.DataFrame(index=[0])
+    v = np.full((groups.max() + 1 if len(groups) else 0, len(seeds), len(seeds)), np.nan)
+    a = table.seed_a.map(position).to_numpy()
+    b = table.seed_b.map(position).to_numpy()
+    v[groups, a, b] = v[groups, b, a] = table[value].to_numpy(dtype=float)
+    return pd.MultiIndex.from_frame(keys) if len(by) > 1 else pd.Index(keys.iloc[:, 0] if by else [0]), seeds, v
+
+
+def reference_of(v: np.ndarray) -> int | None:
+    """The reference seed's position when every measured pair involves it (the paper's view), else None."""
+    measured = ~np.isnan(v).all(0)  # (S, S): pairs measured in some group
+    counts = measured.sum(1)
+    if measured.sum() == 0:
+        return None
+    ref = int(np.argmax(counts))
+    others = np.delete(np.delete(measured, ref, 0), ref, 1)
+    return ref if not others.any() and counts[ref] > 1 else None
+
+
+def pair_means(v: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Mean over the measured pairs of some seeds: (K,) for v (K, S, S), or (B, K) for B draws at once.
+
+    keep: None (every seed), bool (S,) (the seeds kept), or seed positions (n,) or (B, n) with repeats (a
+    bootstrap draw: its pairs are the pairs of distinct draws; a seed drawn twice is not paired with itself).
+    """
+    s = v.shape[-1]
+    if keep is None:
+        keep = np.arange(s)
+    elif keep.dtype == bool:
+        keep = np.flatnonzero(keep)
+    draws = np.atleast_2d(keep)  # (B, n)
+    iu, ju = np.triu_indices(draws.shape[1], 1)
+    a, b = draws[:, iu], draws[:, ju]  # (B, P)
+    values = v[:, a, b]  # (K, B, P)
+    values = np.where(a == b, np.nan, values)
+    with warnings.catch_warnings():  # a group without any measured pair has no mean: NaN, expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(values, -1).T  # (B, K)
+    return means[0] if keep.ndim == 1 else means
+
+
+def estimate(v: np.ndarray, statistic=None, *, method: str = "jackknife", level: float = 0.95,
+             n_boot: int = 2000, seed: int = 0) -> Estimate:
+    """``statistic`` of the per-group pair means, with a seed-level interval (see the module doc).
+
+    v: (K, S, S) pair array; statistic: (K,) pair means -> float (default: the single group's mean, K = 1).
+    """
+    check_choice(method, METHODS, "interval method")
+    if not 0 < level < 1:
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    statistic = statistic or (lambda means: float(means[0]))
+    value = statistic(pair_means(v))
+    ref = reference_of(v)
+    seeds = [i for i in range(v.shape[-1]) if i != ref]  # the seeds that are resampled
+    n = len(seeds)
+    if method == "jackknife":
+        if n < 3:
+            return Estimate(value, np.nan, np.nan, method, v.shape[-1])
+        loo = np.array([statistic(pair_means(v, np.array([i != k for i in range(v.shape[-1])]))) for k in seeds])
+        loo = loo[np.isfinite(loo)]
+        if len(loo) < 3:
+            return Estimate(value, np.nan, np.nan, method, v.shape[-1])
+        m = len(loo)
+        half = stats.t.ppf((1 + level) / 2, m - 1) * np.sqrt((m - 1) / m * ((loo - loo.mean()) ** 2).sum())
+        return Estimate(value, value - half, value + half, method, v.shape[-1])
+    rng = np.random.default_rng(seed)
+    if method == "pairs":
+        iu, ju = np.triu_indices(v.shape[-1], 1)
+        measured = ~np.isnan(v[:, iu, ju]).all(0)
+        iu, ju = iu[measured], ju[measured]
+        pick = rng.integers(0, len(iu), (n_boot, len(iu)))
+        draws = np.array([statistic(np.nanmean(v[:, iu[p], ju[p]], -1)) for p in pick])
+    else:
+        drawn = rng.choice(seeds, size=(n_boot, len(seeds)), replace=True)
+        if ref is not None:
+            drawn = np.concatenate([np.full((n_boot, 1), ref), drawn], 1)
+        draws = np.array([statistic(means) for means in pair_means(v, drawn)], dtype=float)
+    finite = draws[np.isfinite(draws)]
+    if len(finite) < 0.9 * len(draws):  # most draws cannot give the statistic: no interval
+        return Estimate(value, np.nan, np.nan, method, v.shape[-1], draws)
+    low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
+    return Estimate(value, float(low), float(high), method, v.shape[-1], draws)
