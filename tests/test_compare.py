@@ -15,6 +15,7 @@ PAPER = ["apc1", "apc2", "pe"]
 ADDED = ["apc1_signed", "apc2_signed", "pe_signed", "apc2_w1perm", "apc1_data", "apc_act", "apc_act_signed", "pe_act"]
 KEYS = ["l1", "n_classes", "seed_a", "seed_b", "target"]
 ZERO = ["zero_var_w1", "zero_var_w2", "zero_var_act"]
+ALIVE = ["apc1_alive", "apc2_alive", "pe_alive"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def table(run, data):
 
 def test_rows_and_columns(run, table):
     metrics = PAPER + ADDED
-    assert list(table.columns) == KEYS + metrics + ZERO + [f"{m}_null" for m in metrics]
+    assert list(table.columns) == KEYS + metrics + ALIVE + ZERO + ["dead_a", "dead_b"] + [f"{m}_null" for m in metrics]
     assert len(table) == 4 * 2 * 3  # configurations x reference pairs x targets
     first = table.iloc[:6]
     assert first[["l1", "n_classes"]].drop_duplicates().values.tolist() == [[0.0, 2]]
@@ -93,14 +94,17 @@ def test_zero_variance_units_follow_the_policy(run):
     assert exclude[~hit].apc1.tolist() == zero[~hit].apc1.tolist()
 
 
-def test_shuffle_null(run):
-    shuffled = compare(run, targets=("params", "grads"), null="shuffle", n_null=64)
+def test_random_pairing_is_a_lower_bound_not_a_chance_level(run):
+    shuffled = compare(run, targets=("params", "grads"), null="random-pairing", n_null=64)
     row = shuffled.iloc[1]  # l1 = 0, C = 2, seeds 0 and 42, grads
     a, b = (run.params("grad_sum")["w1"][run.index(s, 0.0, 2)] for s in (0, 42))
     r, _, _ = underspec.unit_correlation(a, b)
-    assert row.target == "grads" and row.apc1_null == pytest.approx(r.abs().mean().item(), abs=0.02)
-    assert row.pe_null < 0.2
-    pd.testing.assert_frame_equal(shuffled, compare(run, targets=("params", "grads"), null="shuffle", n_null=64))
+    assert row.target == "grads" and row.apc1_random_pairing == pytest.approx(r.abs().mean().item(), abs=0.02)
+    assert row.pe_random_pairing < 0.2
+    pd.testing.assert_frame_equal(shuffled, compare(run, targets=("params", "grads"), null="random-pairing",
+                                                    n_null=64))
+    with pytest.raises(UnderspecError, match="now null='random-pairing'"):
+        compare(run, null="shuffle")
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -125,7 +129,7 @@ def test_summarize_gives_mean_spread_and_interval():
                           "apc1_null": [0.07] * 4 + [0.05] * 2})
     summary = summarize(table, method="pairs")  # the old pair bootstrap, kept as a named option
     assert list(summary.columns) == ["target", "l1", "n_classes", "metric", "n", "n_seeds", "mean", "std", "ci_low",
-                                     "ci_high", "null", "method"]
+                                     "ci_high", "null", "null_structured", "random_pairing", "method"]
     three, four = summary.iloc[0], summary.iloc[1]
     assert (three.n, three["mean"], three["null"]) == (4, pytest.approx(0.3), pytest.approx(0.07))
     assert three["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.6], ddof=1))
@@ -142,7 +146,7 @@ def test_summarize_gives_mean_spread_and_interval():
 
 def test_summarize_of_a_compare_table(table):
     summary = summarize(table)
-    assert len(summary) == 4 * 3 * 11  # configurations x targets x metrics
+    assert len(summary) == 4 * 3 * 14  # configurations x targets x metrics
     row = summary[(summary.target == "params") & (summary.l1 == 0.0) & (summary.n_classes == 10)
                   & (summary.metric == "pe")].iloc[0]
     values = table[(table.target == "params") & (table.l1 == 0.0) & (table.n_classes == 10)].pe

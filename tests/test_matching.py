@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from underspec import (Grid, UnderspecError, apc, match_units, null_init, null_shuffle, pair_metrics,
+from underspec import (Grid, UnderspecError, apc, match_units, null_init, pair_metrics, random_pairing,
                        paper_pair_metrics, pe, permute_hidden, seed_pairs, train, unit_correlation)
 from underspec.training.data import data_pixels
 from underspec.metrics.matching import layer_units
@@ -181,7 +181,7 @@ def test_chance_levels_of_unrelated_networks():
 
 def test_random_pairing_gives_the_mean_correlation_over_all_unit_pairs(nets):
     a, b = nets[0, 10].grad_sum, nets[42, 10].grad_sum
-    level = null_shuffle(a, b, n_shuffles=4096)
+    level = random_pairing(a, b, n_pairings=4096)
     r1, _, _ = unit_correlation(a["w1"], b["w1"])
     r2, _, _ = unit_correlation(a["w2"].T, b["w2"].T)
     assert level["apc1"].item() == pytest.approx(r1.abs().mean().item(), abs=0.005)
@@ -191,7 +191,7 @@ def test_random_pairing_gives_the_mean_correlation_over_all_unit_pairs(nets):
     matched = pair_metrics(a, b)
     assert level["pe"] < matched["pe"] and level["apc1"] < matched["apc1"]
     assert level["apc1"] > 0.3  # summed gradients of unrelated units correlate: they share the average digit
-    assert null_shuffle(a, b, n_shuffles=64)["apc1"].item() == null_shuffle(a, b, n_shuffles=64)["apc1"].item()
+    assert random_pairing(a, b, n_pairings=64)["apc1"].item() == random_pairing(a, b, n_pairings=64)["apc1"].item()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -7,7 +7,7 @@ imports it. This module is the face: the public names of the first two layers.
 """
 
 from .errors import UnderspecError
-from .metrics.chance import null_init, null_shuffle
+from .metrics.chance import null_fixed_similarity, null_init, null_structured, null_untrained, random_pairing
 from .metrics.matching import (align_units, apc, match_units, pair_metrics, paper_pair_metrics, pe, seed_pairs,
                                unit_correlation, weight_matching)
 from .metrics.predictions import (accuracy, barrier, disagreement, ensemble_accuracy, expected_calibration_error,
@@ -28,6 +28,6 @@ __all__ = ["Dataset", "Grid", "Member", "PaperMLP", "Run", "UnderspecError", "cl
            "train_paper_loop"]
 __all__ += ["accuracy", "align_units", "aligned_view", "apc", "barrier", "compare", "disagreement",
             "ensemble_accuracy", "expected_calibration_error", "linear_cka", "linear_path", "match_units",
-            "null_init", "null_shuffle", "pair_metrics", "paper_pair_metrics", "pca_trajectories", "pe", "permute",
-            "permute_hidden", "seed_pairs", "summarize", "unit_correlation", "weight_matching"]
+            "null_fixed_similarity", "null_init", "null_structured", "null_untrained", "pair_metrics", "paper_pair_metrics", "pca_trajectories", "pe", "permute",
+            "permute_hidden", "random_pairing", "seed_pairs", "summarize", "unit_correlation", "weight_matching"]
 __version__ = "0.1.0"

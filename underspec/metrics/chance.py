@@ -1,70 +1,166 @@
-"""Chance levels: what the matching metrics give for networks that share nothing.
+"""Nulls: what the matching metrics give when there is nothing to find, each built for a question.
 
 Matching maximises correlation, so unrelated networks score well above zero (PROTOCOL section 3): APC-2 of
 independent random weights is 1.000 / 0.953 / 0.818 / 0.599 at C = 2 / 3 / 5 / 10, APC-1 about 0.07 and PE
-about 1/16. Two nulls:
+about 1/16. A metric means something only as its distance above the null that fits it:
 
-- ``null_init``: independently initialised, untrained networks (``init_params`` with fresh seeds), by Monte
-  Carlo. It depends only on the shapes (C, H, D and the pixel mask), not on the target (parameters,
-  gradients, displacement): it is the level of unrelated random vectors of those shapes. Cached per
-  argument set within a process; deterministic.
-- ``null_shuffle``: the trained pair itself, with its units paired at random instead of by the Hungarian
-  algorithm (w1 and w2 independently, so PE falls to 1/H). It keeps whatever correlation every unit of
-  ``a`` has with every unit of ``b`` regardless of correspondence: the average digit's shape in summed
-  gradients (every gradient row is a weighted sum of the non-negative training images), the dead pixels
-  that L1 drives to 0 in every unit. A matched value is informative only as far as it exceeds this level.
+- ``null_untrained`` ("unrelated weights"): pairs of independently initialised, untrained networks, W drawn
+  Xavier-uniform with gain sqrt(2) exactly as the paper's constructor draws them. It depends only on the
+  shapes (H, C, the number of pixels compared). 2,000 pairs by default; cached on disk per shape.
+- ``null_structured`` ("shared input structure, no unit identity"): the trained pair itself, with the
+  hidden units of ``b`` replaced by a random orthogonal mixing of them (W1 -> Q W1, W2 -> W2 Q^T, Q uniform on
+  the orthogonal group), then matched as usual. The mixing keeps everything two unrelated networks of this
+  data share: ``b``'s input subspace and Gram matrix, the mean digit in every summed gradient, the pixels
+  that carry no data; it destroys which unit is which. Trained weights and summed gradients need this
+  null: their rows share the data's leading subspace, so even untrained-level networks would not explain them.
+- ``random_pairing``: the trained pair with its units paired at random, without matching: the mean |r|
+  over all unit pairs. It is a *lower bound* (any matching scores at least this), not a chance level for a
+  matched metric; the structured null is never below it in practice (``tests/test_chance.py``).
+- ``null_fixed_similarity`` ("the same similarity at every C"): synthetic pairs b = (a with permuted units)
+  + noise at a fixed noise-to-signal ratio ``sigma``, on W1 and W2 alike. Their similarity does not depend
+  on C, yet PE and APC-2 do: the matching of C-entry columns sharpens with C. ``similarity_for`` inverts it:
+  the sigma at which a metric has a given value, so the null can be drawn at the data's own similarity.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import math
 
 import numpy as np
 import torch
 
-from ..training.model import init_params
+from ..files import atomic_text
+from ..training.data import cache_dir
 from .matching import DEFAULT_POLICY, evaluate_matching, pair_metrics
 
-NULL_SEED_BASE = 1_000_000  # null networks use seeds far from any grid's (the paper's go up to 9999)
+NULL_SEED_BASE = 1_000_000  # null draws use seeds far from any grid's (the paper's go up to 9999)
+GAIN = math.sqrt(2)  # the paper's Xavier gain
+N_PAIRS = 2000
 
 
-def null_init(n_classes: int, *, hidden: int = 16, n_inputs: int = 784, pixel_mask: torch.Tensor | None = None,
-              n_pairs: int = 256, seed: int = 0) -> dict[str, float]:
+def xavier(shape, fan_in: int, fan_out: int, generator: torch.Generator) -> torch.Tensor:
+    """Xavier-uniform draws with the paper's gain: U(-a, a), a = sqrt(2) * sqrt(6 / (fan_in + fan_out))."""
+    bound = GAIN * math.sqrt(6.0 / (fan_in + fan_out))
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+
+
+def untrained_pairs(n_pairs: int, n_classes: int, hidden: int, n_inputs: int, seed: int = 0):
+    """``n_pairs`` pairs of untrained networks: (a, b) with ``w1`` (n, H, D) and ``w2`` (n, C, H)."""
+    g = torch.Generator().manual_seed(NULL_SEED_BASE + seed)
+    nets = [{"w1": xavier((n_pairs, hidden, n_inputs), n_inputs, hidden, g),
+             "w2": xavier((n_pairs, n_classes, hidden), hidden, n_classes, g)} for _ in range(2)]
+    return nets[0], nets[1]
+
+
+def null_untrained(n_classes: int, *, hidden: int = 16, n_inputs: int = 784, pixel_mask: torch.Tensor | None = None,
+                   n_pairs: int = N_PAIRS, seed: int = 0) -> dict[str, float]:
     """Mean of each weight metric of ``pair_metrics`` over ``n_pairs`` pairs of untrained networks.
 
-    Network k of pair i is ``init_params(NULL_SEED_BASE + 2 * n_pairs * seed + 2 * i + k, n_classes, hidden)``.
-    pixel_mask: (n_inputs,) bool; when given, ``apc1_data`` is included. Returns {metric: mean} (floats).
+    pixel_mask: (n_inputs,) bool; when given, ``apc1_data`` is included. Deterministic for a seed; cached in
+    the process and on disk (``<data cache>/nulls``), since it depends only on the shapes.
     """
-    key = None if pixel_mask is None else np.asarray(torch.as_tensor(pixel_mask, dtype=torch.bool)).tobytes()
-    return dict(_null_init(int(n_classes), int(hidden), int(n_inputs), key, int(n_pairs), int(seed)))
+    mask = None if pixel_mask is None else np.asarray(torch.as_tensor(pixel_mask, dtype=torch.bool))
+    key = (int(n_classes), int(hidden), int(n_inputs), None if mask is None else mask.tobytes(), int(n_pairs),
+           int(seed))
+    return dict(_null_untrained(*key))
+
+
+null_init = null_untrained  # the earlier name
 
 
 @functools.lru_cache(maxsize=None)
-def _null_init(n_classes, hidden, n_inputs, mask_bytes, n_pairs, seed):
-    first = NULL_SEED_BASE + 2 * n_pairs * seed
-    nets = [init_params(first + k, n_classes, hidden, n_inputs) for k in range(2 * n_pairs)]
-    a = {name: torch.stack([p[name] for p in nets[0::2]]) for name in ("w1", "w2")}
-    b = {name: torch.stack([p[name] for p in nets[1::2]]) for name in ("w1", "w2")}
+def _null_untrained(n_classes, hidden, n_inputs, mask_bytes, n_pairs, seed):
+    name = hashlib.sha256(repr((n_classes, hidden, n_inputs, mask_bytes, n_pairs, seed, 1)).encode()).hexdigest()
+    path = cache_dir() / "nulls" / f"untrained-{name[:20]}.json"
+    try:
+        return tuple(json.loads(path.read_text()).items())
+    except (OSError, ValueError, AttributeError):
+        pass
+    a, b = untrained_pairs(n_pairs, n_classes, hidden, n_inputs, seed)
     mask = None if mask_bytes is None else torch.from_numpy(np.frombuffer(mask_bytes, dtype=bool).copy())
     metrics = pair_metrics(a, b, pixel_mask=mask)
-    return tuple((k, v.mean().item()) for k, v in metrics.items() if not k.startswith("zero_var"))
+    levels = {k: v.double().mean().item() for k, v in metrics.items() if not k.startswith("zero_var")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_text(path, json.dumps(levels))
+    except OSError:  # a cache that cannot be written is only slower
+        pass
+    return tuple(levels.items())
 
 
-def null_shuffle(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n_shuffles: int = 256, seed: int = 0,
-                 policy: str = DEFAULT_POLICY, pixel_mask: torch.Tensor | None = None,
-                 acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def random_orthogonal(n: int, shape: tuple, generator: torch.Generator) -> torch.Tensor:
+    """Uniform (Haar) random orthogonal matrices (*shape, n, n): QR of Gaussians with the sign fix."""
+    z = torch.randn(*shape, n, n, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(z)
+    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+
+
+def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n_mix: int = 16, seed: int = 0,
+                    policy: str = DEFAULT_POLICY, pixel_mask: torch.Tensor | None = None,
+                    acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Each metric of ``pair_metrics(a, b, ...)`` with ``b``'s hidden units mixed by random orthogonal
+    matrices: the mean over ``n_mix`` mixings, (...,) per pair (see the module doc). Arguments as in
+    ``pair_metrics``; deterministic for a ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    lead = a["w1"].shape[:-2]
+    hidden = a["w1"].shape[-2]
+    q = random_orthogonal(hidden, (n_mix, *lead), g)  # (n_mix, ..., H, H)
+    mixed = {"w1": q @ b["w1"].double(), "w2": b["w2"].double() @ q.transpose(-1, -2)}
+    acts = None if acts_b is None else acts_b.double() @ q.transpose(-1, -2)  # (n_mix, ..., P, H)
+    metrics = pair_metrics({k: a[k].double() for k in ("w1", "w2")}, mixed, policy=policy, pixel_mask=pixel_mask,
+                           acts_a=None if acts_a is None else acts_a.double(), acts_b=acts)
+    return {k: v.double().mean(0) for k, v in metrics.items() if not k.startswith("zero_var")}
+
+
+def random_pairing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n_pairings: int = 256, seed: int = 0,
+                   policy: str = DEFAULT_POLICY, pixel_mask: torch.Tensor | None = None,
+                   acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Each metric of ``pair_metrics(a, b, ...)`` with the units paired at random instead of matched: the
-    mean over ``n_shuffles`` random pairings (independent for every layer and view), (...,) per pair.
-
-    Arguments as in ``pair_metrics``; deterministic for a given ``seed``. The APC values estimate the mean
-    |r| (or r) over all unit pairs of the two networks, PE estimates 1/H.
-    """
+    mean over ``n_pairings`` random pairings (independent for every layer and view), (...,) per pair. A lower
+    bound for a matched metric, not its chance level. The APC values estimate the mean |r| (or r) over all
+    unit pairs of the two networks, PE estimates 1/H. Deterministic for a ``seed``."""
     g = torch.Generator().manual_seed(seed)
 
-    def random_pairing(r, zero_a, zero_b, signed):
-        perm = torch.rand((n_shuffles, *r.shape[:-2], r.shape[-1]), generator=g).argsort(-1)[..., :r.shape[-2]]
+    def pairing(r, zero_a, zero_b, signed):
+        perm = torch.rand((n_pairings, *r.shape[:-2], r.shape[-1]), generator=g).argsort(-1)[..., :r.shape[-2]]
         return evaluate_matching(r, zero_a, zero_b, perm.to(r.device), signed=signed, policy=policy)
 
-    metrics = pair_metrics(a, b, policy=policy, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b,
-                           match=random_pairing)
+    metrics = pair_metrics(a, b, policy=policy, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b, match=pairing)
     return {k: v.nanmean(0) for k, v in metrics.items() if not k.startswith("zero_var")}
+
+
+SIGMAS = tuple(np.round(np.geomspace(0.05, 20.0, 20), 4))  # noise-to-signal ratios of the fixed-similarity null
+
+
+def null_fixed_similarity(sigma: float, n_classes: int, *, hidden: int = 16, n_inputs: int = 784,
+                          n_pairs: int = 300, seed: int = 0) -> dict[str, float]:
+    """Mean of each weight metric over ``n_pairs`` synthetic pairs of a fixed similarity: ``a`` untrained,
+    ``b`` = ``a`` with its hidden units permuted at random, plus Gaussian noise of ``sigma`` times each
+    matrix's own spread, in W1 and W2 alike. Cached in the process."""
+    return dict(_null_fixed(float(sigma), int(n_classes), int(hidden), int(n_inputs), int(n_pairs), int(seed)))
+
+
+@functools.lru_cache(maxsize=None)
+def _null_fixed(sigma, n_classes, hidden, n_inputs, n_pairs, seed):
+    a, _ = untrained_pairs(n_pairs, n_classes, hidden, n_inputs, seed)
+    g = torch.Generator().manual_seed(NULL_SEED_BASE + 7 + seed)
+    perm = torch.rand(n_pairs, hidden, generator=g).argsort(-1)  # (n, H): unit i of b is unit perm[i] of a
+    b = {"w1": a["w1"].gather(-2, perm[..., None].expand_as(a["w1"])),
+         "w2": a["w2"].gather(-1, perm[:, None, :].expand_as(a["w2"]))}
+    b = {k: v + sigma * v.std() * torch.randn(v.shape, generator=g, dtype=torch.float64) for k, v in b.items()}
+    metrics = pair_metrics(a, b)
+    return tuple((k, v.double().mean().item()) for k, v in metrics.items() if not k.startswith("zero_var"))
+
+
+def similarity_for(metric: str, value: float, n_classes: int, *, hidden: int = 16, n_inputs: int = 784,
+                   n_pairs: int = 300) -> float:
+    """The noise-to-signal ratio sigma at which the fixed-similarity null's ``metric`` equals ``value``
+    (interpolated on ``SIGMAS``, in log sigma; clipped to its ends). The metric falls as sigma grows."""
+    levels = np.array([null_fixed_similarity(s, n_classes, hidden=hidden, n_inputs=n_inputs, n_pairs=n_pairs)[metric]
+                       for s in SIGMAS])
+    order = np.argsort(levels)  # increasing metric = decreasing sigma
+    return float(np.exp(np.interp(value, levels[order], np.log(np.array(SIGMAS))[order])))
+

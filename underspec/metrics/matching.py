@@ -199,20 +199,24 @@ def pe(m1: Matching, m2: Matching) -> torch.Tensor:
 
 def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, policy: str = DEFAULT_POLICY,
                  pixel_mask: torch.Tensor | None = None, acts_a: torch.Tensor | None = None,
-                 acts_b: torch.Tensor | None = None, match=None) -> dict[str, torch.Tensor]:
+                 acts_b: torch.Tensor | None = None, alive: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 match=None) -> dict[str, torch.Tensor]:
     """Every weight- (and activation-) matching metric for a batch of network pairs, as (...,) tensors.
 
     a, b: ``w1`` (..., H, D) and ``w2`` (..., C, H), unpadded (cut to the pair's own C); ``a`` is the
     reference. pixel_mask: (D,) bool, the data-carrying pixels. acts_a, acts_b: (..., P, H) hidden
-    activations on the same P images. match: ``f(r, zero_a, zero_b, signed) -> Matching`` used instead of
-    the Hungarian matching (``assign``); ``null_shuffle`` passes random pairings.
+    activations on the same P images. alive: (alive_a, alive_b) (..., H) bool, the units that are not dead
+    (``underspec.metrics.units``). match: ``f(r, zero_a, zero_b, signed) -> Matching`` used instead of the
+    Hungarian matching (``assign``); ``random_pairing`` passes random pairings.
 
     Keys: the paper's ``apc1``, ``apc2``, ``pe``; ``apc1_signed``, ``apc2_signed``, ``pe_signed`` (matching
     on r); ``apc2_w1perm`` (|r| of the columns of w2 under the w1 matching); ``apc1_data`` (APC-1 on
     ``pixel_mask`` only, with its own matching; only when a mask is given); ``apc_act`` / ``apc_act_signed``
     (matching the units by their activations, |r| / r) and ``pe_act`` (agreement of the activation
     matching with the paper's w1 matching; only when activations are given); ``zero_var_w1``,
-    ``zero_var_w2``, ``zero_var_act`` (zero-variance units in both networks together, int64).
+    ``zero_var_w2``, ``zero_var_act`` (zero-variance units in both networks together, int64); with
+    ``alive``: ``apc1_alive``, ``apc2_alive``, ``pe_alive`` (the paper's three over the units alive in both
+    networks: dead units are left out of the matching, as policy "exclude" leaves zero-variance ones out).
     """
     if match is None:
         def match(r, zero_a, zero_b, signed):
@@ -232,6 +236,11 @@ def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, poli
             raise UnderspecError(f"pixel_mask must be ({a['w1'].shape[-1]},) bool, got {tuple(mask.shape)}")
         out["apc1_data"] = apc(match(*unit_correlation(a["w1"][..., mask], b["w1"][..., mask]), False))
     out.update(zero_var_w1=za1.sum(-1) + zb1.sum(-1), zero_var_w2=za2.sum(-1) + zb2.sum(-1))
+    if alive is not None:
+        out_a, out_b = ~alive[0], ~alive[1]
+        l1 = assign(r1, za1 | out_a, zb1 | out_b, policy="exclude")
+        l2 = assign(r2, za2 | out_a, zb2 | out_b, policy="exclude")
+        out.update(apc1_alive=apc(l1), apc2_alive=apc(l2), pe_alive=pe(l1, l2))
     if acts_a is not None:
         ra, zaa, zba = unit_correlation(acts_a.transpose(-1, -2), acts_b.transpose(-1, -2))
         ma = match(ra, zaa, zba, False)

@@ -13,63 +13,63 @@ import torch
 from ..errors import UnderspecError, check_choice, shown
 from ..training.data import Dataset, class_labels, data_pixels
 from ..training.run import Run
-from .chance import null_init, null_shuffle
-from .matching import (
-    DEFAULT_POLICY,
-    POLICIES,
-    layer_units,
-    pair_metrics,
-    seed_pairs,
-    zero_variance,
-)
+from .chance import null_structured, null_untrained, random_pairing
+from .matching import DEFAULT_POLICY, POLICIES, layer_units, pair_metrics, seed_pairs, zero_variance
 from .uncertainty import METHODS, estimate, pair_array
+from .units import run_units
 
 TARGETS = ("params", "grads", "displacement")
-NULLS = ("init", "shuffle")
+NULLS = ("untrained", "structured", "random-pairing")  # see underspec.metrics.chance
+NULL_COLUMN = {"untrained": "null", "structured": "null_structured", "random-pairing": "random_pairing"}
+NULL_SIZE = {"untrained": 2000, "structured": 16, "random-pairing": 256}  # pairs / mixings / pairings
 METRICS = ("apc1", "apc2", "pe", "apc1_signed", "apc2_signed", "pe_signed", "apc2_w1perm", "apc1_data",
-           "apc_act", "apc_act_signed", "pe_act")
-ZERO_VAR = ("zero_var_w1", "zero_var_w2", "zero_var_act")
+           "apc_act", "apc_act_signed", "pe_act", "apc1_alive", "apc2_alive", "pe_alive")
+COUNTS = ("zero_var_w1", "zero_var_w2", "zero_var_act", "dead_a", "dead_b")
 
 
 def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str = DEFAULT_POLICY,
-            data: Dataset | None = None, null: str | None = "init", n_null: int = 256,
+            data: Dataset | None = None, null="untrained", n_null: int | None = None, alive: bool = True,
             seed: int = 0) -> pd.DataFrame:
     """The paper's metrics and the additions for every configuration, seed pair and target of ``run``.
 
     pairs: ``"reference"`` (the first seed of the grid against each other one: the paper's view) or
     ``"all"`` (every seed pair). targets: any of ``"params"`` (final weights), ``"grads"`` (the summed
     training gradients, ``run.params("grad_sum")``) and ``"displacement"`` (final - init weights).
-    policy: zero-variance policy, ``"zero"`` (default), ``"exclude"`` or ``"raise"`` (see ``underspec.matching``).
-    data: the data set the run was trained on; only needed for ``apc1_data`` (APC-1 on the pixels that are
-    non-zero in at least one training image of the configuration).
-    null: ``"init"`` (untrained networks, see ``null_init``; the activation nulls are the same pair's
-    activations before training, epoch 0), ``"shuffle"`` (see ``null_shuffle``) or None (no null columns).
-    n_null: Monte Carlo size: pairs of fresh networks ("init") or random pairings per row ("shuffle").
-    seed: seeds the null.
+    policy: zero-variance policy, ``"zero"`` (default), ``"exclude"`` or ``"raise"`` (see ``metrics.matching``).
+    data: the data set the run was trained on; needed for ``apc1_data`` (APC-1 on the pixels that are
+    non-zero in at least one training image of the configuration) and for silent units (``metrics.units``).
+    null: one or several of ``"untrained"`` (columns ``<metric>_null``: untrained networks; the activation
+    nulls are the same pair's activations before training, epoch 0), ``"structured"`` (``<metric>_null_structured``:
+    b's units mixed by random rotations, keeping what unrelated trained networks share) and
+    ``"random-pairing"`` (``<metric>_random_pairing``: no matching, a lower bound), or None; see
+    ``metrics.chance``. n_null: Monte Carlo size (default 2,000 untrained pairs, 16 mixings, 256 pairings).
+    alive: add the paper's metrics over the units alive in both networks (``apc1_alive``, ``apc2_alive``,
+    ``pe_alive``) and each network's dead units (``dead_a``, ``dead_b``), by ``metrics.units.DEAD_POLICY``.
+    seed: seeds the nulls.
 
     Columns: ``l1``, ``n_classes``, ``seed_a`` (the reference of the pair), ``seed_b``, ``target``; the
     metrics of ``pair_metrics`` (``apc1``, ``apc2``, ``pe`` are the paper's; ``apc1_data`` only with
     ``data``; ``apc_act``, ``apc_act_signed``, ``pe_act`` only when the run has embeddings: post-ReLU
     activations of the final epoch on the held-out probe images, the same for every target except
-    ``pe_act``, which compares with the target's w1 matching); the zero-variance unit counts
-    ``zero_var_w1``, ``zero_var_w2`` (, ``zero_var_act``) over both networks; ``<metric>_null`` for each
-    metric. Rows: configurations in grid order (l1-major), then pairs, then targets. A pair with a diverged
-    member (non-finite weights, see ``Run.meta["diverged"]``) keeps its row with NaN metrics, which
-    ``summarize`` leaves out of ``n``.
+    ``pe_act``, which compares with the target's w1 matching); the counts ``zero_var_w1``, ``zero_var_w2``
+    (, ``zero_var_act``) over both networks and ``dead_a``, ``dead_b``; the null columns. Rows: configurations
+    in grid order (l1-major), then pairs, then targets. A pair with a diverged member (non-finite weights, see
+    ``Run.meta["diverged"]``) keeps its row with NaN metrics, which ``summarize`` leaves out of ``n``.
     """
     if not isinstance(run, Run):
         raise UnderspecError(f"compare needs a Run, got {type(run).__name__}: train one with underspec.train or "
                              "load one with underspec.load_run")
     grid = run.grid
-    targets = _check_args(run, targets, policy, null, n_null, data)
+    targets, nulls = _check_args(run, targets, policy, null, n_null, data)
     seed_list = seed_pairs(grid.seeds, pairs)
     views = [_target_params(run, t) for t in targets]
     stacked = {k: torch.stack([v[k] for v in views], 1) for k in ("w1", "w2")}  # (N, targets, ...)
     finite = torch.stack([torch.isfinite(v.flatten(1)).all(1) for v in stacked.values()]).all(0)  # (N,)
     if run.embeddings is not None:
         finite &= torch.isfinite(run.embeddings[:, -1].flatten(1)).all(1)
+    dead = run_units(run, data) if alive else None  # (N, H)
     masks = {c: None if data is None else _data_pixels(data, c, grid.class_mode) for c in grid.n_classes}
-    options = {"targets": targets, "policy": policy, "null": null, "n_null": n_null, "seed": seed}
+    options = {"targets": targets, "policy": policy, "nulls": nulls, "n_null": n_null, "seed": seed, "dead": dead}
     columns = []
     for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
         ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
@@ -86,7 +86,7 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
             values = _configuration(run, stacked, (ia[ok], ib[ok], good), (l1, c, number, masks[c]), options) \
                 if good else {}
             rows = ok.repeat_interleave(len(targets)).numpy()
-            for key in _columns(run, data, null):
+            for key in _columns(run, data, nulls, alive):
                 block[key] = np.full(len(rows), np.nan)
                 if good:
                     block[key][rows] = values[key]
@@ -94,22 +94,25 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     return pd.concat(columns, ignore_index=True)
 
 
-def _columns(run, data, null) -> list[str]:
+def _columns(run, data, nulls, alive) -> list[str]:
     """The metric columns ``compare`` writes for this run, in order (see ``pair_metrics``)."""
     def present(k):
-        return (k != "apc1_data" or data is not None) and ("act" not in k or run.embeddings is not None)
+        return ((k != "apc1_data" or data is not None) and ("act" not in k or run.embeddings is not None)
+                and ("alive" not in k and "dead" not in k or alive))
     metrics = [k for k in METRICS if present(k)]
-    return metrics + [k for k in ZERO_VAR if present(k)] + ([f"{k}_null" for k in metrics] if null else [])
+    return metrics + [k for k in COUNTS if present(k)] + [
+        f"{k}_{NULL_COLUMN[n]}" for n in nulls for k in metrics if "alive" not in k]
 
 
 def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]:
     """Every metric and null of one configuration: {column: (pairs * targets,) array}.
 
     pairs: (ia, ib, seed pairs), the member numbers of each pair's two networks; where: (l1, C, the
-    configuration's number, its data-pixel mask or None); options: compare's targets, policy, null, n_null, seed.
+    configuration's number, its data-pixel mask or None); options: compare's targets, policy, nulls, n_null,
+    seed, and the dead units (N, H) or None.
     """
     (ia, ib, seed_list), (l1, c, number, mask) = pairs, where
-    targets, policy, null, n_null, seed = (options[k] for k in ("targets", "policy", "null", "n_null", "seed"))
+    targets, policy, seed, dead = (options[k] for k in ("targets", "policy", "seed", "dead"))
     a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
     acts_a = acts_b = None
     if run.embeddings is not None:  # final epoch, post-ReLU, repeated for every target
@@ -117,27 +120,35 @@ def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]
         acts_b = torch.relu(run.embeddings[ib, -1]).repeat_interleave(len(targets), 0)
     if policy == "raise":
         _refuse_zero_variance(a, b, mask, (acts_a, acts_b), (seed_list, targets, l1, c))
-    metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
-    if null == "init":
-        level = null_init(c, hidden=run.grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask, n_pairs=n_null,
-                          seed=seed)
-        nulls = {k: torch.full((len(ia) * len(targets),), v, dtype=torch.float64) for k, v in level.items()}
-        if acts_a is not None:
-            nulls.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
-    elif null == "shuffle":
-        nulls = null_shuffle(a, b, n_shuffles=n_null, seed=seed * 100_003 + number, policy=policy, pixel_mask=mask,
-                             acts_a=acts_a, acts_b=acts_b)
-    else:
-        nulls = {}
-    values = {k: metrics[k].cpu().numpy() for k in (*METRICS, *ZERO_VAR) if k in metrics}
-    values.update({f"{k}_null": nulls[k].cpu().numpy() for k in METRICS if k in nulls})
+    alive = None if dead is None else tuple(~dead[i].repeat_interleave(len(targets), 0) for i in (ia, ib))
+    metrics = pair_metrics(a, b, policy=policy, pixel_mask=mask, acts_a=acts_a, acts_b=acts_b, alive=alive)
+    values = {k: metrics[k].cpu().numpy() for k in (*METRICS, *COUNTS) if k in metrics}
+    if dead is not None:
+        values["dead_a"], values["dead_b"] = (dead[i].sum(-1).repeat_interleave(len(targets)).numpy() for i in (ia, ib))
+    rows = len(ia) * len(targets)
+    for name in options["nulls"]:
+        size = options["n_null"] or NULL_SIZE[name]
+        if name == "untrained":
+            level = null_untrained(c, hidden=run.grid.hidden, n_inputs=a["w1"].shape[-1], pixel_mask=mask,
+                                   n_pairs=size, seed=seed)
+            null = {k: torch.full((rows,), v, dtype=torch.float64) for k, v in level.items()}
+            if acts_a is not None:
+                null.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
+        elif name == "structured":
+            null = null_structured(a, b, n_mix=size, seed=seed * 100_003 + number, policy=policy, pixel_mask=mask,
+                                   acts_a=acts_a, acts_b=acts_b)
+        else:
+            null = random_pairing(a, b, n_pairings=size, seed=seed * 100_003 + number, policy=policy,
+                                  pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
+        values.update({f"{k}_{NULL_COLUMN[name]}": null[k].cpu().numpy() for k in METRICS if k in null})
     return values
 
 
 def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 0.95, n_boot: int = 2000,
               seed: int = 0) -> pd.DataFrame:
     """Per (target, l1, n_classes) and metric: ``n`` pairs, ``n_seeds``, ``mean``, ``std`` (over pairs, ddof 1),
-    the seed-level interval of the mean ``ci_low`` / ``ci_high`` and ``null`` (the mean of ``<metric>_null``).
+    the seed-level interval of the mean ``ci_low`` / ``ci_high``, and the means of the null columns ``null``
+    (untrained), ``null_structured`` and ``random_pairing`` (NaN where compare did not compute them).
 
     The pairs share seeds, so the interval resamples seeds, not pairs (``underspec.metrics.uncertainty``):
     ``method="jackknife"`` (default: delete one seed at a time, t quantile; near-nominal coverage with 7
@@ -164,13 +175,14 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
             values = part[0][np.triu_indices(part.shape[-1], 1)]
             values = values[~np.isnan(values)]
             est = estimate(part, method=method, level=level, n_boot=n_boot, seed=seed)
-            null = table.loc[(table[keys] == group.to_numpy()).all(axis=1), f"{m}_null"].mean() \
-                if f"{m}_null" in table else np.nan
+            here = table.loc[(table[keys] == group.to_numpy()).all(axis=1)]
+            nulls = {column: here[f"{m}_{column}"].mean() if f"{m}_{column}" in table else np.nan
+                     for column in NULL_COLUMN.values()}
             rows.append({**group.to_dict(), "metric": m, "n": len(values),
                          "n_seeds": int((~np.isnan(part[0])).any(0).sum()),
                          "mean": values.mean() if len(values) else np.nan,
                          "std": values.std(ddof=1) if len(values) > 1 else np.nan,
-                         "ci_low": est.low, "ci_high": est.high, "null": null, "method": method})
+                         "ci_low": est.low, "ci_high": est.high, **nulls, "method": method})
     order = {m: i for i, m in enumerate(metrics)}
     out = pd.DataFrame(rows)
     out["_g"] = out.groupby(keys, sort=False).ngroup()
@@ -183,23 +195,29 @@ def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor
     return data_pixels(data.x_train[keep])
 
 
-def _check_args(run: Run, targets, policy, null, n_null, data) -> tuple[str, ...]:
+def _check_args(run: Run, targets, policy, null, n_null, data) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The targets and the nulls, checked."""
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     bad = [t for t in targets if t not in TARGETS]
     if bad or not targets:
-        raise UnderspecError(f"unknown target(s) {bad or targets}: use some of {', '.join(TARGETS)}")
+        raise UnderspecError(f"unknown target(s) {shown(bad or targets)}: use some of {', '.join(TARGETS)}")
     if len(set(targets)) != len(targets):
-        raise UnderspecError(f"duplicate target in {list(targets)}: list each target once")
+        raise UnderspecError(f"duplicate target in {shown(list(targets))}: list each target once")
     if policy not in POLICIES:
         raise UnderspecError(f"unknown zero-variance policy {shown(policy)}: use one of {', '.join(POLICIES)}")
-    if null is not None and null not in NULLS:
-        raise UnderspecError(f"unknown null {shown(null)}: use one of {', '.join(NULLS)}, or None")
-    if not isinstance(n_null, int) or n_null < 1:
-        raise UnderspecError(f"n_null must be a positive integer, got {shown(n_null)}")
+    nulls = () if null is None else (null,) if isinstance(null, str) else tuple(null)
+    nulls = tuple("untrained" if n == "init" else n for n in nulls)  # the earlier name
+    if "shuffle" in nulls:
+        raise UnderspecError("null='shuffle' is now null='random-pairing': a lower bound for a matched metric, "
+                             "not its chance level (see underspec.metrics.chance)")
+    for name in nulls:
+        check_choice(name, NULLS, "null")
+    if n_null is not None and (isinstance(n_null, bool) or not isinstance(n_null, int) or n_null < 1):
+        raise UnderspecError(f"n_null must be a positive integer or None, got {shown(n_null)}")
     if data is not None and data.name != run.data_name:
         raise UnderspecError(f"data is {shown(data.name)} but the run was trained on {shown(run.data_name)}: "
                              "pass the data set the run was trained on")
-    return targets
+    return targets, nulls
 
 
 def _target_params(run: Run, target: str) -> dict[str, torch.Tensor]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
