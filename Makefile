@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.js
 	# JupyterLab opens the chapters (.md) as notebooks: the project's default-viewer setting, in the venv
 	mkdir -p $(VENV)/etc/jupyter/labconfig
 	cp jupyter/labconfig/default_setting_overrides.json $(VENV)/etc/jupyter/labconfig/
+	# full-size Fashion-MNIST offline: Debian's dataset-fashion-mnist (load_dataset("fashion-mnist") reads it)
+	test -d /usr/share/datasets/fashion-mnist || ! command -v apt-get >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) || \
+	  echo "note: could not install dataset-fashion-mnist; load_dataset('fashion-mnist') will need the internet"
 	touch $(STAMP)
 
 # The book: every chapter executed with the default parameters (the paper's grid on mnist-5k), no warning.

@@ -74,3 +74,29 @@ def test_take_keeps_the_first_images_and_none_means_all(mnist5k):
     part = mnist5k.take(10, None)
     assert torch.equal(part.x_train, mnist5k.x_train[:10]) and torch.equal(part.y_test, mnist5k.y_test)
     assert mnist5k.take(None, None) is mnist5k
+
+
+def read_idx_gz(path) -> np.ndarray:
+    """An IDX file (gzip) parsed by hand: magic (0, 0, type 8, ndim), big-endian sizes, then the bytes."""
+    import gzip
+
+    raw = gzip.open(path, "rb").read()
+    assert raw[:3] == b"\x00\x00\x08"
+    ndim = raw[3]
+    dims = np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4").astype(int)
+    return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
+
+
+@pytest.mark.skipif(not underspec.training.data.DEBIAN_FASHION_MNIST.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (make installs it with apt-get)")
+def test_fashion_mnist_offline_equals_the_debian_files(tmp_path):
+    data = underspec.load_dataset("fashion-mnist", root=tmp_path, download=False)
+    assert (len(data.y_train), len(data.y_test)) == (60_000, 10_000)
+    assert torch.bincount(data.y_train).tolist() == [6000] * 10 and torch.bincount(data.y_test).tolist() == [1000] * 10
+    folder = underspec.training.data.DEBIAN_FASHION_MNIST
+    for split, x, y in (("train", data.x_train, data.y_train), ("t10k", data.x_test, data.y_test)):
+        images = read_idx_gz(folder / f"{split}-images-idx3-ubyte.gz").reshape(len(y), -1)
+        labels = read_idx_gz(folder / f"{split}-labels-idx1-ubyte.gz")
+        assert np.array_equal((x.numpy() * 255).round().astype(np.uint8), images)
+        assert np.array_equal(x.numpy(), images.astype(np.float32) / np.float32(255.0))
+        assert np.array_equal(y.numpy(), labels)

