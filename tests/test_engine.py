@@ -157,3 +157,17 @@ def test_cuda_members_equal_the_reference_loop(small):
     for seed, l1, c in grid.members():
         ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50)
         assert max_difference(run.member(seed, l1, c), ref) < 1e-10
+
+
+def test_a_step_budget_trains_whole_epochs_and_equals_the_loop(small):
+    """steps=100 on 300 images in batches of 64 (5 steps an epoch): 20 epochs, recorded with the budget."""
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(3,), steps=100)
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=20, snapshots=True, embeddings=True)
+    assert run.grid.epochs == 20 and run.grid.steps == 100 and run.history.epoch.max() == 20
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, steps=100, dtype=torch.float64, probe_size=20)
+        assert len(ref.history) == 20
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10
+    assert Grid(seeds=(0,), steps=101).for_data(300).epochs == 21  # rounded up to whole epochs
+    with pytest.raises(underspec.UnderspecError, match="steps budget needs class_mode relabel"):
+        Grid(seeds=(0,), steps=100, class_mode="subset")

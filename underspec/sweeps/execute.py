@@ -84,7 +84,7 @@ def run_shard(task: ShardTask) -> dict:
             raise ShardError(f"{task.shard.id}: {_one_line(exc)}") from None
         os.replace(partial, attempt / NOTEBOOK_FILE)
         header = read_run_header(attempt / RUN_DIR)
-        if Grid.from_dict(header["grid"]) != _task_grid(task):
+        if Grid.from_dict(header["grid"]) != _task_grid(task).for_data(header.get("meta", {}).get("n_train", 0)):
             raise ShardError(f"{task.shard.id}: the notebook trained another grid than the shard's")
         pd.read_parquet(attempt / METRICS_FILE)  # readable
         marker = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": task.fingerprint,

@@ -227,7 +227,8 @@ def rows_match(tables, shard: Shard, config: SweepConfig) -> bool:
         return (set(zip(metrics.l1.astype(float), metrics.n_classes.astype(int))) == configs
                 and set(metrics.seed_a) | set(metrics.seed_b) <= set(config.seeds)
                 and set(zip(history.l1.astype(float), history.n_classes.astype(int))) == configs
-                and set(history.seed) == set(config.seeds) and history.epoch.max() == config.epochs)
+                and set(history.seed) == set(config.seeds)
+                and (config.steps is not None or history.epoch.max() == config.epochs))  # a budget sets epochs
     except (AttributeError, ValueError, TypeError):
         return False
 

@@ -75,4 +75,4 @@ def _cached(directory: Path, grid: Grid, data: Dataset) -> Run | None:
         run = load_run(directory)
     except UnderspecError:
         return None
-    return run if run.grid == grid and run.data_name == data.name else None
+    return run if run.grid == grid.for_data(len(data.y_train)) and run.data_name == data.name else None

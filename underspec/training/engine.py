@@ -211,6 +211,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     check_flag(tf32, "tf32")
     device = resolve_device(device)
     n, d = data.x_train.shape
+    grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
     h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
     probe_size = min(int(probe_size), len(data.y_test))
     n_params = h * d + h + k * h + k

@@ -95,6 +95,18 @@ def parse_str(value, key: str) -> str:
     return value
 
 
+def _parse_optional_int(value, key: str) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    return parse_int(value, key)
+
+
+def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:
+    """The fewest whole epochs of ceil(n_train / batch_size) SGD steps that make at least ``steps`` steps."""
+    per_epoch = -(-n_train // batch_size)
+    return -(-steps // per_epoch)
+
+
 def _items(value, key: str) -> list:
     if value is None:
         return []
@@ -141,6 +153,9 @@ class Grid:
                                       parse=parse_ints, label="C", flag="classes")
     hidden: int = knob(16, "hidden units", parse=parse_int, label="hidden {}")
     epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
+    steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
+                             "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
+                             label="{} steps budget")
     batch_size: int = knob(64, "images per SGD step", parse=parse_int, label="batch {}")
     lr: float = knob(0.01, "learning rate", parse=parse_float, label="lr {:g}")
     optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)}", parse=parse_str, label="{}")
@@ -173,6 +188,19 @@ class Grid:
             raise UnderspecError(f"the learning rate must be > 0, got {shown(self.lr)}")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.class_mode, CLASS_MODES, "class mode")
+        if self.steps is not None and self.steps < 1:
+            raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
+        if self.steps is not None and self.class_mode == "subset":
+            raise UnderspecError("a steps budget needs class_mode relabel: in subset mode every C trains on its own "
+                                 "number of images, so one budget gives each a different number of epochs")
+
+    def for_data(self, n_train: int) -> "Grid":
+        """This grid with ``epochs`` set by its steps budget for ``n_train`` training images: the fewest whole
+        epochs of ceil(n_train / batch_size) steps that reach the budget (the budget stays recorded). Without
+        a budget, the grid itself."""
+        if self.steps is None:
+            return self
+        return dataclasses.replace(self, epochs=steps_to_epochs(self.steps, n_train, self.batch_size))
 
     @classmethod
     def paper(cls, **overrides) -> "Grid":

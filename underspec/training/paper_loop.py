@@ -12,25 +12,28 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from .data import Dataset, class_labels
-from .grid import Grid
+from .grid import Grid, steps_to_epochs
 from .model import PaperMLP
 from .run import Member
 
 
 def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
-                    batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
-                    dtype: torch.dtype = torch.float32, probe_size: int = 1000,
-                    device: str | torch.device = "cpu") -> Member:
+                     batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
+                     steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                     device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
     parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
-    The caller's global random state is restored afterwards. Results come back on the CPU.
+    The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
+    of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set.
     """
     Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
-         lr=lr, optimizer=optimizer, class_mode=class_mode)  # validates the arguments
+         lr=lr, optimizer=optimizer, class_mode=class_mode, steps=steps)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
+    if steps is not None:
+        epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
     keep_test, labels_test = class_labels(data.y_test, n_classes, class_mode)
     x_test, y_test = data.x_test[keep_test].to(device, dtype), labels_test[keep_test].to(device)
     probe = data.x_test[:probe_size].to(device, dtype)
