@@ -155,6 +155,6 @@ def test_a_new_grid_field_reaches_the_cli_the_sweep_config_and_the_cache_key(thr
     assert "throwaway" in SweepConfig.science_keys()
     assert config.fingerprint() != config.replace(throwaway=6).fingerprint()
     shard = config.plan()[0]
-    assert config.notebook_parameters(shard)["throwaway"] == 5
+    assert config.notebook_parameters(shard)["knobs"]["throwaway"] == 5
     assert run_key(grid, small) != run_key(grid.__class__(seeds=(0, 1, 2), throwaway=4), small)
     assert "throwaway 3" in describe(grid, "mnist-5k")

@@ -14,7 +14,7 @@ from .metrics.predictions import (accuracy, barrier, disagreement, ensemble_accu
                                   linear_path)
 from .metrics.representations import aligned_view, linear_cka, pca_trajectories
 from .metrics.symmetry import permute, permute_hidden
-from .metrics.tables import compare, summarize
+from .metrics.tables import compare, member_table, study_tables, summarize
 from .training.cache import load_or_train
 from .training.data import Dataset, class_labels, load_dataset
 from .training.engine import train
@@ -29,5 +29,6 @@ __all__ = ["Dataset", "Grid", "Member", "PaperMLP", "Run", "UnderspecError", "cl
 __all__ += ["accuracy", "align_units", "aligned_view", "apc", "barrier", "compare", "disagreement",
             "ensemble_accuracy", "expected_calibration_error", "linear_cka", "linear_path", "match_units",
             "null_fixed_similarity", "null_init", "null_structured", "null_untrained", "pair_metrics", "paper_pair_metrics", "pca_trajectories", "pe", "permute",
-            "permute_hidden", "random_pairing", "seed_pairs", "summarize", "unit_correlation", "weight_matching"]
+            "permute_hidden", "random_pairing", "seed_pairs", "study_tables", "member_table", "summarize",
+            "unit_correlation", "weight_matching"]
 __version__ = "0.1.0"

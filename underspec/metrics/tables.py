@@ -6,6 +6,8 @@ one row per (target, configuration, metric) with mean, std and a bootstrap 95% i
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -14,9 +16,17 @@ from ..errors import UnderspecError, check_choice, shown
 from ..training.data import Dataset, class_labels, data_pixels
 from ..training.run import Run
 from .chance import null_structured, null_untrained, random_pairing
-from .matching import DEFAULT_POLICY, POLICIES, layer_units, pair_metrics, seed_pairs, zero_variance
+from .matching import (
+    DEFAULT_POLICY,
+    POLICIES,
+    layer_units,
+    pair_metrics,
+    seed_pairs,
+    zero_variance,
+)
+from .shift import shift_table
 from .uncertainty import METHODS, estimate, pair_array
-from .units import run_units
+from .units import distance_from_init, run_units
 
 TARGETS = ("params", "grads", "displacement")
 NULLS = ("untrained", "structured", "random-pairing")  # see underspec.metrics.chance
@@ -71,7 +81,7 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     masks = {c: None if data is None else _data_pixels(data, c, grid.class_mode) for c in grid.n_classes}
     options = {"targets": targets, "policy": policy, "nulls": nulls, "n_null": n_null, "seed": seed, "dead": dead}
     columns = []
-    for number, (l1, c) in enumerate((l1, c) for l1 in grid.l1 for c in grid.n_classes):
+    for l1, c in ((l1, c) for l1 in grid.l1 for c in grid.n_classes):
         ia = torch.tensor([run.index(sa, l1, c) for sa, _ in seed_list])
         ib = torch.tensor([run.index(sb, l1, c) for _, sb in seed_list])
         ok = finite[ia] & finite[ib]  # pairs without a diverged member
@@ -80,10 +90,10 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
                  "seed_b": np.repeat([sb for _, sb in seed_list], len(targets)),
                  "target": np.tile(targets, len(ia))}
         if ok.all():
-            block.update(_configuration(run, stacked, (ia, ib, seed_list), (l1, c, number, masks[c]), options))
+            block.update(_configuration(run, stacked, (ia, ib, seed_list), (l1, c, masks[c]), options))
         else:  # the policy for diverged members: their pairs get NaN, which summarize leaves out
             good = [pair for pair, keep in zip(seed_list, ok) if keep]
-            values = _configuration(run, stacked, (ia[ok], ib[ok], good), (l1, c, number, masks[c]), options) \
+            values = _configuration(run, stacked, (ia[ok], ib[ok], good), (l1, c, masks[c]), options) \
                 if good else {}
             rows = ok.repeat_interleave(len(targets)).numpy()
             for key in _columns(run, data, nulls, alive):
@@ -92,6 +102,11 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
                     block[key][rows] = values[key]
         columns.append(pd.DataFrame(block))
     return pd.concat(columns, ignore_index=True)
+
+
+def _null_seed(seed: int, l1: float, n_classes: int) -> int:
+    """The seed of a configuration's Monte Carlo null: from its values, so any shard plan gives the same."""
+    return zlib.crc32(f"{seed}:{l1!r}:{n_classes}".encode())
 
 
 def _columns(run, data, nulls, alive) -> list[str]:
@@ -108,10 +123,10 @@ def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]
     """Every metric and null of one configuration: {column: (pairs * targets,) array}.
 
     pairs: (ia, ib, seed pairs), the member numbers of each pair's two networks; where: (l1, C, the
-    configuration's number, its data-pixel mask or None); options: compare's targets, policy, nulls, n_null,
+    configuration's data-pixel mask or None); options: compare's targets, policy, nulls, n_null,
     seed, and the dead units (N, H) or None.
     """
-    (ia, ib, seed_list), (l1, c, number, mask) = pairs, where
+    (ia, ib, seed_list), (l1, c, mask) = pairs, where
     targets, policy, seed, dead = (options[k] for k in ("targets", "policy", "seed", "dead"))
     a, b = _cut(stacked, ia, c), _cut(stacked, ib, c)
     acts_a = acts_b = None
@@ -135,10 +150,10 @@ def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]
             if acts_a is not None:
                 null.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
         elif name == "structured":
-            null = null_structured(a, b, n_mix=size, seed=seed * 100_003 + number, policy=policy, pixel_mask=mask,
+            null = null_structured(a, b, n_mix=size, seed=_null_seed(seed, l1, c), policy=policy, pixel_mask=mask,
                                    acts_a=acts_a, acts_b=acts_b)
         else:
-            null = random_pairing(a, b, n_pairings=size, seed=seed * 100_003 + number, policy=policy,
+            null = random_pairing(a, b, n_pairings=size, seed=_null_seed(seed, l1, c), policy=policy,
                                   pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)
         values.update({f"{k}_{NULL_COLUMN[name]}": null[k].cpu().numpy() for k in METRICS if k in null})
     return values
@@ -188,6 +203,28 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
     out["_g"] = out.groupby(keys, sort=False).ngroup()
     return out.sort_values(["_g", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c,
                            kind="stable").drop(columns="_g").reset_index(drop=True)
+
+
+def member_table(run: Run, data: Dataset | None = None) -> pd.DataFrame:
+    """One row per member: seed, l1, n_classes, final test accuracy and loss, distance from init
+    (``rel_change``, ``init_cosine``), dead units and whether training diverged (the regime of a study)."""
+    table = distance_from_init(run)
+    final = run.history[run.history.epoch == run.grid.epochs].reset_index(drop=True)
+    table["test_acc"], table["test_loss"] = final.test_acc.to_numpy(), final.test_loss.to_numpy()
+    table["dead_units"] = run_units(run, data).sum(-1).numpy()
+    diverged = {(d["seed"], d["l1"], d["n_classes"]) for d in run.meta.get("diverged", [])}
+    table["diverged"] = [m in diverged for m in run.grid.members()]
+    return table
+
+
+def study_tables(run: Run, data: Dataset, *, pairs: str = "all", far: Dataset | None = None,
+                 null=("untrained", "structured")) -> dict[str, pd.DataFrame]:
+    """Everything a study keeps of a trained grid, as tidy tables (never the weights): ``metrics`` (compare of
+    the parameters and the summed gradients over ``pairs``, with the nulls ``null``), ``members``
+    (``member_table``) and ``shifts`` (``shift_table``: every seed pair under each shifted test set, with
+    ``far`` as the far shift)."""
+    return {"metrics": compare(run, pairs, data=data, null=null),
+            "members": member_table(run, data), "shifts": shift_table(run, data, far=far, pairs=pairs)}
 
 
 def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor:

@@ -217,10 +217,11 @@ class SweepConfig:
         return {**self._grid.to_dict(), **dataclasses.asdict(self._settings)}
 
     def notebook_parameters(self, shard: "Shard", out_dir: str = ".") -> dict:
-        """The values papermill injects into the notebook for ``shard``: every knob of the shard's grid and
-        the keys the notebook reads (``NOTEBOOK_PARAMETERS``)."""
-        own = {k: getattr(self, k) for k in NOTEBOOK_PARAMETERS if k != "out_dir"}
-        return {**shard.grid(self).to_dict(), **own, "out_dir": out_dir}
+        """The values papermill injects into the notebook for ``shard``: ``knobs`` (every knob of the shard's
+        grid, one dict, so a new knob needs no new notebook parameter) and the keys the notebook reads
+        (``NOTEBOOK_PARAMETERS``)."""
+        own = {k: getattr(self, k) for k in NOTEBOOK_PARAMETERS if k not in ("knobs", "out_dir")}
+        return {"knobs": shard.grid(self).to_dict(), **own, "out_dir": out_dir}
 
     def notebook_path(self) -> Path:
         return Path(self.notebook) if self.notebook else DEFAULT_NOTEBOOK
@@ -267,8 +268,8 @@ def yaml_problem(exc: BaseException) -> str:
     return shown(first, 120).strip("'\"")
 
 
-# what the notebook's parameters cell must declare besides the grid's knobs (papermill injects those too)
-NOTEBOOK_PARAMETERS = ("dataset", "n_train", "n_test", "data_root", "pairs", "device", "records", "out_dir")
+# what the notebook's parameters cell must declare (the grid's knobs travel together, in ``knobs``)
+NOTEBOOK_PARAMETERS = ("knobs", "dataset", "n_train", "n_test", "data_root", "pairs", "device", "records", "out_dir")
 
 
 def _from_kwargs(values: dict) -> SweepConfig:

@@ -73,7 +73,8 @@ def run_shard(task: ShardTask) -> dict:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(task.threads)  # the kernel inherits it: N shards at once share the cores
     try:
-        (attempt / PARAMS_FILE).write_text(yaml.safe_dump(task.parameters, sort_keys=False))
+        flat = {**task.parameters["knobs"], **{k: v for k, v in task.parameters.items() if k != "knobs"}}
+        (attempt / PARAMS_FILE).write_text(yaml.safe_dump(flat, sort_keys=False))  # the readable record
         nb = jupytext.read(task.notebook)
         partial = attempt / "notebook.partial.ipynb"
         try:
@@ -109,7 +110,7 @@ def run_shard(task: ShardTask) -> dict:
 
 
 def _task_grid(task: ShardTask) -> Grid:
-    return Grid.from_parameters(task.parameters)
+    return Grid.from_dict(task.parameters["knobs"])
 
 
 
@@ -267,7 +268,7 @@ def check_notebook(path: Path) -> None:
         raise UnderspecError(f"{path} needs exactly one code cell tagged 'parameters' (found {len(cells)})")
     declared = {t.id for node in ast.walk(ast.parse(cells[0].source)) if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
-    missing = [p for p in NOTEBOOK_PARAMETERS if p not in declared]  # the grid's knobs are injected as well
+    missing = [p for p in NOTEBOOK_PARAMETERS if p not in declared]
     if missing:
         raise UnderspecError(f"the parameters cell of {path} lacks {', '.join(missing)}: it must declare "
                              f"{', '.join(NOTEBOOK_PARAMETERS)}")

@@ -25,7 +25,8 @@ def report(results_dir: str | os.PathLike, *, out: str | os.PathLike | None = No
     target.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     summary = summarize(results.metrics)
-    for name, table in (("metrics", results.metrics), ("summary", summary), ("history", results.history)):
+    tables = {"metrics": results.metrics, "summary": summary, "history": results.history, **results.tables}
+    for name, table in tables.items():
         paths[f"{name}.parquet"] = atomic_write(target / f"{name}.parquet",
                                                 lambda tmp: table.to_parquet(tmp, index=False))
         paths[f"{name}.csv"] = atomic_write(target / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))

@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +43,23 @@ MARKER, METRICS_FILE, RUN_DIR, NOTEBOOK_FILE, PARAMS_FILE = (
     "COMPLETE.json", "metrics.parquet", "run", "notebook.ipynb", "parameters.yaml")
 
 
-def save_shard(out_dir: str | os.PathLike, run, metrics: pd.DataFrame) -> Path:
-    """Write a shard's results into ``out_dir``: the Run (``run/``) and the metrics table, each atomically.
+def save_shard(out_dir: str | os.PathLike, run, tables) -> Path:
+    """Write a shard's results into ``out_dir``: the Run (``run/``) and its tables, each atomically.
 
-    Called by the sweep notebook. The completion marker is not written here: the sweep writes it after the
-    notebook itself has finished, so a notebook that dies later leaves no complete-looking shard.
+    tables: {name: DataFrame} with at least ``"metrics"`` (``underspec.compare``), each written as
+    ``<name>.parquet`` (``metrics.study_tables`` gives metrics, distance and shifts); a single DataFrame is
+    the metrics table. Called by the sweep notebook. The completion marker is not written here: the sweep
+    writes it after the notebook itself has finished, so a notebook that dies later leaves no
+    complete-looking shard.
     """
+    tables = {"metrics": tables} if isinstance(tables, pd.DataFrame) else dict(tables)
+    if "metrics" not in tables:
+        raise UnderspecError("a shard needs its metrics table: pass {'metrics': compare(run), ...}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run.save(out_dir / RUN_DIR)
-    atomic_write(out_dir / METRICS_FILE, lambda tmp: metrics.to_parquet(tmp, index=False))
+    for name, table in tables.items():
+        atomic_write(out_dir / f"{name}.parquet", lambda tmp, t=table: t.to_parquet(tmp, index=False))
     return out_dir
 
 
@@ -68,7 +75,10 @@ def shard_status(out: str | os.PathLike, shard: Shard, fingerprint: str) -> str:
 
 def shard_checksums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file a complete shard holds, by path relative to its folder (what the marker records)."""
-    names = [METRICS_FILE, NOTEBOOK_FILE, *(f"{RUN_DIR}/{name}" for name in (META_FILE, TENSOR_FILE, HISTORY_FILE))]
+    tables = sorted(p.name for p in folder.glob("*.parquet"))
+    if METRICS_FILE not in tables:
+        raise FileNotFoundError(folder / METRICS_FILE)
+    names = [*tables, NOTEBOOK_FILE, *(f"{RUN_DIR}/{name}" for name in (META_FILE, TENSOR_FILE, HISTORY_FILE))]
     return {name: sha256(folder / name) for name in names}
 
 
@@ -173,12 +183,14 @@ def lock(out: Path):
 @dataclass
 class Results:
     """A sweep's results: ``config``, ``metrics`` (every complete shard's compare table, in grid order),
-    ``history`` (one row per member and epoch), and the ids of ``missing`` shards (not complete)."""
+    ``history`` (one row per member and epoch), the ids of ``missing`` shards (not complete), and the shards'
+    other ``tables`` by name (``distance``, ``shifts``, ... when the notebook wrote them), in grid order."""
 
     config: SweepConfig
     metrics: pd.DataFrame
     history: pd.DataFrame
     missing: list[str]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) -> Results:
@@ -197,7 +209,7 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
     doc = read_sweep_file(out)
     config = SweepConfig.from_dict(doc["config"])
     fingerprint = doc["fingerprint"]
-    metrics, history, missing = [], [], []
+    metrics, history, missing, extra = [], [], [], {}
     for shard in config.plan():
         folder = out / SHARDS_DIR / shard.id
         if not marker_ok(folder, shard, fingerprint):
@@ -212,11 +224,16 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
             continue
         metrics.append(tables[0])
         history.append(tables[1])
+        for path in sorted(folder.glob("*.parquet")):
+            if path.name != METRICS_FILE:
+                extra.setdefault(path.stem, []).append(pd.read_parquet(path))
     if missing and (not allow_missing or not metrics):
         raise UnderspecError(f"{len(missing)} of {len(config.plan())} shards of {out} are not complete "
                              f"({', '.join(missing)}): run `underspec sweep` again with the same config to finish them")
+    tables = {name: _grid_order(pd.concat(parts, ignore_index=True), config, members="seed" in parts[0])
+              for name, parts in extra.items()}
     return Results(config, _grid_order(pd.concat(metrics, ignore_index=True), config),
-                   _grid_order(pd.concat(history, ignore_index=True), config, members=True), missing)
+                   _grid_order(pd.concat(history, ignore_index=True), config, members=True), missing, tables)
 
 
 def rows_match(tables, shard: Shard, config: SweepConfig) -> bool:
