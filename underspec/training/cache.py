@@ -23,7 +23,7 @@ TRAINING_CODE = tuple(sorted([str(p.relative_to(PACKAGE)) for p in (PACKAGE / "t
                              + ["errors.py", "files.py", "progress.py"]))
 
 
-def _training_code_hash() -> str:
+def training_code_hash() -> str:
     """A hash of the package's training code: a cached Run from older code is never served."""
     return hashlib.sha256(b"".join((PACKAGE / name).read_bytes() for name in TRAINING_CODE)).hexdigest()[:12]
 
@@ -33,7 +33,7 @@ def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
     version of the training code)."""
     options = {k: str(v) for k, v in sorted(train_kwargs.items()) if k not in ("device", "progress")}
     blob = json.dumps({"grid": grid.to_dict(science_only=True), "data": data.name, "n_train": len(data.y_train),
-                       "n_test": len(data.y_test), "options": options, "code": _training_code_hash()},
+                       "n_test": len(data.y_test), "options": options, "code": training_code_hash()},
                       sort_keys=True)
     return f"{data.name.split('[')[0]}-{len(grid)}nets-{grid.epochs}ep-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 

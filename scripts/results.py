@@ -1,0 +1,132 @@
+"""The results store: studies too heavy for every book build, run by `underspec sweep` from a config committed
+under results/<study>/config.yaml, and kept as tidy tables beside it (never the weights):
+
+    results/<study>/config.yaml        the sweep config (its out: is a scratch folder under runs/, ignored by git)
+    results/<study>/metrics.parquet    compare(): every seed pair, configuration and target, with the nulls
+    results/<study>/members.parquet    every network: accuracy, distance from init, dead units, divergence
+    results/<study>/shifts.parquet     every seed pair on every shifted test set
+    results/<study>/history.parquet    every network's learning curve (epochs after 50: every 10th and the last)
+    results/<study>/provenance.json    the code version, torch version, device, machine and wall time behind it
+    results/<study>/check/*.parquet    the same tables for the study's first configuration trained one epoch:
+                                       tests/test_results.py recomputes them and finds them equal, and finds
+                                       the study's own epoch-1 curves equal to theirs
+
+    python scripts/results.py                 # every study (resumes a sweep that stopped)
+    python scripts/results.py NAME ...        # some of them
+    python scripts/results.py --check NAME    # only rewrite the check tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import underspec
+from underspec import Grid
+from underspec.sweeps.config import SweepConfig
+from underspec.sweeps.execute import run_sweep
+from underspec.sweeps.store import MARKER, SHARDS_DIR, load_results
+from underspec.training.cache import training_code_hash
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+TABLES = ("metrics", "members", "shifts")
+
+
+def studies(names=()) -> list[Path]:
+    found = sorted(p.parent for p in RESULTS.glob("*/config.yaml"))
+    if names:
+        found = [p for p in found if p.name in names]
+        missing = set(names) - {p.name for p in found}
+        if missing:
+            sys.exit(f"no study {sorted(missing)} under {RESULTS}: each needs results/<name>/config.yaml")
+    return found
+
+
+def config_of(study: Path) -> SweepConfig:
+    config = SweepConfig.from_yaml(study / "config.yaml")
+    return config.replace(out=str(ROOT / config.out)) if not Path(config.out).is_absolute() else config
+
+
+def thin_history(history: pd.DataFrame) -> pd.DataFrame:
+    """Every epoch up to 50, then every 10th and the last (a 46,900-step study has 745 epochs)."""
+    last = history.epoch.max()
+    keep = (history.epoch <= 50) | (history.epoch % 10 == 0) | (history.epoch == last)
+    return history[keep].reset_index(drop=True)
+
+
+def check_grid(config: SweepConfig) -> underspec.Grid:
+    """The study's first configuration (first shard, first lambda and C), every seed, one epoch."""
+    shard = config.plan()[0]
+    return Grid.from_dict({**config.grid().to_dict(), "l1": [shard.l1[0]], "n_classes": [shard.n_classes[0]],
+                           "epochs": 1, "steps": None})
+
+
+def check_tables(config: SweepConfig) -> dict[str, pd.DataFrame]:
+    """The check: ``check_grid`` trained and tabled exactly as a shard of the study is (on the CPU)."""
+    data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
+    far = underspec.load_dataset("fashion-mnist", download=False) if config.dataset.startswith("mnist") else None
+    run = underspec.train(check_grid(config), data, device="cpu", progress=False, snapshots=False, embeddings=False)
+    return {**underspec.study_tables(run, data, pairs=config.pairs, far=far), "history": run.history}
+
+
+def write(table: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(path, index=False)
+
+
+def git_version() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "underspec", "book/sweeps"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("+uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def publish(study: Path, check_only: bool = False) -> None:
+    config = config_of(study)
+    if not check_only:
+        started = time.time()
+        run_sweep(config, progress=True)
+        results = load_results(config.out, allow_missing=False)
+        for name in TABLES:
+            write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
+        write(thin_history(results.history), study / "history.parquet")
+        markers = [json.loads((Path(config.out) / SHARDS_DIR / s.id / MARKER).read_text()) for s in config.plan()]
+        provenance = {"code": git_version(), "training_code_hash": training_code_hash(),
+                      "underspec": underspec.__version__, "torch": torch.__version__,
+                      "python": platform.python_version(), "machine": f"{platform.machine()}, "
+                      f"{torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
+                      "devices": sorted({m.get("device") for m in markers}),
+                      "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
+                      "wall_seconds_total": round(sum(m["seconds"] for m in markers), 1),
+                      "written": time.strftime("%Y-%m-%d %H:%M:%S"), "publish_seconds": round(time.time() - started)}
+        (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    for name, table in check_tables(config).items():
+        write(table, study / "check" / f"{name}.parquet")
+    print(f"{study.name}: tables written to {study}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="studies to run (default: all)")
+    parser.add_argument("--check", action="store_true", help="only rewrite the check tables")
+    args = parser.parse_args(argv)
+    for study in studies(args.names):
+        publish(study, check_only=args.check)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
