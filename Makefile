@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: book test lint lab pytest browser-check paper benchmarks clean
+.PHONY: book test lint lab pytest browser-check paper results benchmarks clean
 
 $(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.json
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +51,10 @@ browser-check: $(STAMP)
 # JupyterLab on the book: a click on a chapter opens it as a notebook, with the project's kernel
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book/
+
+# The heavy studies of results/ (each a sweep; resumes where it stopped): see scripts/results.py
+results: $(STAMP)
+	$(PY) scripts/results.py
 
 paper: $(STAMP)
 	$(VENV)/bin/underspec train --paper --dataset mnist-5k --out runs/paper-mnist-5k

@@ -118,3 +118,19 @@ def test_describe_says_what_was_run():
     text = describe(config.grid(), config.dataset, n_train=config.n_train, missing=["shard-001"])
     assert "mnist-5k" in text and "3 seeds" in text and "2 λ" in text and "3 epochs" in text
     assert "first 500 training images" in text and "INCOMPLETE" in text
+
+
+def test_the_excess_heatmap_shows_excess_and_interval_and_hatches_undecided_cells(table):
+    summary = summarize(table)
+    fig = study.excess_heatmap(summary, "apc1", "params")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    row = summary[(summary.metric == "apc1") & (summary.target == "params") & (summary.l1 == 0.01)
+                  & (summary.n_classes == 10)].iloc[0]
+    assert f"{row['mean'] - row['null']:+.2f}\n±{(row.ci_high - row.ci_low) / 2:.2f}" in texts
+    fig_pe = study.excess_heatmap(summary, "pe", "params")
+    assert sum(t.get_text() == "ties" for t in fig_pe.axes[0].texts) == len(L1)  # C = 2 greyed for PE
+    plt.close(fig)
+    plt.close(fig_pe)
+    with pytest.raises(UnderspecError, match="null_structured"):
+        study.excess_heatmap(summary, "apc1", "params", null="null_structured")

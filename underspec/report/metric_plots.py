@@ -47,15 +47,23 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+DEGENERATE_AT_2 = ("apc2", "pe", "apc2_signed", "pe_signed", "apc2_w1perm", "apc2_alive", "pe_alive")  # W2 columns of 2
+NULL_STYLES = {"null": ("untrained null", CHANCE_STYLE),
+               "null_structured": ("structured null", dict(color="0.35", linestyle=":", linewidth=1.4))}
+
+
 @styled
 def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", *, x: str = "l1",
-                spread: str | None = "ci", chance: bool = True, cmap: str = "viridis", legend: bool = False):
+                spread: str | None = "ci", chance: bool = True, legend: bool = False):
     """Draw one panel: ``metric`` of ``target`` against ``x`` ("l1" or "n_classes"), one line per value of
-    the other axis (colour), the mean with a band (``spread``: "ci" the bootstrap interval of ``summarize``,
-    "std" mean +- one std over pairs, None no band) and the chance level (dashed grey) when ``chance``.
+    the other axis (a categorical palette), the mean with a band (``spread``: "ci" the seed-level interval of
+    ``summarize``, "std" mean +- one std over pairs, None no band) and the nulls when ``chance`` (dashed:
+    untrained networks; dotted: the structured null, when the summary has it).
 
-    lambda is drawn on evenly spaced categorical positions (its values span 0 and several decades).
-    Returns the list of line handles (for a legend). ``summary``: a ``summarize`` table.
+    No band is drawn over the paper's reference view (one reference seed: its own effect cannot be
+    resampled). At C = 2 the second-layer metrics are a tie-breaking artefact (a Pearson r over two numbers is
+    +-1): that line is light grey and its label says so. lambda is drawn on evenly spaced categorical positions (its values
+    span 0 and several decades), and the axis label says so. Returns the line handles (for a legend).
     """
     _check(x, spread)
     summary = _summary(summary)
@@ -67,40 +75,93 @@ def plot_metric(ax, summary: pd.DataFrame, metric: str, target: str = "params", 
     xs = sorted(part[x].unique())
     position = {v: i for i, v in enumerate(xs)} if x == "l1" else {v: v for v in xs}
     hues = sorted(part[hue].unique())
-    colors = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, len(hues))) if len(hues) > 1 else ["C0"]
+    degenerate = metric in DEGENERATE_AT_2
+    reference_view = "n_seeds" in part and (part.n <= part.n_seeds - 1).all()
     handles = []
-    for color, h in zip(colors, hues):
+    for k, h in enumerate(hues):
         line = part[part[hue] == h].sort_values(x)
         px = line[x].map(position).to_numpy(dtype=float)
         mean = line["mean"].to_numpy(dtype=float)
-        label = f"C = {h}" if hue == "n_classes" else f"λ = {fmt_l1(h)}"
-        handles.append(ax.plot(px, mean, marker="o", markersize=3.5, linewidth=1.4, color=color, label=label)[0])
-        if spread == "ci":
+        grey = degenerate and hue == "n_classes" and h == 2
+        color = "0.7" if grey else plt.get_cmap("tab10")(k % 10)
+        label = (f"C = {h}" + (" (ties: artefact)" if grey else "")) if hue == "n_classes" else f"λ = {fmt_l1(h)}"
+        handles.append(ax.plot(px, mean, marker="o", markersize=3.5, linewidth=1.0 if grey else 1.4, color=color,
+                               label=label)[0])
+        if spread == "ci" and not reference_view:
             ax.fill_between(px, line["ci_low"], line["ci_high"], color=color, alpha=0.15, linewidth=0)
         elif spread == "std":
             std = line["std"].fillna(0.0).to_numpy(dtype=float)
             ax.fill_between(px, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-    if chance and "null" in part and part["null"].notna().any():
-        null = part.groupby(x)["null"].agg(["mean", "min", "max"]).reindex(xs)
-        spread_null = (null["max"] - null["min"]).max()
+    if degenerate and x == "n_classes" and 2 in position:
+        ax.axvspan(position[2] - 0.4, position[2] + 0.4, color="0.92", zorder=0, label="_C = 2: ties")
+    for column, (name, style) in NULL_STYLES.items():
+        if not chance or column not in part or not part[column].notna().any():
+            continue
+        null = part.groupby(x)[column].agg(["mean", "min", "max"]).reindex(xs)
         px = np.array([position[v] for v in xs], dtype=float)
-        if len(hues) == 1 or not np.isfinite(spread_null) or spread_null < 1e-9:
-            handles.append(ax.plot(px, null["mean"], label="chance level", **CHANCE_STYLE)[0])
-        else:  # the chance level differs between the lines (a "shuffle" null): one dashed line each
-            for color, h in zip(colors, hues):
+        if len(hues) == 1 or (null["max"] - null["min"]).max() < 1e-9:
+            handles.append(ax.plot(px, null["mean"], label=name, **style)[0])
+        else:  # the null differs between the lines (it depends on the trained pair): one line each
+            for k, h in enumerate(hues):
                 line = part[part[hue] == h].sort_values(x)
-                ax.plot(line[x].map(position), line["null"], color=color, linestyle="--", linewidth=0.9, alpha=0.8)
-            handles.append(ax.plot([], [], label="chance level (per line)", **CHANCE_STYLE)[0])
+                ax.plot(line[x].map(position), line[column], **{**style, "color": plt.get_cmap("tab10")(k % 10),
+                                                                  "alpha": 0.7})
+            handles.append(ax.plot([], [], label=f"{name} (per line)", **style)[0])
     if x == "l1":
         ax.set_xticks(range(len(xs)), [fmt_l1(v) for v in xs])
+        ax.set_xlabel(AXIS_LABELS[x] + " (categorical axis)")
     else:
         ax.set_xticks(xs)
-    ax.set_xlabel(AXIS_LABELS[x])
+        ax.set_xlabel(AXIS_LABELS[x])
     ax.set_ylabel(metric_label(metric))
     ax.grid(alpha=0.25, linewidth=0.6)
     if legend:
         ax.legend(handles=handles, frameon=False)
     return handles
+
+
+@styled
+def excess_heatmap(summary: pd.DataFrame, metric: str, target: str = "params", *, null: str = "null",
+                   title: str | None = None):
+    """The metric's excess over a null (``null``: "null" untrained or "null_structured") for every lambda
+    (rows) and C (columns): colour = mean - null, text = the excess and the half-width of its seed-level
+    interval; cells whose interval includes the null are hatched. C = 2 is greyed for the second-layer
+    metrics (ties). Returns the Figure."""
+    summary = _summary(summary)
+    part = summary[(summary.metric == metric) & (summary.target == target)]
+    if part.empty or null not in part or part[null].isna().all():
+        raise UnderspecError(f"no {shown(metric)} of {shown(target)} with a {shown(null)} column in the summary: "
+                             "compare with that null, then summarize")
+    l1s, classes = sorted(part.l1.unique()), sorted(part.n_classes.unique())
+    excess = part.pivot_table(index="l1", columns="n_classes", values="mean").reindex(index=l1s, columns=classes) \
+        - part.pivot_table(index="l1", columns="n_classes", values=null).reindex(index=l1s, columns=classes)
+    low = part.pivot_table(index="l1", columns="n_classes", values="ci_low").reindex(index=l1s, columns=classes)
+    high = part.pivot_table(index="l1", columns="n_classes", values="ci_high").reindex(index=l1s, columns=classes)
+    nulls = part.pivot_table(index="l1", columns="n_classes", values=null).reindex(index=l1s, columns=classes)
+    limit = max(float(np.nanmax(np.abs(excess.to_numpy()))), 1e-6)
+    fig, ax = plt.subplots(figsize=(0.95 * len(classes) + 2.6, 0.5 * len(l1s) + 1.6))
+    image = ax.imshow(excess.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for i, lam in enumerate(l1s):
+        for j, c in enumerate(classes):
+            if metric in DEGENERATE_AT_2 and c == 2:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85"))
+                ax.text(j, i, "ties", ha="center", va="center", fontsize=6, color="0.4")
+                continue
+            half = (high.loc[lam, c] - low.loc[lam, c]) / 2
+            undecided = low.loc[lam, c] <= nulls.loc[lam, c] <= high.loc[lam, c]
+            if undecided:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="0.6",
+                                           linewidth=0))
+            ax.text(j, i, f"{excess.loc[lam, c]:+.2f}\n±{half:.2f}", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+    ax.set_yticks(range(len(l1s)), [fmt_l1(v) for v in l1s])
+    ax.set(xlabel=AXIS_LABELS["n_classes"], ylabel=AXIS_LABELS["l1"])
+    fig.colorbar(image, ax=ax, label=f"{metric_label(metric)} minus the {NULL_STYLES[null][0]}")
+    method = part["method"].iloc[0] if "method" in part else "?"
+    fig.suptitle((title + "\n" if title else "") + f"{metric_label(metric)} above the {NULL_STYLES[null][0]} "
+                 f"({TARGET_LABELS.get(target, target)}); ± half-width of the {method} interval over seeds; "
+                 "hatched: the interval includes the null", fontsize=9)
+    return fig
 
 
 @styled
@@ -126,7 +187,8 @@ def figure_3_1(summary: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, t
             ax.set_title(f"{metric_label(metric)}: {TARGET_LABELS.get(target, target)}")
             if i < len(targets) - 1:
                 ax.set_xlabel("")
-    band = {"ci": "bands: 95% bootstrap interval over seed pairs", "std": "bands: ± 1 std over seed pairs",
+    method = summary["method"].iloc[0] if "method" in summary else "bootstrap"
+    band = {"ci": f"bands: 95% interval, seeds resampled ({method})", "std": "bands: ± 1 std over seed pairs",
             None: "no bands"}[spread]
     versus = "λ" if x == "l1" else "C"
     heading = f"Figure 3.1, against {versus}, with chance levels (dashed) · {band}"
