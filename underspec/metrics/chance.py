@@ -34,7 +34,7 @@ import torch
 
 from ..files import atomic_text
 from ..training.data import cache_dir
-from .matching import DEFAULT_POLICY, evaluate_matching, pair_metrics
+from .matching import DEFAULT_POLICY, evaluate_matching, metrics_of, mixed_correlation, pair_metrics, pair_units
 
 NULL_SEED_BASE = 1_000_000  # null draws use seeds far from any grid's (the paper's go up to 9999)
 GAIN = math.sqrt(2)  # the paper's Xavier gain
@@ -103,15 +103,14 @@ def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n
                     acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Each metric of ``pair_metrics(a, b, ...)`` with ``b``'s hidden units mixed by random orthogonal
     matrices: the mean over ``n_mix`` mixings, (...,) per pair (see the module doc). Arguments as in
-    ``pair_metrics``; deterministic for a ``seed``."""
+    ``pair_metrics``; deterministic for a ``seed``. Every view is mixed by the same Q (a rotation of b's
+    hidden space), computed without forming the mixed weights (``matching.mixed_correlation``)."""
     g = torch.Generator().manual_seed(seed)
     lead = a["w1"].shape[:-2]
-    hidden = a["w1"].shape[-2]
-    q = random_orthogonal(hidden, (n_mix, *lead), g)  # (n_mix, ..., H, H)
-    mixed = {"w1": q @ b["w1"].double(), "w2": b["w2"].double() @ q.transpose(-1, -2)}
-    acts = None if acts_b is None else acts_b.double() @ q.transpose(-1, -2)  # (n_mix, ..., P, H)
-    metrics = pair_metrics({k: a[k].double() for k in ("w1", "w2")}, mixed, policy=policy, pixel_mask=pixel_mask,
-                           acts_a=None if acts_a is None else acts_a.double(), acts_b=acts)
+    q = random_orthogonal(a["w1"].shape[-2], (n_mix, *lead), g).to(a["w1"].device)  # (n_mix, ..., H, H)
+    views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
+    correlations = {view: mixed_correlation(ua, ub, q) for view, (ua, ub) in views.items()}
+    metrics = metrics_of(correlations, policy=policy)
     return {k: v.double().mean(0) for k, v in metrics.items() if not k.startswith("zero_var")}
 
 

@@ -197,6 +197,24 @@ def pe(m1: Matching, m2: Matching) -> torch.Tensor:
     return agree.sum(-1) / _denominator(both, m1.policy)
 
 
+def pair_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, pixel_mask: torch.Tensor | None = None,
+               acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, tuple]:
+    """The unit vectors of both networks that the metrics compare, by view: ``"w1"`` (rows of w1),
+    ``"w2"`` (columns of w2), ``"w1_data"`` (rows of w1 on ``pixel_mask``), ``"act"`` (activations):
+    {view: (units of a (..., H, K), units of b (..., H, K))}."""
+    if (acts_a is None) != (acts_b is None):
+        raise UnderspecError("give both acts_a and acts_b (activations of both networks), or neither")
+    views = {"w1": (layer_units(a, 1), layer_units(b, 1)), "w2": (layer_units(a, 2), layer_units(b, 2))}
+    if pixel_mask is not None:
+        mask = torch.as_tensor(pixel_mask, dtype=torch.bool, device=a["w1"].device)
+        if mask.shape != a["w1"].shape[-1:]:
+            raise UnderspecError(f"pixel_mask must be ({a['w1'].shape[-1]},) bool, got {tuple(mask.shape)}")
+        views["w1_data"] = (a["w1"][..., mask], b["w1"][..., mask])
+    if acts_a is not None:
+        views["act"] = (acts_a.transpose(-1, -2), acts_b.transpose(-1, -2))
+    return views
+
+
 def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, policy: str = DEFAULT_POLICY,
                  pixel_mask: torch.Tensor | None = None, acts_a: torch.Tensor | None = None,
                  acts_b: torch.Tensor | None = None, alive: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -218,35 +236,61 @@ def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, poli
     ``alive``: ``apc1_alive``, ``apc2_alive``, ``pe_alive`` (the paper's three over the units alive in both
     networks: dead units are left out of the matching, as policy "exclude" leaves zero-variance ones out).
     """
+    views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
+    correlations = {view: unit_correlation(*units) for view, units in views.items()}
+    return metrics_of(correlations, policy=policy, alive=alive, match=match)
+
+
+def metrics_of(correlations: dict[str, tuple], *, policy: str = DEFAULT_POLICY,
+               alive: tuple[torch.Tensor, torch.Tensor] | None = None, match=None) -> dict[str, torch.Tensor]:
+    """``pair_metrics`` from the correlations of each view: {view: (r, zero_a, zero_b)} as ``unit_correlation``
+    gives them for the views of ``pair_units``."""
     if match is None:
         def match(r, zero_a, zero_b, signed):
             return assign(r, zero_a, zero_b, signed=signed, policy=policy)
-    if (acts_a is None) != (acts_b is None):
-        raise UnderspecError("give both acts_a and acts_b (activations of both networks), or neither")
-    r1, za1, zb1 = unit_correlation(layer_units(a, 1), layer_units(b, 1))
-    r2, za2, zb2 = unit_correlation(layer_units(a, 2), layer_units(b, 2))
+    r1, za1, zb1 = correlations["w1"]
+    r2, za2, zb2 = correlations["w2"]
     m1, m2 = match(r1, za1, zb1, False), match(r2, za2, zb2, False)
     s1, s2 = match(r1, za1, zb1, True), match(r2, za2, zb2, True)
     out = {"apc1": apc(m1), "apc2": apc(m2), "pe": pe(m1, m2),
            "apc1_signed": apc(s1), "apc2_signed": apc(s2), "pe_signed": pe(s1, s2),
            "apc2_w1perm": apc(evaluate_matching(r2, za2, zb2, m1.perm, policy=policy))}
-    if pixel_mask is not None:
-        mask = torch.as_tensor(pixel_mask, dtype=torch.bool, device=a["w1"].device)
-        if mask.shape != a["w1"].shape[-1:]:
-            raise UnderspecError(f"pixel_mask must be ({a['w1'].shape[-1]},) bool, got {tuple(mask.shape)}")
-        out["apc1_data"] = apc(match(*unit_correlation(a["w1"][..., mask], b["w1"][..., mask]), False))
+    if "w1_data" in correlations:
+        out["apc1_data"] = apc(match(*correlations["w1_data"], False))
     out.update(zero_var_w1=za1.sum(-1) + zb1.sum(-1), zero_var_w2=za2.sum(-1) + zb2.sum(-1))
     if alive is not None:
         out_a, out_b = ~alive[0], ~alive[1]
         l1 = assign(r1, za1 | out_a, zb1 | out_b, policy="exclude")
         l2 = assign(r2, za2 | out_a, zb2 | out_b, policy="exclude")
         out.update(apc1_alive=apc(l1), apc2_alive=apc(l2), pe_alive=pe(l1, l2))
-    if acts_a is not None:
-        ra, zaa, zba = unit_correlation(acts_a.transpose(-1, -2), acts_b.transpose(-1, -2))
+    if "act" in correlations:
+        ra, zaa, zba = correlations["act"]
         ma = match(ra, zaa, zba, False)
         out.update(apc_act=apc(ma), apc_act_signed=apc(match(ra, zaa, zba, True)), pe_act=pe(ma, m1),
                    zero_var_act=zaa.sum(-1) + zba.sum(-1))
     return out
+
+
+def mixed_correlation(a: torch.Tensor, b: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``unit_correlation(a, q @ b)`` for many mixings at once, without forming ``q @ b``: a (..., H, K),
+    b (..., H, K), q (M, ..., H, H) -> r (M, ..., H, H) and the zero-variance masks (broadcast).
+
+    Centring commutes with mixing, so r[i, j] = <a_i, (Q b)_j> / (|a_i| |(Q b)_j|) needs only the H x H
+    products a b^T and b b^T of each pair: K-sized work once, H-sized work per mixing.
+    """
+    if a.shape[-1] == 2:  # two entries: r is a product of signs (see unit_correlation), mix explicitly
+        r, za, zb = unit_correlation(a, q @ b.double())
+        return r, za.expand(r.shape[:-1]), zb
+    za = zero_variance(a)
+    centred = b.double() - b.double().mean(-1, keepdim=True)
+    cross = _standardise(a) @ centred.transpose(-1, -2)  # (..., H, H): a's unit i with b's unit k
+    gram = centred @ centred.transpose(-1, -2)  # (..., H, H)
+    norm2 = torch.einsum("...jk,...kl,...jl->...j", q, gram, q).clamp_(min=0)  # |(Q b)_j|^2 (M, ..., H)
+    norm = norm2.sqrt()
+    zb = norm <= 1e-12 * gram.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True).clamp(min=1e-300)
+    r = (cross @ q.transpose(-1, -2)) / torch.where(zb, torch.ones_like(norm), norm).unsqueeze(-2)
+    r = torch.where(zb.unsqueeze(-2) | za.unsqueeze(-1), torch.zeros_like(r), r).clamp_(-1.0, 1.0)
+    return r, za.expand(r.shape[:-1]), zb
 
 
 def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, method: str = "weights",
