@@ -8,6 +8,7 @@ cache that all chapters share, as the real build does with runs/cache.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import re
 from pathlib import Path
 
@@ -53,6 +54,48 @@ def execute(name: str, cache: Path, out_dir: Path):
         except CellTimeoutError:
             if attempt == 2:
                 raise
+
+
+def bookrun():
+    """book/bookrun.py, the chapters' shared configuration, imported from its file."""
+    spec = importlib.util.spec_from_file_location("bookrun", BOOK / "bookrun.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_parameters_cell_is_the_shared_one():
+    """Each chapter's papermill parameters cell is exactly ``bookrun.parameters_cell(chapter)`` (the shared
+    ``PARAMETERS`` plus the chapter's own lines), papermill reads every parameter of it without a warning,
+    and the copy shown in running.md is the same text."""
+    jupytext = pytest.importorskip("jupytext")
+    from papermill.translators import PythonTranslator
+
+    book = bookrun()
+    shared = ["dataset", "seeds", "l1", "classes", "epochs", "n_train", "n_test", "device", "results_dir"]
+    for name in CHAPTERS:
+        cells = [c for c in jupytext.read(BOOK / f"{name}.md").cells
+                 if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if name == "intro":
+            assert not cells
+            continue
+        assert len(cells) == 1, f"{name}.md has {len(cells)} parameters cells"
+        assert cells[0].source == book.parameters_cell(name), f"{name}.md: the parameters cell differs from bookrun"
+        names = [p.name for p in PythonTranslator.inspect(cells[0])]  # it logs "Unable to parse" and skips
+        assert names == shared + (["sweep_dir"] if name == "study" else []), (name, names)
+    assert f"```python\n{book.PARAMETERS}\n```" in (BOOK / "running.md").read_text()
+
+
+def test_book_runs_reads_parameter_strings(tmp_path):
+    """papermill's -p passes lists as text: book_runs hands the raw values to Grid, which reads them."""
+    book = bookrun()
+    runs = book.book_runs("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=64,
+                          n_test=32, device="cpu", results_dir=str(tmp_path))
+    assert runs.paper.grid.seeds == (0, 42) and runs.paper.grid.l1 == (0.0, 0.01)
+    assert runs.paper.grid.n_classes == (4, 5) and runs.detail.grid.n_classes == (5,)  # C = 5 has per-epoch records
+    assert runs.detail.embeddings.shape[:2] == (len(runs.detail.grid), 2)  # init + 1 epoch
+    banner = book.what_was_run(runs).data
+    assert banner.startswith("```{admonition} What was run for this page\n") and runs.summary() in banner
 
 
 def test_every_chapter_is_listed_and_parameterised():
@@ -142,3 +185,18 @@ def test_explorer_static_fallbacks():
     assert "application/vnd.jupyter.widget-view+json" not in bundle  # no kernel here: no widget view
     with pytest.raises(underspec.UnderspecError):
         widgets.training_explorer(run, seed=7)  # a default outside the grid is refused, clearly
+
+
+def test_every_figure_of_a_notebook_is_shown_not_only_the_first():
+    """The per-figure style (style.styled) must leave the backend's own state alone: in a kernel, the inline
+    backend turns interactive mode on while the first figure is drawn, and every later figure needs it."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    code = ("import numpy as np, pandas as pd\nfrom underspec.report import pictures\n"
+            "values = pd.DataFrame({'kind': ['a', 'a', 'b'], 'v': [1.0, 2.0, 3.0]})\n")
+    draw = "pictures.bars_with_points(values, x='kind', y='v', title='t', ylabel='v');"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(draw),
+                                         nbformat.v4.new_code_cell(draw), nbformat.v4.new_code_cell(draw)])
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
+    pngs = [o for cell in nb.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(pngs) == 3

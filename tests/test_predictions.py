@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from underspec import (Grid, UnderspecError, accuracy, align_units, barrier, disagreement, ensemble_accuracy,
                        expected_calibration_error, forward, linear_path, permute_hidden, train)
+from underspec.metrics.predictions import barriers
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +15,14 @@ def data(mnist5k):
 
 
 @pytest.fixture(scope="module")
-def nets(data):
-    """Two seeds, 3 epochs on 4,000 digits (test loss about 1.5: far enough from init for a barrier)."""
-    run = train(Grid(seeds=(0, 42), epochs=3), data, progress=False)
+def run(data):
+    """Three seeds, two lambdas, 3 epochs on 4,000 digits (test loss about 1.5: far enough from init for a
+    barrier)."""
+    return train(Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), epochs=3), data, progress=False)
+
+
+@pytest.fixture(scope="module")
+def nets(run):
     return run.member(0, 0.0, 10).final, run.member(42, 0.0, 10).final
 
 
@@ -105,3 +111,39 @@ def test_bad_input_is_refused(nets):
         align_units(*nets, method="activations")
     with pytest.raises(UnderspecError, match="unknown alignment method"):
         align_units(*nets, method="procrustes")
+
+
+def test_barriers_are_the_linear_paths_of_every_pair_lambda_and_alignment(run, data):
+    result = barriers(run, data, 10, n_align=500, n_points=5)
+    table = result.table
+    assert list(table.columns) == ["l1", "alignment", "seed_a", "seed_b", "loss_barrier", "acc_barrier"]
+    assert len(table) == 2 * 3 * 3  # lambdas x alignments x seed pairs
+    assert result.t.tolist() == [0, 0.25, 0.5, 0.75, 1]
+    x, y = data.x_test, data.y_test
+    for row in table.itertuples():  # each row is linear_path on the pair alone, aligned as the row says
+        a, b = run.member(row.seed_a, row.l1, 10).final, run.member(row.seed_b, row.l1, 10).final
+        if row.alignment != "as trained":
+            b = permute_hidden(b, align_units(a, b, method=row.alignment, x=data.x_train[:500]))
+        path = linear_path(a, b, x, y, n_points=5)
+        assert row.loss_barrier == pytest.approx(path["loss_barrier"].item(), abs=1e-5)
+        assert row.acc_barrier == pytest.approx(path["acc_barrier"].item(), abs=1e-9)
+    for (l1, name), curve in result.curves.items():
+        assert curve["loss"].shape == curve["acc"].shape == (3, 5)
+        ends = [F.cross_entropy(forward(run.member(s, l1, 10).final, x).double(), y).item() for s in (0, 0, 42)]
+        assert curve["loss"][:, 0].tolist() == pytest.approx(ends, abs=1e-5)  # t = 0: the first network
+        # t = 1: the second network, whose function an alignment does not change
+        ends = [F.cross_entropy(forward(run.member(s, l1, 10).final, x).double(), y).item() for s in (42, 7, 7)]
+        assert curve["loss"][:, -1].tolist() == pytest.approx(ends, abs=1e-5)
+    mean = table.groupby("alignment").loss_barrier.mean()
+    assert mean["weights"] < mean["as trained"] and mean["activations"] < mean["as trained"]
+
+
+def test_barriers_pick_lambdas_pairs_and_alignments(run, data):
+    result = barriers(run, data, 10, l1=0.01, pairs="reference", alignments=("weights",), n_align=200, n_points=3)
+    assert result.table[["l1", "alignment", "seed_a", "seed_b"]].values.tolist() == [
+        [0.01, "weights", 0, 42], [0.01, "weights", 0, 7]]
+    assert list(result.curves) == [(0.01, "weights")]
+    with pytest.raises(UnderspecError, match="unknown alignment"):
+        barriers(run, data, 10, alignments=("procrustes",))
+    with pytest.raises(UnderspecError, match="no member"):
+        barriers(run, data, 5)

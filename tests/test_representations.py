@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from underspec import Grid, UnderspecError, aligned_view, linear_cka, pca_trajectories, train
+from underspec.metrics.representations import cka_over_training
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,40 @@ def test_bad_shapes_are_refused(embeddings):
         pca_trajectories(embeddings, 17)
     with pytest.raises(UnderspecError, match=r"\(S, E\+1, P, H\)"):
         aligned_view(embeddings[0])
+
+
+@pytest.fixture(scope="module")
+def run(small):
+    """Three seeds, two lambdas, two class counts, 2 epochs, with embeddings of the 100 test images."""
+    return train(Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(5, 10), epochs=2), small, progress=False,
+                 embeddings=True)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_cka_over_training_is_every_pair_and_epoch_of_a_configuration(run, debiased):
+    table = cka_over_training(run, 10, debiased=debiased)
+    assert list(table.columns) == ["l1", "seed_a", "seed_b", "epoch", "cka"]
+    assert len(table) == 2 * 3 * 3  # lambdas x seed pairs x epochs (init + 2)
+    assert list(dict.fromkeys(zip(table.seed_a, table.seed_b))) == [(0, 42), (0, 7), (42, 7)]  # grid order
+    assert table.epoch.tolist()[:3] == [0, 1, 2] and table.l1.tolist()[::9] == [0.0, 0.01]
+    for row in table.itertuples():  # each value is the reference CKA of the two members' embeddings at that epoch
+        a = run.embeddings[run.index(row.seed_a, row.l1, 10), row.epoch].double().numpy()
+        b = run.embeddings[run.index(row.seed_b, row.l1, 10), row.epoch].double().numpy()
+        assert row.cka == pytest.approx(kornblith_cka(a, b, debiased), abs=1e-10)
+
+
+def test_cka_over_training_picks_lambdas_and_pairs(run):
+    one = cka_over_training(run, 5, l1=0.01, pairs="reference")
+    assert set(one.l1) == {0.01} and len(one) == 2 * 3  # the 2 pairs against seed 0, 3 epochs each
+    assert sorted(set(zip(one.seed_a, one.seed_b))) == [(0, 7), (0, 42)]
+    both = cka_over_training(run, 5)
+    torch.testing.assert_close(torch.tensor(one.cka.to_numpy()),
+                               torch.tensor(both[(both.l1 == 0.01) & (both.seed_a == 0)].cka.to_numpy()))
+
+
+def test_cka_over_training_needs_embeddings_and_a_configuration_of_the_grid(small, run):
+    bare = train(Grid(seeds=(0, 42), epochs=1), small.take(64, 32), progress=False, embeddings=False)
+    with pytest.raises(UnderspecError, match="no embeddings"):
+        cka_over_training(bare, 10)
+    with pytest.raises(UnderspecError, match="no member"):
+        cka_over_training(run, 3)

@@ -308,7 +308,6 @@ def marker_stamps(out: Path, shard="shard-000"):
 @pytest.mark.slow
 def test_two_shard_sweep_end_to_end(finished, mnist5k):
     import underspec
-    from underspec import compare
 
     config, out = finished
     results = load_results(out)

@@ -178,17 +178,23 @@ def grad_apc1_collapses(summary) -> Verdict:
                    "than chance: matching never gives 0) while λ = 0 is above it", verdict)
 
 
-def grad_verdict(summary) -> str:
+def grad_verdict(summary, *, n_classes: int | None = None) -> str:
     """The gradients chapter's verdict on "for any λ > 0, APC-1 of the gradients falls to near zero", in
     words: which lambdas > 0 are within ``NEAR_CHANCE`` of chance and which stand above it, and what that
-    says about the claim. Same rule, thresholds and rows (C >= 3, averaged over C) as
-    ``grad_apc1_collapses``, so it agrees with the study chapter's verdict on the same ``summarize`` table."""
-    by_l1, _, at_chance, zero_high = _grad_apc1(summary)
-    at = list(at_chance.index[at_chance])
-    above = list(at_chance.index[~at_chance])
-    names = lambda values: ", ".join(_l1(v) for v in values) or "none"  # noqa: E731
-    text = (f"Averaged over C ≥ 3, as the study chapter's rule does: within {NEAR_CHANCE:g} of chance: "
-            f"λ = {names(at)}; clearly above it: λ = {names(above)}. ")
+    says about the claim. The conclusion applies the rule of ``grad_apc1_collapses`` to the same rows (C >= 3,
+    averaged over C), so it agrees with the study chapter's verdict on the same ``summarize`` table.
+    ``n_classes``: also say, first, which lambdas are at chance at that one class count (the slice a
+    chapter's figure shows), by the same threshold."""
+    _, _, at_chance, zero_high = _grad_apc1(summary)
+    if n_classes is not None:
+        one = summary[summary.n_classes == n_classes]
+        if _means(one, "apc1", "grads").empty:
+            raise UnderspecError(f"the summary has no APC-1 of the gradients at C = {n_classes} (C ≥ 3 needed)")
+        text = f"At C = {n_classes}, {_split(_grad_apc1(one)[2])}. Averaged over C ≥ 3, the study chapter's rule: "
+    else:
+        text = "Averaged over C ≥ 3, the study chapter's rule: "
+    text += _split(at_chance) + ". "
+    at, above = list(at_chance.index[at_chance]), list(at_chance.index[~at_chance])
     if not above and zero_high:
         return text + "So the paper's observation holds for every λ > 0 here."
     if not above:
@@ -199,6 +205,15 @@ def grad_verdict(summary) -> str:
     if max(above) < min(at):
         return text + "So the paper's \"for any λ > 0\" holds only from the larger lambdas on."
     return text + "So the paper's \"for any λ > 0\" holds only for some of the lambdas."
+
+
+def _split(at_chance: pd.Series) -> str:
+    """"within 0.05 of chance: λ = ...; clearly above it: λ = ..." from a bool Series over lambdas."""
+    def names(values):
+        return ", ".join(_l1(v) for v in values) or "none"
+
+    return (f"within {NEAR_CHANCE:g} of chance: λ = {names(at_chance.index[at_chance])}; clearly above it: "
+            f"λ = {names(at_chance.index[~at_chance])}")
 
 
 def _at(summary, metric: str, l1: float, n_classes: int, target: str = "params") -> pd.Series:

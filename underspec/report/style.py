@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import io
 
+import matplotlib
 import matplotlib.pyplot as plt
 
 from ..training.grid import Grid
@@ -56,7 +57,12 @@ def styled(draw):
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
         with plt.rc_context(RC):
-            return draw(*args, **kwargs)
+            result = draw(*args, **kwargs)
+            # a first figure may set up the backend (Jupyter's inline one turns interactive mode on): that is
+            # the session's state, not a style, and must outlive the context, or later figures go undisplayed
+            interactive = matplotlib.is_interactive()
+        matplotlib.interactive(interactive)
+        return result
     return wrapper
 
 
