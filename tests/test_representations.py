@@ -133,3 +133,24 @@ def test_cka_over_training_needs_embeddings_and_a_configuration_of_the_grid(smal
         cka_over_training(bare, 10)
     with pytest.raises(UnderspecError, match="no member"):
         cka_over_training(run, 3)
+
+
+def test_cka_baselines_are_what_unrelated_representations_share(small):
+    import underspec
+    from underspec.metrics.representations import cka_baselines
+
+    run = underspec.train(underspec.Grid(seeds=(0, 42, 7), n_classes=(5, 10), epochs=2), small, progress=False,
+                          probe_size=60, embeddings=True)
+    x = small.x_test[run.probe_index]
+    levels = cka_baselines(run, x, 10)
+    assert set(levels) == {"untrained networks", "input PCA", "another C (5)"}
+    emb = run.stack(0.0, 10, "embeddings")
+    other = run.stack(0.0, 5, "embeddings")
+    untrained = np.mean([linear_cka(emb[i, 0], emb[j, 0]).item() for i, j in ((0, 1), (0, 2), (1, 2))])
+    assert levels["untrained networks"] == pytest.approx(untrained)
+    cross = np.mean([linear_cka(emb[i, -1], other[j, -1]).item() for i, j in ((0, 1), (0, 2), (1, 2))])
+    assert levels["another C (5)"] == pytest.approx(cross)
+    centred = x.double() - x.double().mean(0)
+    pcs = torch.linalg.svd(centred, full_matrices=False)[2][:16]
+    expected = np.mean([linear_cka(emb[s, -1], centred @ pcs.T).item() for s in range(3)])
+    assert levels["input PCA"] == pytest.approx(expected) and 0 < expected < 1

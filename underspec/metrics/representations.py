@@ -145,6 +145,44 @@ def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
     return pd.concat(blocks, ignore_index=True)
 
 
+def cka_baselines(run: Run, x_probe: torch.Tensor, n_classes: int, *, l1: float | None = None,
+                  other_classes: int | None = None) -> dict[str, float]:
+    """What any two representations of these images share, as CKA levels a "representations look alike"
+    verdict must beat, for the seeds of (``l1``, ``n_classes``) at the end of training:
+
+    - ``"untrained networks"``: CKA between the seeds before training (epoch 0), the mean over pairs;
+    - ``"input PCA"``: CKA between each trained network and the probe images' own projection on their H
+      leading principal components (what a linear map of the pixels of that size keeps), the mean over seeds;
+    - ``"another C"``: CKA between each seed and every other seed trained for ``other_classes`` classes (default:
+      the grid's other class count nearest to ``n_classes``; left out if the grid has only one).
+
+    x_probe: the probe images (P, D), ``data.x_test[run.probe_index]``. Returns {name: level}.
+    """
+    if run.embeddings is None:
+        raise UnderspecError("this run has no embeddings: train with embeddings=True")
+    l1 = run.grid.l1[0] if l1 is None else float(l1)
+    emb = run.stack(l1, n_classes, "embeddings")  # (S, E+1, P, H)
+    if x_probe.shape[0] != emb.shape[2]:
+        raise UnderspecError(f"x_probe has {x_probe.shape[0]} images, the run's probe {emb.shape[2]}: pass "
+                             "data.x_test[run.probe_index]")
+    pairs = seed_pairs(run.grid.seeds, "all")
+    position = {s: i for i, s in enumerate(run.grid.seeds)}
+    ia = torch.tensor([position[a] for a, _ in pairs])
+    ib = torch.tensor([position[b] for _, b in pairs])
+    levels = {"untrained networks": float(linear_cka(emb[ia, 0], emb[ib, 0]).mean())}
+    x = x_probe.double() - x_probe.double().mean(0)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    projection = x @ vh[:emb.shape[-1]].T  # (P, H): the images on their H leading components
+    levels["input PCA"] = float(linear_cka(emb[:, -1], projection).mean())
+    others = [c for c in run.grid.n_classes if c != n_classes]
+    if other_classes is None and others:
+        other_classes = min(others, key=lambda c: abs(c - n_classes))
+    if other_classes is not None:
+        other = run.stack(l1, other_classes, "embeddings")
+        levels[f"another C ({other_classes})"] = float(linear_cka(emb[ia, -1], other[ib, -1]).mean())
+    return levels
+
+
 def _debias(dot: torch.Tensor, rows_x: torch.Tensor, rows_y: torch.Tensor, n: int) -> torch.Tensor:
     """Unbiased HSIC (times a constant that cancels in CKA) from the feature-space terms."""
     sum_x, sum_y = rows_x.sum(-1), rows_y.sum(-1)
