@@ -70,11 +70,20 @@ def check_grid(config: SweepConfig) -> underspec.Grid:
                            "epochs": 1, "steps": None})
 
 
-def check_tables(config: SweepConfig) -> dict[str, pd.DataFrame]:
-    """The check: ``check_grid`` trained and tabled exactly as a shard of the study is (on the CPU)."""
+def study_sparse(config: SweepConfig) -> bool:
+    """Which first-layer products the study's networks were trained with (recorded in its first shard's run)."""
+    from underspec.training.run import read_run_header
+
+    return bool(read_run_header(Path(config.out) / SHARDS_DIR / config.plan()[0].id / "run")["meta"]["sparse"])
+
+
+def check_tables(config: SweepConfig, sparse: bool) -> dict[str, pd.DataFrame]:
+    """The check: ``check_grid`` trained and tabled exactly as a shard of the study is (on the CPU, with the
+    study's own first-layer products: the two paths agree only to float rounding)."""
     data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
     far = underspec.load_dataset("fashion-mnist", download=False) if config.dataset.startswith("mnist") else None
-    run = underspec.train(check_grid(config), data, device="cpu", progress=False, snapshots=False, embeddings=False)
+    run = underspec.train(check_grid(config), data, device="cpu", progress=False, snapshots=False, embeddings=False,
+                          sparse=sparse)
     return {**underspec.study_tables(run, data, pairs=config.pairs, far=far), "history": run.history}
 
 
@@ -96,6 +105,7 @@ def git_version() -> str:
 
 def publish(study: Path, check_only: bool = False) -> None:
     config = config_of(study)
+    sparse = study_sparse(config)
     if not check_only:
         started = time.time()
         run_sweep(config, progress=True)
@@ -113,7 +123,9 @@ def publish(study: Path, check_only: bool = False) -> None:
                       "wall_seconds_total": round(sum(m["seconds"] for m in markers), 1),
                       "written": time.strftime("%Y-%m-%d %H:%M:%S"), "publish_seconds": round(time.time() - started)}
         (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    for name, table in check_tables(config).items():
+    provenance = json.loads((study / "provenance.json").read_text())
+    (study / "provenance.json").write_text(json.dumps({**provenance, "sparse": sparse}, indent=2) + "\n")
+    for name, table in check_tables(config, sparse).items():
         write(table, study / "check" / f"{name}.parquet")
     print(f"{study.name}: tables written to {study}")
 

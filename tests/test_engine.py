@@ -140,10 +140,17 @@ def test_float32_products_on_a_gpu_are_exact_unless_tf32_is_asked_for():
         matmul.fp32_precision = before
 
 
-def test_auto_multiplies_sparse_images_sparsely_on_the_cpu(small):
+def test_auto_measures_the_faster_products_once_and_remembers(small, tmp_path, monkeypatch):
+    """On a CPU, "auto" times both first-layer products at this data's density and shape, takes the faster,
+    and remembers the choice for this machine (so later trainings take the same path and give the same bits)."""
+    monkeypatch.setenv("UNDERSPEC_DATA", str(tmp_path))
     grid = Grid(seeds=(0,), epochs=1)
-    assert train(grid, small, device="cpu", progress=False).meta["sparse"] is True  # MNIST: ~80% zeros
-    g = torch.Generator().manual_seed(0)
+    first = train(grid, small, device="cpu", progress=False).meta
+    again = train(grid, small, device="cpu", progress=False).meta
+    assert first["products"]["measured"] and not again["products"]["measured"]
+    assert first["sparse"] == again["sparse"] == (first["products"]["sparse_ms"] < first["products"]["dense_ms"])
+    assert (tmp_path / "products.json").is_file()
+    g = torch.Generator().manual_seed(0)  # no zeros at all: summing over non-zero pixels cannot win
     noise = underspec.Dataset("noise", torch.rand(300, 784, generator=g), small.y_train,
                               torch.rand(100, 784, generator=g), small.y_test)
     assert train(grid, noise, device="cpu", progress=False).meta["sparse"] is False

@@ -42,7 +42,14 @@ def compare_check(study: Path, recomputed: dict[str, pd.DataFrame]) -> None:
 
 @pytest.fixture(scope="module")
 def recomputed():
-    return {study.name: results.check_tables(results.config_of(study)) for study in STUDIES}
+    return {study.name: results.check_tables(results.config_of(study), sparse_of(study)) for study in STUDIES}
+
+
+def sparse_of(study: Path) -> bool:
+    """The first-layer products the study was trained with, as its provenance records."""
+    import json
+
+    return json.loads((study / "provenance.json").read_text())["sparse"]
 
 
 def test_there_are_committed_studies():

@@ -37,11 +37,10 @@ from ..progress import progress_bar
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
 from .model import init_params
-from .products import DenseProducts, SparseProducts
+from .products import DenseProducts, SparseProducts, choose_products
 from .run import HISTORY_COLUMNS, Run
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
-SPARSE_DENSITY = 0.3  # "auto" multiplies sparsely on a CPU when fewer live-pixel values than this are non-zero
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -195,8 +194,9 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     ``snapshots`` / ``embeddings``: record every epoch's parameters / first-layer outputs on the probe
     images (the first ``probe_size`` test images); ``"auto"`` records them when they fit in 512 MiB.
     ``sparse``: multiply the images into the first layer as sparse sums over their non-zero pixels (True) or
-    as dense matrix products (False); ``"auto"`` picks sparse on a CPU when under 30% of the values are non-zero.
-    Both give the same networks up to float rounding.
+    as dense matrix products (False); ``"auto"``: dense on a GPU, and on a CPU whichever is faster on this
+    machine at this data's density, measured once and remembered (``products.choose_products``; the choice and
+    its timings are in ``Run.meta``). Both give the same networks up to float rounding.
     ``tf32``: let a GPU multiply float32 matrices in TF32 (10-bit mantissa: faster, no longer the loop's
     networks to float32 rounding). By default float32 products are exact IEEE float32 while training, whatever
     the global torch setting; the setting is restored afterwards. No effect on a CPU.
@@ -229,11 +229,15 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
     x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
     x_test = data.x_test[:, pixels].to(device, dtype)
-    if sparse == "auto":
-        sparse = device.type == "cpu" and torch.count_nonzero(x_train).item() < SPARSE_DENSITY * x_train.numel()
+    calibration = None
+    if sparse == "auto" and device.type == "cpu":
+        Products, calibration = choose_products(x_train, d, streams=len(grid.seeds),
+                                                units=len(grid) // len(grid.seeds) * h, batch_size=grid.batch_size)
+    else:
+        Products = SparseProducts if sparse is True else DenseProducts
+    sparse = Products is SparseProducts
     # Built once for every program: the products with the training images, and with the whole test set as
     # every stream's batch.
-    Products = SparseProducts if sparse else DenseProducts
     products, test = Products(x_train, d), Products(x_test, d)
     test.set_batch(torch.arange(len(data.y_test), device=device).expand(len(grid.seeds), -1), backward=False)
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
@@ -251,7 +255,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
             "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
             "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
-            "diverged": records.diverged(grid)}
+            "diverged": records.diverged(grid), "products": calibration}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 

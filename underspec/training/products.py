@@ -8,8 +8,15 @@ values are about 80% zeros), about 2.5x cheaper on a CPU. Both give the same sum
 
 from __future__ import annotations
 
+import json
+import platform
+import time
+
 import torch
 import torch.nn.functional as F
+
+from ..files import atomic_text
+from .data import cache_dir
 
 
 class DenseProducts:
@@ -117,3 +124,69 @@ class SparseProducts:
         slot, offset, value = self.pixel_bags
         d_z1 = d_z1.transpose(1, 2).reshape(-1, units)  # (S*B, M*H)
         return F.embedding_bag(slot, d_z1, offset, mode="sum", per_sample_weights=value).view(s, self.d, units)
+
+
+# ----------------------------------------------------------------------------------- choosing, by measuring
+
+CALIBRATION_STEPS = 8
+
+
+def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_size: int) -> tuple[type, dict]:
+    """The faster of ``SparseProducts`` and ``DenseProducts`` for training images ``x`` (N, D') on this CPU.
+
+    Which one wins depends on the machine as much as on the data (on one 2-core machine sparse won on MNIST's
+    20% density, on another dense did), so it is measured, not guessed: a few steps of both on the first
+    images, at the program's shape (streams x units), timed alike. The decision is remembered per machine,
+    torch version, thread count, density band and shape (``<data cache>/products.json``), so every later training
+    on this machine takes the same path and gives the same bits. Returns (class, {"sparse", "dense_ms",
+    "sparse_ms", "density", "measured"}).
+    """
+    density = float(torch.count_nonzero(x)) / max(x.numel(), 1)
+    streams, units = min(streams, 8), min(units, 4096)  # the program's shape (capped: timing, not training)
+    key = "|".join([_cpu_model(), torch.__version__, f"{torch.get_num_threads()} threads",
+                    f"density {round(density, 1):.1f}", f"batch {batch_size}", f"{streams} x {units}"])
+    path = cache_dir() / "products.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known and isinstance(known[key], dict) and isinstance(known[key].get("sparse"), bool):
+        return (SparseProducts if known[key]["sparse"] else DenseProducts), {**known[key], "measured": False}
+    sample = x[:min(len(x), 16 * batch_size)]
+    times = {cls: _time_steps(cls, sample, d, streams, units, batch_size) for cls in (DenseProducts, SparseProducts)}
+    choice = {"sparse": times[SparseProducts] < times[DenseProducts], "dense_ms": round(times[DenseProducts], 3),
+              "sparse_ms": round(times[SparseProducts], 3), "density": round(density, 3)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_text(path, json.dumps({**known, key: choice}, indent=1))
+    except OSError:
+        pass  # cannot remember: measure again next time
+    return (SparseProducts if choice["sparse"] else DenseProducts), {**choice, "measured": True}
+
+
+def _time_steps(cls, x: torch.Tensor, d: int, streams: int, units: int, batch_size: int) -> float:
+    """Median milliseconds of one step's two products (forward and weight gradient) with ``cls``."""
+    g = torch.Generator().manual_seed(0)
+    products = cls(x, d)
+    w1 = cls.layout(torch.randn(streams, units, d, generator=g, dtype=x.dtype)).contiguous()
+    b1 = torch.zeros(streams, units, dtype=x.dtype)
+    times = []
+    for step in range(CALIBRATION_STEPS + 2):
+        idx = torch.randint(0, len(x), (streams, batch_size), generator=g)
+        start = time.perf_counter()
+        products.set_batch(idx)
+        z1 = products.forward(w1, b1)
+        products.weight_gradient(z1)
+        if step >= 2:  # the first steps warm up allocators and caches
+            times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
