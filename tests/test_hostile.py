@@ -336,9 +336,17 @@ def test_library_misuse_is_a_clear_error(saved, small):
             run.member(*args)
     with pytest.raises(UnderspecError, match="n_train must be a positive integer"):
         small.take(-1, None)
+    from underspec.metrics.representations import cka_over_training
+    from underspec.metrics.shift import shift_table
+
     for bad in (None, "runs/x"):
         with pytest.raises(UnderspecError, match="compare needs a Run"):
             underspec.compare(bad)
+        for call, name in ((lambda r: underspec.member_table(r), "member_table"),
+                           (lambda r: cka_over_training(r, 10), "cka_over_training"),
+                           (lambda r: shift_table(r, small), "shift_table")):
+            with pytest.raises(UnderspecError, match=f"{name} needs a Run"):
+                call(bad)
     with pytest.raises(UnderspecError, match="summarize needs a table"):
         underspec.summarize(None)
 

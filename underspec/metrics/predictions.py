@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..errors import UnderspecError, check_choice
 from ..training.data import Dataset, class_labels
 from ..training.model import forward
-from ..training.run import Run
+from ..training.run import Run, check_run
 from .matching import DEFAULT_POLICY, align_units, seed_pairs
 from .symmetry import permute_hidden
 
@@ -137,6 +137,7 @@ def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "
     labels of the configuration (``class_labels`` under the grid's class mode); ``data`` must be the data
     set the run was trained on. Returns a ``Barriers`` (tidy table, path points, curves).
     """
+    check_run(run, "barriers")
     alignments = tuple(alignments)
     for name in alignments:
         check_choice(name, ALIGNMENTS, "alignment")

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..errors import UnderspecError
-from ..training.run import Run
+from ..training.run import Run, check_run
 from .matching import DEFAULT_POLICY, apc, match_units, seed_pairs
 
 
@@ -119,7 +119,7 @@ def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
     Returns a tidy table, one row per (l1, seed pair, epoch): columns ``l1``, ``seed_a``, ``seed_b``,
     ``epoch`` (0..E) and ``cka``; rows in grid order of lambda, then pairs, then epochs.
     """
-    if run.embeddings is None:
+    if check_run(run, "cka_over_training").embeddings is None:
         raise UnderspecError("this run has no embeddings: train with embeddings=True")
     if l1 is None:
         lambdas = run.grid.l1
@@ -158,7 +158,7 @@ def cka_baselines(run: Run, x_probe: torch.Tensor, n_classes: int, *, l1: float 
 
     x_probe: the probe images (P, D), ``data.x_test[run.probe_index]``. Returns {name: level}.
     """
-    if run.embeddings is None:
+    if check_run(run, "cka_baselines").embeddings is None:
         raise UnderspecError("this run has no embeddings: train with embeddings=True")
     l1 = run.grid.l1[0] if l1 is None else float(l1)
     emb = run.stack(l1, n_classes, "embeddings")  # (S, E+1, P, H)

@@ -14,7 +14,7 @@ import torch
 from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
 from ..training.model import forward
-from ..training.run import Run
+from ..training.run import Run, check_run
 from ..training.shifts import shifted_test_sets
 from .matching import seed_pairs
 from .uncertainty import estimate, pair_array
@@ -23,8 +23,7 @@ from .uncertainty import estimate, pair_array
 def shift_table(run: Run, data: Dataset, *, far: Dataset | None = None, pairs: str = "all") -> pd.DataFrame:
     """Columns: l1, n_classes, shift, seed_a, seed_b, acc_a, acc_b, acc_gap (|acc_a - acc_b|) and
     disagreement; accuracies are NaN on a far shift (other classes) and for a diverged member."""
-    if not isinstance(run, Run):
-        raise UnderspecError(f"shift_table needs a Run, got {type(run).__name__}")
+    check_run(run, "shift_table")
     if data.name != run.data_name:
         raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: pass the data set "
                              "the run was trained on")

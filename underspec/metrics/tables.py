@@ -14,7 +14,7 @@ import torch
 
 from ..errors import UnderspecError, check_choice, shown
 from ..training.data import Dataset, class_labels, data_pixels
-from ..training.run import Run
+from ..training.run import Run, check_run
 from .chance import null_structured, null_untrained, random_pairing
 from .matching import (
     DEFAULT_POLICY,
@@ -66,9 +66,7 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     in grid order (l1-major), then pairs, then targets. A pair with a diverged member (non-finite weights, see
     ``Run.meta["diverged"]``) keeps its row with NaN metrics, which ``summarize`` leaves out of ``n``.
     """
-    if not isinstance(run, Run):
-        raise UnderspecError(f"compare needs a Run, got {type(run).__name__}: train one with underspec.train or "
-                             "load one with underspec.load_run")
+    check_run(run, "compare")
     grid = run.grid
     targets, nulls = _check_args(run, targets, policy, null, n_null, data)
     seed_list = seed_pairs(grid.seeds, pairs)
@@ -208,7 +206,7 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
 def member_table(run: Run, data: Dataset | None = None) -> pd.DataFrame:
     """One row per member: seed, l1, n_classes, final test accuracy and loss, distance from init
     (``rel_change``, ``init_cosine``), dead units and whether training diverged (the regime of a study)."""
-    table = distance_from_init(run)
+    table = distance_from_init(check_run(run, "member_table"))
     final = run.history[run.history.epoch == run.grid.epochs].reset_index(drop=True)
     table["test_acc"], table["test_loss"] = final.test_acc.to_numpy(), final.test_loss.to_numpy()
     table["dead_units"] = run_units(run, data).sum(-1).numpy()

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
-from ..training.run import Run
+from ..training.run import Run, check_run
 
 DEAD_TOLERANCE = 2.0  # in units of lr * lambda: an oscillation of one step either side of zero
 DEAD_POLICY = (f"a unit is dead when all its incoming weights lie within {DEAD_TOLERANCE:g} x lr x λ of zero (L1 "
@@ -44,6 +44,7 @@ def dead_units(w1: torch.Tensor, *, lr: float, l1: float | torch.Tensor, b1: tor
 def run_units(run: Run, data: Dataset | None = None) -> torch.Tensor:
     """(N,) members x (H,) units, bool: each member's dead units at the end of training (silent ones judged on
     the member's own training images when ``data`` is given)."""
+    check_run(run, "run_units")
     if data is not None and data.name != run.data_name:
         raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: pass the data "
                              "set the run was trained on")
@@ -63,7 +64,7 @@ def distance_from_init(run: Run) -> pd.DataFrame:
     """How far each member moved from its initialisation: one row per member with ``rel_change`` =
     ||W1 - W1_0|| / ||W1_0|| and ``init_cosine`` = the mean over units of the cosine between a unit's final
     and initial incoming weights (1: the unit is still its random init, up to scale)."""
-    w, w0 = run.final["w1"].double(), run.init["w1"].double()
+    w, w0 = check_run(run, "distance_from_init").final["w1"].double(), run.init["w1"].double()
     rel = torch.linalg.vector_norm(w - w0, dim=(-2, -1)) / torch.linalg.vector_norm(w0, dim=(-2, -1))
     cosine = torch.nn.functional.cosine_similarity(w, w0, dim=-1).mean(-1)
     return pd.DataFrame({**run.members.to_dict("list"), "rel_change": rel.numpy(), "init_cosine": cosine.numpy()})

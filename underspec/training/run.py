@@ -163,6 +163,14 @@ class Run:
         return directory
 
 
+def check_run(run, what: str) -> "Run":
+    """``run`` if it is a Run, else the one-line error naming the function ``what`` that needed one."""
+    if not isinstance(run, Run):
+        raise UnderspecError(f"{what} needs a Run, got {type(run).__name__}: train one with underspec.train or "
+                             "load one with underspec.load_run")
+    return run
+
+
 def read_run_header(directory: str | os.PathLike) -> dict:
     """The metadata of a saved run (grid, data set, checksums), checked; cheap, it loads no tensors."""
     directory = Path(directory)
