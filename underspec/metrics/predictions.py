@@ -9,7 +9,6 @@ rows of stacked ``Run`` parameters to the member's C first (``Run.member`` does)
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,12 +142,7 @@ def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "
         check_choice(name, ALIGNMENTS, "alignment")
     if n_align < 2:
         raise UnderspecError(f"n_align must be at least 2 images, got {n_align!r}")
-    if l1 is None:
-        lambdas = run.grid.l1
-    elif isinstance(l1, numbers.Real):
-        lambdas = (float(l1),)
-    else:
-        lambdas = tuple(float(v) for v in l1)
+    lambdas = run.lambdas(l1)
     keep, labels = class_labels(data.y_test, n_classes, run.grid.class_mode)
     x_test, y_test = data.x_test[keep], labels[keep]
     x_align = data.x_train[:n_align]

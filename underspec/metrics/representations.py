@@ -6,7 +6,6 @@ probe images after every epoch (entry 0 = init), one block per seed.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import pandas as pd
@@ -121,12 +120,7 @@ def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
     """
     if check_run(run, "cka_over_training").embeddings is None:
         raise UnderspecError("this run has no embeddings: train with embeddings=True")
-    if l1 is None:
-        lambdas = run.grid.l1
-    elif isinstance(l1, numbers.Real):
-        lambdas = (float(l1),)
-    else:
-        lambdas = tuple(float(v) for v in l1)
+    lambdas = run.lambdas(l1)
     pair_list = seed_pairs(run.grid.seeds, pairs)
     position = {s: i for i, s in enumerate(run.grid.seeds)}
     ia = torch.tensor([position[a] for a, _ in pair_list])

@@ -87,6 +87,12 @@ class Run:
                                  f"this run: it has seeds {shown(list(g.seeds))}, l1 {shown(list(g.l1))}, "
                                  f"n_classes {shown(list(g.n_classes))}") from None
 
+    def lambdas(self, l1=None) -> tuple[float, ...]:
+        """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
+        if l1 is None:
+            return self.grid.l1
+        return (float(l1),) if isinstance(l1, numbers.Real) else tuple(float(v) for v in l1)
+
     def params(self, which: str = "final") -> dict[str, torch.Tensor]:
         """Stacked parameters ``which`` in {"init", "final", "grad_sum"} (padded, see the module doc)."""
         if which not in RECORDS:
