@@ -34,7 +34,6 @@ from underspec import Grid
 from underspec.sweeps.config import SweepConfig
 from underspec.sweeps.execute import run_sweep
 from underspec.sweeps.store import MARKER, SHARDS_DIR, load_results
-from underspec.training.cache import training_code_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -105,16 +104,15 @@ def git_version() -> str:
 
 def publish(study: Path, check_only: bool = False) -> None:
     config = config_of(study)
-    sparse = study_sparse(config)
     if not check_only:
-        started = time.time()
+        started, version = time.time(), git_version()  # before the sweep: the code that runs it
         run_sweep(config, progress=True)
         results = load_results(config.out, allow_missing=False)
         for name in TABLES:
             write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
         write(thin_history(results.history), study / "history.parquet")
         markers = [json.loads((Path(config.out) / SHARDS_DIR / s.id / MARKER).read_text()) for s in config.plan()]
-        provenance = {"code": git_version(), "training_code_hash": training_code_hash(),
+        provenance = {"code": version, "package_code": sorted({m.get("package_code", "not recorded") for m in markers}),
                       "underspec": underspec.__version__, "torch": torch.__version__,
                       "python": platform.python_version(), "machine": f"{platform.machine()}, "
                       f"{torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
@@ -123,6 +121,7 @@ def publish(study: Path, check_only: bool = False) -> None:
                       "wall_seconds_total": round(sum(m["seconds"] for m in markers), 1),
                       "written": time.strftime("%Y-%m-%d %H:%M:%S"), "publish_seconds": round(time.time() - started)}
         (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    sparse = study_sparse(config)
     provenance = json.loads((study / "provenance.json").read_text())
     (study / "provenance.json").write_text(json.dumps({**provenance, "sparse": sparse}, indent=2) + "\n")
     for name, table in check_tables(config, sparse).items():

@@ -71,7 +71,7 @@ def test_the_cache_key_covers_every_module_training_reads():
     import ast
     from pathlib import Path
 
-    from underspec.training.cache import TRAINING_CODE
+    from underspec.training.code import TRAINING_CODE
 
     package = Path(underspec.__file__).parent
     seen, todo = set(), ["training/engine.py"]

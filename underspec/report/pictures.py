@@ -273,10 +273,20 @@ def permutation_view(w1, w1_permuted, perm, logits, logits_permuted, *, title: s
     return fig
 
 
+def correlation_limit(*matrices) -> float:
+    """The colour limit of correlation heat maps: the largest |r| of the matrices themselves (not 1), so two
+    pairs of networks whose correlations differ do not look the same on a +-1 scale."""
+    values = np.concatenate([np.abs(_as_numpy(m)).ravel() for m in matrices])
+    values = values[np.isfinite(values)]
+    return max(float(values.max()) if values.size else 1.0, 1e-6)
+
+
 @styled
-def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str):
-    """One correlation matrix on ``ax`` (diverging, -1..1); returns the image."""
-    im = ax.imshow(_as_numpy(r), cmap=DIVERGING, vmin=-1, vmax=1)
+def correlation_heatmap(ax, r, *, title: str, xlabel: str, ylabel: str, limit: float | None = None):
+    """One correlation matrix on ``ax`` (diverging, -limit..limit; ``limit``: default the matrix's own
+    largest |r|, ``correlation_limit``); returns the image."""
+    limit = correlation_limit(r) if limit is None else limit
+    im = ax.imshow(_as_numpy(r), cmap=DIVERGING, vmin=-limit, vmax=limit)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     n = _as_numpy(r).shape
     ax.set_xticks(range(0, n[1], 3))
@@ -297,13 +307,16 @@ def matching_view(w1_a, w1_b_aligned, r, perm, *, signed: bool, seeds, title: st
     score = diag if signed else np.abs(diag)
     fig = plt.figure(figsize=(12, 7.4), layout="constrained")
     spec = fig.add_gridspec(2, 3, height_ratios=[2.1, 1], width_ratios=[1, 1, 1.15])
+    limit = correlation_limit(r)
     ax0 = fig.add_subplot(spec[0, 0])
     correlation_heatmap(ax0, r, title="before: unit i vs unit j", xlabel=f"unit of seed {seeds[1]}",
-                        ylabel=f"unit of seed {seeds[0]}")
+                        ylabel=f"unit of seed {seeds[0]}", limit=limit)
     ax1 = fig.add_subplot(spec[0, 1])
     im = correlation_heatmap(ax1, after, title="after matching: matched pairs on the diagonal",
-                             xlabel=f"matched unit of seed {seeds[1]}", ylabel=f"unit of seed {seeds[0]}")
-    fig.colorbar(im, ax=[ax0, ax1], shrink=0.8, label="Pearson r of the W1 rows")
+                             xlabel=f"matched unit of seed {seeds[1]}", ylabel=f"unit of seed {seeds[0]}",
+                             limit=limit)
+    fig.colorbar(im, ax=[ax0, ax1], shrink=0.8,
+                 label=f"Pearson r of the W1 rows\n(scale ±{limit:.2f}: this pair's largest |r|)")
     ax2 = fig.add_subplot(spec[0, 2])
     order = np.argsort(-score)
     ax2.bar(range(len(score)), diag[order], color=np.where(diag[order] >= 0, "C3", "C0"))
@@ -368,11 +381,14 @@ def embedding_scatter(coords, labels, epoch: int, *, explained=None, title: str,
 
 @styled
 def correlation_pair(r_left, r_right, *, titles, xlabels, ylabel: str, suptitle: str):
-    """Two correlation matrices side by side on one colour scale (-1..1)."""
+    """Two correlation matrices side by side on one colour scale: +-(the larger of their largest |r|), said
+    in the colour bar."""
+    limit = correlation_limit(r_left, r_right)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.3))
     for ax, r, title, xlabel in zip(axes, (r_left, r_right), titles, xlabels):
-        im = correlation_heatmap(ax, r, title=title, xlabel=xlabel, ylabel=ylabel)
-    fig.colorbar(im, ax=list(axes), shrink=0.85, label="Pearson r of the W1 rows")
+        im = correlation_heatmap(ax, r, title=title, xlabel=xlabel, ylabel=ylabel, limit=limit)
+    fig.colorbar(im, ax=list(axes), shrink=0.85,
+                 label=f"Pearson r of the W1 rows\n(scale ±{limit:.2f}: the largest |r| of both)")
     fig.suptitle(suptitle)
     return fig
 
@@ -503,52 +519,73 @@ def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncol
 
 
 @styled
-def shared_view(coords, labels, seeds, *, title: str, explained=None):
-    """All seeds in one PCA basis (after aligning their units): left, each digit's mean at the final epoch,
-    one marker per seed; right, the digits' mean trajectories of every seed. coords: (S, E+1, P, 2)."""
+def shared_view(coords, labels, seeds, *, title: str, explained=None, ncols: int = 5):
+    """All seeds in one PCA basis (after aligning their units), one small panel per digit on shared axes: in
+    each, every seed's mean of that digit from epoch 0 (open circle) to the end of training (filled dot), one
+    colour per seed, and the other digits' final means in light grey for orientation. A digit whose seeds
+    end on one spot is represented alike. coords: (S, E+1, P, 2); labels: (P,); explained: (2,) or None."""
     c = _as_numpy(coords)
     y = _as_numpy(labels).astype(int)
     digits = np.unique(y)
-    cmap = plt.get_cmap(DIGIT_CMAP)
-    markers = "osD^vP*Xh<>p"
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.8))
-    for k, seed in enumerate(seeds):
-        for d in digits:
-            path = c[k][:, y == d].mean(1)
-            ax0.plot(*path[-1], markers[k % len(markers)], color=cmap(d % 10), markeredgecolor="black",
-                     markersize=6, alpha=0.85)
-            ax1.plot(path[:, 0], path[:, 1], color=cmap(d % 10), linewidth=0.9, alpha=0.7)
-    seed_handles = [plt.Line2D([], [], marker=markers[k % len(markers)], linestyle="", color="0.6",
-                               markeredgecolor="black", label=f"seed {s}") for k, s in enumerate(seeds)]
-    ax0.legend(handles=seed_handles, fontsize=7, loc="best")
-    _digit_legend(ax1, digits)
+    colors = seed_colors(seeds)
+    means = np.stack([c[:, :, y == d].mean(2) for d in digits], 1)  # (S, digits, E+1, 2)
+    ncols = min(ncols, len(digits))
+    nrows = math.ceil(len(digits) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.35 * ncols + 1.6, 2.3 * nrows + 0.8), squeeze=False,
+                             sharex=True, sharey=True)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(digits):
+            ax.axis("off")
+            continue
+        ax.plot(means[:, :, -1, 0].ravel(), means[:, :, -1, 1].ravel(), ".", color="0.85", markersize=3, zorder=0)
+        for i, seed in enumerate(seeds):
+            path = means[i, k]
+            ax.plot(path[:, 0], path[:, 1], color=colors[int(seed)], linewidth=0.8, alpha=0.8)
+            ax.plot(*path[0], "o", markerfacecolor="none", markeredgecolor=colors[int(seed)], markersize=3.5)
+            ax.plot(*path[-1], "o", color=colors[int(seed)], markeredgecolor="black", markeredgewidth=0.4,
+                    markersize=5)
+        ax.set_title(f"digit {digits[k]}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.2, linewidth=0.5)
     ev = _as_numpy(explained) if explained is not None else None
-    for ax in (ax0, ax1):
-        ax.set_xlabel("shared PC 1" + (f" ({ev[0]:.0%})" if ev is not None else ""))
-        ax.set_ylabel("shared PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""))
-    ax0.set_title("each digit's mean at the final epoch, one marker per seed", fontsize=9)
-    ax1.set_title("each digit's mean from epoch 0 to the end, every seed", fontsize=9)
-    fig.suptitle(title)
+    for ax in axes[-1]:
+        ax.set_xlabel("shared PC 1" + (f" ({ev[0]:.0%})" if ev is not None else ""), fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("shared PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""), fontsize=7)
+    handles = [plt.Line2D([], [], marker="o", linestyle="-", color=colors[int(s)], label=f"seed {s}") for s in seeds]
+    handles += [plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="0.3",
+                           label="epoch 0"),
+                plt.Line2D([], [], marker=".", linestyle="", color="0.8", label="other digits (final)")]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
+    fig.suptitle(title + "\none panel per digit: each seed's mean of that digit from epoch 0 (open) to the end (filled)")
     return fig
 
 
+BASELINE_STYLES = ({"linestyle": "--", "color": "0.35"}, {"linestyle": ":", "color": "0.2"},
+                   {"linestyle": "-.", "color": "0.5"})
+
+
 @styled
-def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0):
+def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0, baselines: dict | None = None):
     """CKA between seed pairs over training (columns l1, epoch, cka; one row per pair and epoch): the mean
-    over pairs as a line and the range as a band, one colour per λ. The value at epoch ``chance_epoch``
-    (untrained, independent networks on the same images) is the baseline, drawn dashed."""
+    over pairs as a line and the range as a band, one colour per λ. ``baselines`` {name: CKA level} (what
+    any two representations of these images share, ``cka_baselines``) are drawn as grey horizontal lines;
+    without them, the value at epoch ``chance_epoch`` (untrained, independent networks) is drawn dashed."""
     l1s = sorted(cka.l1.unique())
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(l1s)))
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.8, 4.4))
     for color, lam in zip(colors, l1s):
         g = cka[cka.l1 == lam].groupby("epoch").cka
         mean = g.mean()
         ax.plot(mean.index, mean, color=color, label=f"λ = {fmt_l1(lam)}")
         ax.fill_between(mean.index, g.min(), g.max(), color=color, alpha=0.18, linewidth=0)
-    base = cka[cka.epoch == chance_epoch].cka.mean()
-    ax.axhline(base, **CHANCE_STYLE, label="untrained networks (epoch 0)")
-    ax.set(xlabel="epoch", ylabel="linear CKA between two seeds", ylim=(min(0.5, base - 0.05), 1.0))
-    ax.legend(loc="lower right", ncol=2)
+    if baselines is None:
+        baselines = {"untrained networks (epoch 0)": cka[cka.epoch == chance_epoch].cka.mean()}
+    for k, (name, level) in enumerate(baselines.items()):
+        ax.axhline(level, linewidth=1.2, label=f"baseline: {name} ({level:.2f})", **BASELINE_STYLES[k % 3])
+    low = min([0.5, *(v - 0.05 for v in baselines.values())])
+    ax.set(xlabel="epoch", ylabel="linear CKA between two seeds", ylim=(max(low, 0.0), 1.0))
+    ax.legend(loc="lower right", ncol=2, fontsize=7)
     ax.set_title(title)
     return fig
 
@@ -571,5 +608,107 @@ def path_curves(t, curves: dict, *, title: str, chance_acc: float | None = None)
                 title="loss along (1 − t)·θ_a + t·θ_b")
     axes[1].set(xlabel="t", ylabel="test accuracy", title="accuracy along the path")
     axes[1].legend(loc="lower center")
+    fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------------------------- grids and regimes
+
+@styled
+def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged: pd.DataFrame | None = None,
+                    flag_label: str = "flagged", ncols: int = 2):
+    """Per-network values of a ``member_table`` as small heat maps, one per column: the mean over seeds for
+    every λ (rows) and C (columns), written in each cell. ``columns``: {column: (label, format)}, e.g.
+    {"rel_change": ("‖W1 − W1₀‖ / ‖W1₀‖", "{:.2f}")}. ``flagged``: configurations (columns l1, n_classes) to
+    outline in red, named ``flag_label`` in the legend; ``ncols`` panels a row."""
+    means = members.groupby(["l1", "n_classes"])[list(columns)].mean()
+    l1s, classes = sorted(members.l1.unique()), sorted(members.n_classes.unique())
+    ncols = min(ncols, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=((0.5 * len(classes) + 2.2) * ncols, (0.42 * len(l1s) + 1.5) * nrows + 0.6),
+                             squeeze=False)
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    marks = set() if flagged is None else {(float(a), int(b)) for a, b in zip(flagged.l1, flagged.n_classes)}
+    for ax, (column, (label, fmt)) in zip(axes.flat, columns.items()):
+        grid = means[column].unstack("n_classes").reindex(index=l1s, columns=classes).to_numpy(float)
+        im = ax.imshow(grid, cmap="viridis", aspect="auto")
+        finite = grid[np.isfinite(grid)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for i, lam in enumerate(l1s):
+            for j, c in enumerate(classes):
+                ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if grid[i, j] < middle else "black")
+                if (float(lam), int(c)) in marks:
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
+        ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+        ax.set_yticks(range(len(l1s)), [fmt_l1(v) for v in l1s])
+        ax.set(xlabel="number of classes C", ylabel="L1 strength λ", title=label)
+        ax.title.set_fontsize(9)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle(title + (f"\nred outline: {flag_label}" if marks else ""))
+    return fig
+
+
+@styled
+def shift_panels(summaries: dict, *, title: str):
+    """Seeds under distribution shift, one panel per regime: for every test set (in distribution first, then
+    the shifts), the gap in accuracy between two seeds and the fraction of images on which they disagree,
+    each the mean over seed pairs with its seed-level interval (error bars). ``summaries``: {regime name:
+    ``summarize_shifts`` rows of one configuration}, columns shift, acc_gap(_low, _high), disagreement(_low,
+    _high)."""
+    names = list(summaries)
+    widest = max(len(part) for part in summaries.values())
+    fig, axes = plt.subplots(1, len(names), figsize=(0.55 * widest * len(names) + 1.8 * len(names) + 1.0, 4.2),
+                             squeeze=False, sharey=True)
+    series = (("acc_gap", "accuracy gap between two seeds", "C0", "s"),
+              ("disagreement", "disagreement between two seeds", "C3", "o"))
+    for ax, name in zip(axes[0], names):
+        part = summaries[name].set_index("shift")
+        shifts = list(part.index)
+        x = np.arange(len(shifts))
+        for k, (column, label, color, marker) in enumerate(series):
+            mean = part[column].to_numpy(float)
+            low, high = part[f"{column}_low"].to_numpy(float), part[f"{column}_high"].to_numpy(float)
+            err = np.vstack([mean - low, high - mean])
+            ax.errorbar(x + (k - 0.5) * 0.22, mean, yerr=np.where(np.isfinite(err), err, 0), fmt=marker, color=color,
+                        markersize=4, capsize=2, linewidth=1, label=label)
+        ax.axvspan(-0.5, 0.5, color="0.93", zorder=0)
+        ax.set_xticks(x, shifts, rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.25, linewidth=0.6)
+    axes[0, 0].set_ylabel("fraction of test images")
+    axes[0, 0].legend(loc="upper left", fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+REGIME_PANELS = (("pe", "params"), ("apc1", "params"), ("apc2", "params"), ("apc1", "grads"))
+
+
+@styled
+def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: str | None = "ci"):
+    """The paper's Figure 3.1 for several training regimes as small multiples: one row per regime
+    (``summaries``: {regime name: ``summarize`` table}), one column per (metric, target) of ``panels``, each
+    against λ with one line per C, its seed-level band and both nulls (``metric_plots.plot_metric``)."""
+    from .metric_plots import plot_metric
+    from .style import TARGET_LABELS, metric_label
+
+    names = list(summaries)
+    fig, axes = plt.subplots(len(names), len(panels), figsize=(3.3 * len(panels) + 1.8, 2.5 * len(names) + 0.9),
+                             squeeze=False, sharex=True)
+    handles = []
+    for i, name in enumerate(names):
+        for j, (metric, target) in enumerate(panels):
+            ax = axes[i, j]
+            row = plot_metric(ax, summaries[name], metric, target, x="l1", spread=spread)
+            handles = handles if len(handles) >= len(row) else row
+            ax.set_title(f"{metric_label(metric, short=True)}, {TARGET_LABELS.get(target, target)}", fontsize=8)
+            ax.set_ylabel(name if j == 0 else "", fontsize=8)
+            if i < len(names) - 1:
+                ax.set_xlabel("")
+            else:
+                ax.set_xlabel("λ (categorical axis)", fontsize=8)
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
     fig.suptitle(title)
     return fig

@@ -25,6 +25,7 @@ from ..errors import UnderspecError, shown
 from ..files import atomic_text, check_writable
 from ..progress import progress_bar
 from ..training.data import load_dataset
+from ..training.code import package_code_hash
 from ..training.engine import resolve_device
 from ..training.grid import Grid
 from ..training.run import read_run_header
@@ -92,7 +93,8 @@ def run_shard(task: ShardTask) -> dict:
                   "shard": task.shard.id, "l1": list(task.shard.l1), "n_classes": list(task.shard.n_classes),
                   "sha256": shard_checksums(attempt), "data": header.get("data"),
                   "device": header.get("meta", {}).get("device"), "host": socket.gethostname(),
-                  "seconds": round(_time.time() - started, 1), "finished": _time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "seconds": round(_time.time() - started, 1), "finished": _time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "package_code": package_code_hash()}
         atomic_text(attempt / MARKER, json.dumps(marker, indent=2))
         if final.exists():  # an old, invalid folder (foreign marker): never mistaken for ours, replaced
             shutil.rmtree(final)

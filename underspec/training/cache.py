@@ -11,23 +11,13 @@ from pathlib import Path
 import torch
 
 from ..errors import UnderspecError
+from .code import training_code_hash
 from .data import Dataset
 from .engine import train
 from .grid import Grid
 from .run import Run, load_run
 
 RUNS_ENV = "UNDERSPEC_RUNS"
-PACKAGE = Path(__file__).resolve().parent.parent
-# What decides a Run's contents, relative to the package: the whole training layer and the modules below it.
-TRAINING_CODE = tuple(sorted([str(p.relative_to(PACKAGE)) for p in (PACKAGE / "training").glob("*.py")]
-                             + ["errors.py", "files.py", "progress.py"]))
-
-
-def training_code_hash() -> str:
-    """A hash of the package's training code: a cached Run from older code is never served."""
-    return hashlib.sha256(b"".join((PACKAGE / name).read_bytes() for name in TRAINING_CODE)).hexdigest()[:12]
-
-
 def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
     """A short stable name for the training of ``grid`` on ``data`` with these recording options (and this
     version of the training code)."""

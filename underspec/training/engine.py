@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
+from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
 from .model import init_params
@@ -255,7 +256,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
             "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
             "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
-            "diverged": records.diverged(grid), "products": calibration}
+            "diverged": records.diverged(grid), "products": calibration, "code": training_code_hash()}
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 
