@@ -112,7 +112,9 @@ def publish(study: Path, check_only: bool = False) -> None:
             write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
         write(thin_history(results.history), study / "history.parquet")
         markers = [json.loads((Path(config.out) / SHARDS_DIR / s.id / MARKER).read_text()) for s in config.plan()]
-        provenance = {"code": version, "package_code": sorted({m.get("package_code", "not recorded") for m in markers}),
+        made_with = sorted({m.get("package_code", "not recorded (made before shard markers recorded it)")
+                            for m in markers})
+        provenance = {"published_with": version, "shards_made_with_package_code": made_with,
                       "underspec": underspec.__version__, "torch": torch.__version__,
                       "python": platform.python_version(), "machine": f"{platform.machine()}, "
                       f"{torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
