@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .style import CHANCE_STYLE, DIGIT_CMAP, DIVERGING, fmt_l1, seed_colors, styled, subtitle
+from .metric_plots import plot_metric
+from .style import (CHANCE_STYLE, DIGIT_CMAP, DIVERGING, TARGET_LABELS, fmt_l1, metric_label, seed_colors, styled,
+                    subtitle)
 
 def _as_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -691,9 +693,6 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
     """The paper's Figure 3.1 for several training regimes as small multiples: one row per regime
     (``summaries``: {regime name: ``summarize`` table}), one column per (metric, target) of ``panels``, each
     against λ with one line per C, its seed-level band and both nulls (``metric_plots.plot_metric``)."""
-    from .metric_plots import plot_metric
-    from .style import TARGET_LABELS, metric_label
-
     names = list(summaries)
     fig, axes = plt.subplots(len(names), len(panels), figsize=(3.3 * len(panels) + 1.8, 2.5 * len(names) + 0.9),
                              squeeze=False, sharex=True)
