@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
-"""Open every page of the built book in headless Chromium; fail on a console error or a broken image.
+"""Open every page of the built book in headless Chromium; fail on a console error, a broken image or a dead
+link within the site.
 
 Usage: python scripts/check_book.py [--html book/_build/html] [--screenshots book/_build/screenshots]
+       python scripts/check_book.py --links-only      # only the links, without a browser
 
 The pages are served over HTTP from a local server (as a host would serve them), each page is loaded, its
 images are forced to load, and then:
 
 - every browser console entry at level SEVERE (a JavaScript error, a resource that failed to load) is an error;
 - every <img> that did not load (``naturalWidth == 0``) is an error;
+- every link within the site (``<a href>``, ``<link href>``, ``<script src>``, ``<img src>`` that is not an
+  address on another host) must name a file of the build, and its ``#fragment``, if any, an element of that
+  page (an ``id`` or a ``name``); an anchor with no fragment target is a dead link too;
 - a full-page screenshot is saved as ``<screenshots>/<page>.png``.
 
 Exit status 0 when every page is clean, 1 otherwise (each problem printed on one line), 2 when the check
 cannot run (no built book, no Chromium). Needs the Debian packages ``chromium`` and ``chromium-driver`` and the
-Python package ``selenium``.
+Python package ``selenium`` (not for ``--links-only``).
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import html.parser
 import http.server
+import posixpath
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,6 +58,60 @@ def pages(html: Path) -> list[Path]:
     """Every HTML page of the build, in a stable order (the book's pages, then genindex, search, ...)."""
     found = [p for p in html.rglob("*.html") if not SKIP_DIRS.intersection(p.relative_to(html).parts)]
     return sorted(found, key=lambda p: (p.name in ("genindex.html", "search.html", "index.html"), str(p)))
+
+
+class _PageLinks(html.parser.HTMLParser):
+    """The links of a page (tag, attribute value) and the ids and names its elements carry."""
+
+    LINKS = {"a": "href", "link": "href", "area": "href", "script": "src", "img": "src", "iframe": "src"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+        self.anchors: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.anchors.add(attrs[key])
+        value = attrs.get(self.LINKS.get(tag, ""))
+        if value:
+            self.links.append((tag, value))
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(path: Path) -> _PageLinks:
+    parser = _PageLinks()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return parser
+
+
+def dead_links(html: Path, page: Path) -> list[str]:
+    """The links of ``page`` that point within the site to a file the build does not have, or to a
+    ``#fragment`` that the target page does not carry. Links to other hosts (and mailto:, data:, javascript:)
+    are not checked: the site must work offline, and they are not the site's."""
+    problems = []
+    root = html.resolve()
+    for tag, link in _parse(page).links:
+        parts = urlsplit(link)
+        if parts.scheme or parts.netloc or link.startswith(("//", "mailto:", "data:", "javascript:")):
+            continue
+        if parts.path:
+            relative = parts.path if not parts.path.startswith("/") else posixpath.relpath(parts.path, "/")
+            base = page.parent if not parts.path.startswith("/") else root
+            target = (base / unquote(relative)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+        else:
+            target = page.resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            problems.append(f"dead link: <{tag}> {link} (no file {target.relative_to(root) if target.is_relative_to(root) else target})")
+            continue
+        fragment = unquote(parts.fragment)
+        if fragment and target.suffix == ".html" and fragment not in _parse(target).anchors:
+            problems.append(f"dead link: <{tag}> {link} (no element #{fragment} in {target.relative_to(root)})")
+    return problems
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -113,11 +175,22 @@ def main(argv=None) -> int:
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     parser.add_argument("--chromedriver", default=shutil.which("chromedriver"))
     parser.add_argument("--settle", type=float, default=1.5, help="seconds to wait after each page loads")
+    parser.add_argument("--links-only", action="store_true", help="check only the links within the site (no browser)")
     args = parser.parse_args(argv)
 
     if not (args.html / "intro.html").is_file():
         print(f"no built book in {args.html}: run `jupyter-book build book --all -W -n --keep-going` first")
         return 2
+    if args.links_only:
+        failures = 0
+        for page in pages(args.html):
+            problems = dead_links(args.html, page)
+            failures += bool(problems)
+            print(f"{'FAIL' if problems else 'ok  '} {page.relative_to(args.html).as_posix()}")
+            for problem in problems:
+                print(f"     {problem}")
+        print(f"pages: {len(pages(args.html)) - failures} passed, {failures} failed (links only)")
+        return 1 if failures else 0
     if not args.chromium or not args.chromedriver:
         print("Chromium not found: install the Debian packages chromium and chromium-driver "
               "(apt-get install -y chromium chromium-driver)")
@@ -135,7 +208,7 @@ def main(argv=None) -> int:
         for page in pages(args.html):
             rel = page.relative_to(args.html).as_posix()
             shot = args.screenshots / (rel.removesuffix(".html").replace("/", "__") + ".png")
-            problems = check_page(driver, f"{base}/{rel}", shot, args.settle)
+            problems = check_page(driver, f"{base}/{rel}", shot, args.settle) + dead_links(args.html, page)
             failures += bool(problems)
             print(f"{'FAIL' if problems else 'ok  '} {rel} -> {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot}")
             for problem in problems:

@@ -2,7 +2,10 @@
 (papermill), draws its figures, and has no error output. A broken chapter fails here, before the slow build.
 
 The tiny grid (3 seeds, 2 lambdas, 2 class counts, 2 epochs on 500 images) is trained once into a temporary
-cache that all chapters share, as the real build does with runs/cache.
+cache that all chapters share, as the real build does with runs/cache. The study chapter also reads a tiny
+committed study (tables written here the way scripts/results.py writes them) beside the missing ones, so both
+of its paths run: tables present, and "not yet run". One chapter runs through papermill's own command line,
+with every list given as the text ``-p`` passes.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import base64
 import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,12 +34,38 @@ def toc_chapters() -> list[str]:
 CHAPTERS = toc_chapters()
 
 
+STUDY = "mnist5k-paper-steps"  # the committed study the tiny results folder holds (the others are missing)
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("runs-cache")
 
 
-def execute(name: str, cache: Path, out_dir: Path):
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """A results folder with one tiny committed study: its config and the tables scripts/results.py writes."""
+    import yaml
+
+    import underspec
+
+    root = tmp_path_factory.mktemp("results")
+    folder = root / STUDY
+    folder.mkdir()
+    data = underspec.load_dataset("mnist-5k").take(400, 150)
+    grid = underspec.Grid(seeds=(0, 42, 1337), l1=(0.0, 0.01), n_classes=(5, 10), epochs=1)
+    run = underspec.train(grid, data, progress=False, snapshots=False, embeddings=False)
+    far = underspec.load_dataset("fashion-mnist", download=False).take(1, 150)
+    for name, table in underspec.study_tables(run, data, far=far).items():
+        table.to_parquet(folder / f"{name}.parquet", index=False)
+    run.history.to_parquet(folder / "history.parquet", index=False)
+    config = {"dataset": "mnist-5k", "seeds": list(grid.seeds), "l1": list(grid.l1), "n_classes": list(grid.n_classes),
+              "epochs": grid.epochs, "n_train": 400, "n_test": 150, "pairs": "all", "out": str(root / "scratch")}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def execute(name: str, cache: Path, out_dir: Path, extra: dict | None = None):
     jupytext = pytest.importorskip("jupytext")
     papermill = pytest.importorskip("papermill")
     from nbclient.exceptions import CellTimeoutError
@@ -43,7 +74,7 @@ def execute(name: str, cache: Path, out_dir: Path):
     source = out_dir / f"{name}.ipynb"
     jupytext.write(nb, source)
     has_parameters = any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
-    params = {**TINY, "results_dir": str(cache)} if has_parameters else {}
+    params = {**TINY, "results_dir": str(cache), **(extra or {})} if has_parameters else {}
     # A tiny chapter runs in seconds. Rarely the kernel's reply is lost and nbclient waits forever (papermill
     # issue 711): a cell that takes 5 minutes is that hang, and the chapter is run once more.
     for attempt in (1, 2):
@@ -72,17 +103,14 @@ def test_every_parameters_cell_is_the_shared_one():
     from papermill.translators import PythonTranslator
 
     book = bookrun()
-    shared = ["dataset", "seeds", "l1", "classes", "epochs", "n_train", "n_test", "device", "results_dir"]
+    shared = ["dataset", "seeds", "l1", "classes", "epochs", "steps", "n_train", "n_test", "device", "results_dir"]
     for name in CHAPTERS:
         cells = [c for c in jupytext.read(BOOK / f"{name}.md").cells
                  if "parameters" in c.get("metadata", {}).get("tags", [])]
-        if name == "intro":
-            assert not cells
-            continue
         assert len(cells) == 1, f"{name}.md has {len(cells)} parameters cells"
         assert cells[0].source == book.parameters_cell(name), f"{name}.md: the parameters cell differs from bookrun"
         names = [p.name for p in PythonTranslator.inspect(cells[0])]  # it logs "Unable to parse" and skips
-        assert names == shared + (["sweep_dir"] if name == "study" else []), (name, names)
+        assert names == shared + (["sweep_dir", "studies_dir"] if name == "study" else []), (name, names)
     assert f"```python\n{book.PARAMETERS}\n```" in (BOOK / "running.md").read_text()
 
 
@@ -90,7 +118,7 @@ def test_book_runs_reads_parameter_strings(tmp_path):
     """papermill's -p passes lists as text: book_runs hands the raw values to Grid, which reads them."""
     book = bookrun()
     runs = book.book_runs("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=64,
-                          n_test=32, device="cpu", results_dir=str(tmp_path))
+                          n_test=32, device="cpu", results_dir=str(tmp_path), steps="None")
     assert runs.paper.grid.seeds == (0, 42) and runs.paper.grid.l1 == (0.0, 0.01)
     assert runs.paper.grid.n_classes == (4, 5) and runs.detail.grid.n_classes == (5,)  # C = 5 has per-epoch records
     assert runs.detail.embeddings.shape[:2] == (len(runs.detail.grid), 2)  # init + 1 epoch
@@ -98,11 +126,20 @@ def test_book_runs_reads_parameter_strings(tmp_path):
     assert banner.startswith("```{admonition} What was run for this page\n") and runs.summary() in banner
 
 
+def test_book_runs_take_a_steps_budget(tmp_path):
+    """``steps`` (a string, as papermill passes it) sets the epochs: the fewest whole epochs that reach it; the
+    subset-mode grid trains as many epochs (a steps budget is refused in subset mode)."""
+    book = bookrun()
+    runs = book.book_runs("mnist-5k", seeds="[0]", l1="0", classes="5 10", n_train=64, n_test=32, device="cpu",
+                          results_dir=str(tmp_path), steps="3")
+    assert runs.epochs == 3 and runs.steps == 3 and runs.paper.grid.epochs == 3  # one step an epoch
+    assert runs.subset.grid.class_mode == "subset" and runs.subset.grid.epochs == 3
+    assert "3 epochs = 3 SGD steps" in runs.summary()
+
+
 def test_every_chapter_is_listed_and_parameterised():
     assert len(CHAPTERS) >= 8, CHAPTERS
     for name in CHAPTERS:
-        if name == "intro":
-            continue
         text = (BOOK / f"{name}.md").read_text()
         assert ":tags: [parameters" in text, f"{name}.md has no papermill parameters cell"
         for key in ("dataset", "epochs", "device", "results_dir", "seeds"):
@@ -111,8 +148,8 @@ def test_every_chapter_is_listed_and_parameterised():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_chapter_executes(name, cache, tmp_path):
-    nb = execute(name, cache, tmp_path)
+def test_chapter_executes(name, cache, studies, tmp_path):
+    nb = execute(name, cache, tmp_path, {"studies_dir": str(studies)} if name == "study" else None)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     figure_cells = sum("figure:" in cell.source or "mystnb" in str(cell.get("metadata", {}))
@@ -122,6 +159,30 @@ def test_chapter_executes(name, cache, tmp_path):
         assert len(pngs) >= max(1, figure_cells), f"{name}: {len(pngs)} images for {figure_cells} figure cells"
         for o in pngs:  # each image is a real, non-empty PNG
             assert base64.b64decode(o["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_a_chapter_runs_from_papermills_command_line_with_text_parameters(tmp_path):
+    """`papermill ... -p seeds "[0, 42]" -p classes "5 10"`: every value arrives as the text (or number) that
+    papermill's command line makes of it; the chapter reads them, papermill parses the parameters cell without
+    an "Unable to parse" warning, and knows every parameter passed."""
+    jupytext = pytest.importorskip("jupytext")
+    pytest.importorskip("papermill")
+    source = tmp_path / "symmetry.ipynb"
+    jupytext.write(jupytext.read(BOOK / "symmetry.md"), source)
+    params = {"seeds": "[0, 42]", "classes": "5 10", "l1": "0 0.01", "steps": "10", "n_train": "300",
+              "n_test": "100", "device": "cpu", "results_dir": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"), "--cwd", str(BOOK),
+               "-k", "python3", "--no-progress-bar", "--log-level", "INFO"]
+    for key, value in params.items():
+        command += ["-p", key, value]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "Unable to parse" not in log and "Passed unknown parameter" not in log, log[-3000:]
+    nb = __import__("nbformat").read(tmp_path / "out.ipynb", as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'seeds = "[0, 42]"' in injected.source and "steps = 10" in injected.source, injected.source
 
 
 # ------------------------------------------------------------------------------------------ explorers
