@@ -37,7 +37,7 @@ from ..progress import progress_bar
 from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
-from .model import init_params
+from .model import init_params, optimizer_for
 from .products import DenseProducts, SparseProducts, choose_products
 from .run import HISTORY_COLUMNS, Run
 
@@ -213,6 +213,10 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     device = resolve_device(device)
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
+    fewest = min(int(class_labels(data.y_train, c, grid.class_mode)[0].sum()) for c in grid.n_classes)
+    if grid.batch_size > fewest:
+        raise UnderspecError(f"batch size {grid.batch_size} is larger than the {fewest:,} training images a member "
+                             f"of this grid sees: use --batch-size {fewest} or less, or more training images")
     h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
     probe_size = min(int(probe_size), len(data.y_test))
     n_params = h * d + h + k * h + k
@@ -356,8 +360,7 @@ def _train_program(program: _Program, setup: _Setup):
     params = _initial_params(program, setup)
     const = _constants(program, setup, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
-    opt = (torch.optim.SGD(params.values(), lr=grid.lr) if grid.optimizer == "sgd"
-           else torch.optim.Adam(params.values(), lr=grid.lr))
+    opt = optimizer_for(params.values(), grid.optimizer, grid.lr, grid.momentum, grid.weight_decay)
     n, device = len(program.train_index), params["w1"].device
     s, m = const.class_mask.shape[:2]
     streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]

@@ -57,6 +57,16 @@ class PaperMLP(nn.Module):
         }
 
 
+def optimizer_for(params, optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.0,
+                  weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """torch.optim's SGD(lr, momentum, weight_decay), Adam(lr, weight_decay) or AdamW(lr, weight_decay) over
+    ``params``, torch's defaults otherwise (AdamW's weight decay is the one given, not torch's 0.01).
+    Elementwise, so one optimizer over stacked members updates each exactly as its own would."""
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer](params, lr=lr, weight_decay=weight_decay)
+
+
 def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784) -> dict[str, torch.Tensor]:
     """The float32 initial parameters that ``torch.manual_seed(seed); PaperMLP(n_classes)`` draws.
 
