@@ -63,6 +63,23 @@ def test_optimizer_settings_equal_the_reference_loop(small, optimizer, lr, momen
     assert (run.final["w2"][:, 3:][torch.tensor([c == 3 for _, _, c in grid.members()])] == 0).all()
 
 
+@pytest.mark.parametrize("fixed", ["init_seed", "order_seed"])
+def test_one_source_of_randomness_fixed_equals_the_reference_loop(small, fixed):
+    """init_seed fixes every network's initialisation (the seeds vary the data order only), order_seed every
+    network's data order (the seeds vary the initialisation only); each member is still the loop's network."""
+    grid = Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(3, 10), epochs=2, **{fixed: 1337})
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=50, snapshots=True, embeddings=True)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50, **{fixed: 1337})
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10, (seed, l1, c)
+    a, b = run.member(0, 0.0, 10), run.member(42, 0.0, 10)
+    same_init = all(torch.equal(a.init[k], b.init[k]) for k in a.init)
+    assert same_init == (fixed == "init_seed")
+    assert not torch.equal(a.final["w1"], b.final["w1"])  # the other source still makes them differ
+    paper = reference_train(1337, 0.0, 10, small, epochs=2, dtype=torch.float64, probe_size=50)
+    assert torch.equal(run.member(0, 0.0, 10).init["w1"], paper.init["w1"]) == (fixed == "init_seed")
+
+
 def test_the_optimizer_settings_change_the_networks(small):
     """The knobs reach the optimizer (a test that an ignored knob would fail)."""
     plain = train(Grid(epochs=1), small, progress=False, probe_size=10).final["w1"]

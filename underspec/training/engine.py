@@ -1,7 +1,7 @@
 """Train a whole grid of networks at once, each one exactly the network the paper's loop gives for its seed.
 
-Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed;
-in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
+Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed,
+whose data order is the grid's ``order_seed_of`` it; in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
 images, trained together: in ``relabel`` mode the whole grid is one program, in ``subset`` mode there is one
 program per C. Inside a program with S streams of M members each, the first layers of a stream's M members are
 concatenated into one (M*H, D) matrix, so a step is two batched matrix products over S streams:
@@ -321,7 +321,8 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
     and b2 (S, M, K), the classes beyond a member's C zero."""
     members, grid = setup.grid.members(), setup.grid
     s, m, h, d, k = len(program.seeds), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
-    keys = [(members[i][0], members[i][2]) for row in program.members for i in row]  # (seed, C): shared by the l1s
+    keys = [(grid.init_seed_of(members[i][0]), members[i][2])  # (init seed, C): shared by the l1s
+            for row in program.members for i in row]
     drawn = {key: init_params(*key, h, d) for key in set(keys)}
     inits = [drawn[key] for key in keys]
     params = {
@@ -363,7 +364,7 @@ def _train_program(program: _Program, setup: _Setup):
     opt = optimizer_for(params.values(), grid.optimizer, grid.lr, grid.momentum, grid.weight_decay)
     n, device = len(program.train_index), params["w1"].device
     s, m = const.class_mask.shape[:2]
-    streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
+    streams = [epoch_orders(grid.order_seed_of(seed), n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
     Products = type(setup.products)
 

@@ -146,7 +146,9 @@ class Grid:
     """The product of its list knobs (seeds x L1 strengths x class counts), trained under its scalar knobs.
 
     The defaults train one network of the paper's protocol; ``Grid.paper()`` is the paper's whole grid.
-    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. Every value may also be
+    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. A member's seed sets both
+    its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
+    of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?). Every value may also be
     given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``, ``epochs="50"``).
     """
 
@@ -170,6 +172,12 @@ class Grid:
     weight_decay: float = knob(0.0, "weight decay >= 0 on every parameter, as torch.optim applies it (the "
                                "paper: 0; AdamW decouples it)", parse=parse_float, label="weight decay {:g}",
                                optional=True)
+    init_seed: int | None = knob(None, "one initialisation for every network, drawn with this seed: the seeds then "
+                                 "vary only the data order", parse=_parse_optional_int, label="init seed {}",
+                                 optional=True)
+    order_seed: int | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
+                                  "vary only the initialisation", parse=_parse_optional_int,
+                                  label="data-order seed {}", optional=True)
     class_mode: str = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
                            "(only digits 0..C-1)", parse=parse_str, label="class mode {}")
 
@@ -205,6 +213,12 @@ class Grid:
                                  "use --optimizer sgd")
         if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UnderspecError(f"weight decay must be finite and >= 0, got {shown(self.weight_decay)}")
+        for name in ("init_seed", "order_seed"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= MAX_SEED:
+                raise UnderspecError(f"{name} must be an integer in 0..2^63-1, got {shown(getattr(self, name))}")
+        if self.init_seed is not None and self.order_seed is not None:
+            raise UnderspecError("init_seed and order_seed together leave the seeds nothing to vary (every network "
+                                 "would be the same): fix one of them, or neither (the paper: a seed sets both)")
         check_choice(self.class_mode, CLASS_MODES, "class mode")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
@@ -228,6 +242,14 @@ class Grid:
     def members(self) -> list[tuple[int, float, int]]:
         """Every network of the grid as (seed, l1, n_classes), seed-major."""
         return list(itertools.product(self.seeds, self.l1, self.n_classes))
+
+    def init_seed_of(self, seed: int) -> int:
+        """The seed of a member's initialisation: its own seed (the paper), unless the grid fixes one."""
+        return seed if self.init_seed is None else self.init_seed
+
+    def order_seed_of(self, seed: int) -> int:
+        """The seed of a member's data order: its own seed (the paper), unless the grid fixes one."""
+        return seed if self.order_seed is None else self.order_seed
 
     def __len__(self) -> int:
         return len(self.seeds) * len(self.l1) * len(self.n_classes)

@@ -19,7 +19,8 @@ from .run import Member
 
 def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
                      batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
-                     weight_decay: float = 0.0, class_mode: str = "relabel", steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                     weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
+                     class_mode: str = "relabel", steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                      device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
@@ -27,12 +28,13 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
     parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
     ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
-    plain SGD). The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
+    plain SGD). ``init_seed`` / ``order_seed``: seed the initialisation / the data order with this instead of
+    ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set.
     """
     Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
-         lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, class_mode=class_mode,
-         steps=steps)  # validates the arguments
+         lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
+         order_seed=order_seed, class_mode=class_mode, steps=steps)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
     if steps is not None:
         epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
@@ -41,10 +43,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     probe = data.x_test[:probe_size].to(device, dtype)
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed if init_seed is None else init_seed)
         model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(device, dtype)
         g = torch.Generator()
-        g.manual_seed(seed)
+        g.manual_seed(seed if order_seed is None else order_seed)
         loader = DataLoader(TensorDataset(data.x_train[keep].to(device, dtype), labels[keep].to(device)), batch_size=batch_size,
                             shuffle=True, generator=g)
         opt = optimizer_for(model.parameters(), optimizer, lr, momentum, weight_decay)
