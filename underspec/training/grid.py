@@ -159,6 +159,8 @@ class Grid:
     n_classes: tuple[int, ...] = knob((10,), "class counts C in 2..10, ranges allowed: 2-10 or 2 5 10",
                                       parse=parse_ints, label="C", flag="classes")
     hidden: int = knob(16, "hidden units", parse=parse_int, label="hidden {}")
+    depth: int = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=parse_int, label="depth {}",
+                      optional=True)
     epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
                              "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
@@ -200,7 +202,7 @@ class Grid:
         if any(not 2 <= c <= 10 for c in classes):
             raise UnderspecError(f"class counts must be integers in 2..10, got {shown(list(classes))}")
         _no_duplicates(classes, "class count")
-        for name in ("hidden", "epochs", "batch_size"):
+        for name in ("hidden", "depth", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise UnderspecError(f"{name} must be a positive integer, got {shown(getattr(self, name))}")
         if not math.isfinite(self.lr) or self.lr <= 0:

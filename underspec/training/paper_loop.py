@@ -13,11 +13,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .data import Dataset, class_labels
 from .grid import Grid, steps_to_epochs
-from .model import PaperMLP, optimizer_for
+from .model import PaperMLP, optimizer_for, param_names
 from .run import Member
 
 
-def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
+def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, depth: int = 1,
+                     epochs: int = 50,
                      batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
                      weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
                      class_mode: str = "relabel", steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
@@ -27,12 +28,13 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
     parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
-    ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
+    ``depth``: hidden layers of ``hidden`` units (the paper: 1; ``PaperMLP`` says how they are drawn). L1 and
+    the recorded embeddings are the first layer's. ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
     plain SGD). ``init_seed`` / ``order_seed``: seed the initialisation / the data order with this instead of
     ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set.
     """
-    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
+    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs, batch_size=batch_size,
          lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
          order_seed=order_seed, class_mode=class_mode, steps=steps)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
@@ -44,7 +46,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed if init_seed is None else init_seed)
-        model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(device, dtype)
+        model = PaperMLP(n_classes, hidden, data.x_train.shape[1], depth).to(device, dtype)
         g = torch.Generator()
         g.manual_seed(seed if order_seed is None else order_seed)
         loader = DataLoader(TensorDataset(data.x_train[keep].to(device, dtype), labels[keep].to(device)), batch_size=batch_size,
@@ -61,7 +63,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                 ce = F.cross_entropy(logits, yb)
                 loss = ce + l1 * model.fc1.weight.abs().sum()
                 loss.backward()
-                for name, p in zip(("w1", "b1", "w2", "b2"), model.parameters()):
+                for name, p in zip(param_names(depth), model.parameters()):
                     grad_sum[name] += p.grad
                 grad_norm += model.fc1.weight.grad.norm().item()
                 opt.step()
