@@ -48,6 +48,50 @@ def test_adam_members_equal_the_reference_loop(small):
         assert max_difference(run.member(seed, l1, c), ref) < 1e-10
 
 
+@pytest.mark.parametrize("optimizer, lr, momentum, weight_decay", [
+    ("sgd", 0.01, 0.9, 0.0), ("sgd", 0.01, 0.0, 0.01), ("sgd", 0.02, 0.5, 0.001), ("adamw", 0.001, 0.0, 0.01),
+    ("adam", 0.001, 0.0, 0.001)])
+def test_optimizer_settings_equal_the_reference_loop(small, optimizer, lr, momentum, weight_decay):
+    """torch.optim over the stacked members updates each as its own optimizer would: momentum, weight decay
+    (on every parameter, the padded classes included, which stay 0) and AdamW."""
+    knobs = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.005), n_classes=(3, 10), epochs=2, **knobs)
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=50, snapshots=True, embeddings=True)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50, **knobs)
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10, (seed, l1, c)
+    assert (run.final["w2"][:, 3:][torch.tensor([c == 3 for _, _, c in grid.members()])] == 0).all()
+
+
+@pytest.mark.parametrize("fixed", ["init_seed", "order_seed"])
+def test_one_source_of_randomness_fixed_equals_the_reference_loop(small, fixed):
+    """init_seed fixes every network's initialisation (the seeds vary the data order only), order_seed every
+    network's data order (the seeds vary the initialisation only); each member is still the loop's network."""
+    grid = Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(3, 10), epochs=2, **{fixed: 1337})
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=50, snapshots=True, embeddings=True)
+    for seed, l1, c in grid.members():
+        ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50, **{fixed: 1337})
+        assert max_difference(run.member(seed, l1, c), ref) < 1e-10, (seed, l1, c)
+    a, b = run.member(0, 0.0, 10), run.member(42, 0.0, 10)
+    same_init = all(torch.equal(a.init[k], b.init[k]) for k in a.init)
+    assert same_init == (fixed == "init_seed")
+    assert not torch.equal(a.final["w1"], b.final["w1"])  # the other source still makes them differ
+    paper = reference_train(1337, 0.0, 10, small, epochs=2, dtype=torch.float64, probe_size=50)
+    assert torch.equal(run.member(0, 0.0, 10).init["w1"], paper.init["w1"]) == (fixed == "init_seed")
+
+
+def test_the_optimizer_settings_change_the_networks(small):
+    """The knobs reach the optimizer (a test that an ignored knob would fail)."""
+    plain = train(Grid(epochs=1), small, progress=False, probe_size=10).final["w1"]
+    for knobs in (dict(momentum=0.9), dict(weight_decay=0.1), dict(optimizer="adamw", lr=0.001, weight_decay=0.1)):
+        other = train(Grid(epochs=1, **knobs), small, progress=False, probe_size=10).final["w1"]
+        assert not torch.allclose(plain, other), knobs
+    adam = train(Grid(epochs=1, optimizer="adam", lr=0.001), small, progress=False, probe_size=10).final["w1"]
+    adamw = train(Grid(epochs=1, optimizer="adamw", lr=0.001, weight_decay=0.1), small, progress=False,
+                  probe_size=10).final["w1"]
+    assert not torch.allclose(adam, adamw), "AdamW's decoupled decay must differ from Adam without decay"
+
+
 def test_init_is_the_papers_constructor_under_manual_seed():
     torch.manual_seed(1337)
     model = underspec.PaperMLP(7)

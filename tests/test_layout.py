@@ -158,3 +158,23 @@ def test_a_new_grid_field_reaches_the_cli_the_sweep_config_and_the_cache_key(thr
     assert config.notebook_parameters(shard)["knobs"]["throwaway"] == 5
     assert run_key(grid, small) != run_key(grid.__class__(seeds=(0, 1, 2), throwaway=4), small)
     assert "throwaway 3" in describe(grid, "mnist-5k")
+
+
+def test_an_optional_knob_at_its_default_leaves_keys_and_fingerprints_as_they_were(small):
+    """Momentum and weight decay are optional knobs (the paper uses neither): at their defaults they are absent
+    from the cache key, the sweep fingerprint and the banner, so runs cached and sweeps half-done before they
+    existed are still found and resumed; set, they change all three."""
+    from underspec.report.style import describe
+    from underspec.sweeps.config import SweepConfig
+    from underspec.training.cache import run_key
+
+    paper = underspec.Grid.paper()
+    assert {"momentum", "weight_decay"}.isdisjoint(paper.to_dict(science_only=True))
+    assert {"momentum", "weight_decay"} <= set(paper.to_dict())  # a config written out still shows them
+    config = SweepConfig(seeds=(0, 1))
+    for knob, value in (("momentum", 0.9), ("weight_decay", 0.001)):
+        changed = dataclasses.replace(paper, **{knob: value})
+        assert run_key(changed, small) != run_key(paper, small)
+        assert config.replace(**{knob: value}).fingerprint() != config.fingerprint()
+        assert knob.replace("_", " ") in describe(changed, "mnist-5k")
+        assert knob.replace("_", " ") not in describe(paper, "mnist-5k")

@@ -202,8 +202,9 @@ def matching_explorer(run, **defaults) -> Explorer:
 def gradient_explorer(run, **defaults) -> Explorer:
     """Seed, λ, C, epoch -> that epoch's summed W1 gradient (from the SGD identity on consecutive
     snapshots: (W before - W after) / lr), per unit and as a mean |gradient| map over the image."""
-    if run.grid.optimizer != "sgd":
-        raise UnderspecError("the per-epoch gradient explorer uses the SGD identity: it needs an SGD run")
+    if run.grid.optimizer != "sgd" or run.grid.momentum or run.grid.weight_decay:
+        raise UnderspecError("the per-epoch gradient explorer uses the identity of plain SGD: it needs a run with "
+                             "optimizer sgd, no momentum and no weight decay")
     options = _run_options(run)
     options["epoch"] = ("epoch", list(range(1, run.grid.epochs + 1)))
     state = _default(run, **defaults)

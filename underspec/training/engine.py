@@ -1,7 +1,7 @@
 """Train a whole grid of networks at once, each one exactly the network the paper's loop gives for its seed.
 
-Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed;
-in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
+Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed,
+whose data order is the grid's ``order_seed_of`` it; in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
 images, trained together: in ``relabel`` mode the whole grid is one program, in ``subset`` mode there is one
 program per C. Inside a program with S streams of M members each, the first layers of a stream's M members are
 concatenated into one (M*H, D) matrix, so a step is two batched matrix products over S streams:
@@ -37,7 +37,7 @@ from ..progress import progress_bar
 from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
-from .model import init_params
+from .model import depth_of, init_params, optimizer_for, output_names
 from .products import DenseProducts, SparseProducts, choose_products
 from .run import HISTORY_COLUMNS, Run
 
@@ -65,14 +65,20 @@ def memory_needed(grid: Grid, n_inputs: int, *, probe_size: int, snapshots: bool
     """Bytes a training of ``grid`` holds at its peak, roughly: per member its parameters about ten times
     (the records init, final and gradient sum, the parameters, gradients, their sum and the optimizer's state,
     the W1-sized scratch), the history, and the per-epoch records asked for."""
-    h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
-    n_params = h * n_inputs + h + k * h + k
+    h, e = grid.hidden, grid.epochs
+    n_params = n_parameters(grid, n_inputs)
     per_member = 10 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
     if snapshots:
         per_member += (e + 1) * n_params * itemsize
     if embeddings:
         per_member += (e + 1) * probe_size * h * itemsize
     return len(grid) * per_member
+
+
+def n_parameters(grid: Grid, n_inputs: int) -> int:
+    """Parameters of one member (the output layer padded to the grid's largest C)."""
+    h, k = grid.hidden, max(grid.n_classes)
+    return h * n_inputs + h + (grid.depth - 1) * (h * h + h) + k * h + k
 
 
 def _check_memory(needed: int, device: torch.device) -> None:
@@ -213,9 +219,13 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     device = resolve_device(device)
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
-    h, k, e = grid.hidden, max(grid.n_classes), grid.epochs
+    fewest = min(int(class_labels(data.y_train, c, grid.class_mode)[0].sum()) for c in grid.n_classes)
+    if grid.batch_size > fewest:
+        raise UnderspecError(f"batch size {grid.batch_size} is larger than the {fewest:,} training images a member "
+                             f"of this grid sees: use --batch-size {fewest} or less, or more training images")
+    h, e = grid.hidden, grid.epochs
     probe_size = min(int(probe_size), len(data.y_test))
-    n_params = h * d + h + k * h + k
+    n_params = n_parameters(grid, d)
     itemsize = torch.finfo(dtype).bits // 8
     keep_snapshots = _auto(snapshots, len(grid) * (e + 1) * n_params * itemsize, "snapshots")
     keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
@@ -313,19 +323,25 @@ class _Records:
 
 def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]:
     """The program's members drawn exactly as the paper's constructor draws them, in the program layout:
-    w1 (S, M*H, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H), w2 (S, M, K, H)
-    and b2 (S, M, K), the classes beyond a member's C zero."""
+    w1 (S, M*H, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H), the deeper
+    hidden layers w<l> (S, M, H, H) and b<l> (S, M, H), and the output layer (S, M, K, H) and (S, M, K), the
+    classes beyond a member's C zero."""
     members, grid = setup.grid.members(), setup.grid
     s, m, h, d, k = len(program.seeds), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
-    keys = [(members[i][0], members[i][2]) for row in program.members for i in row]  # (seed, C): shared by the l1s
-    drawn = {key: init_params(*key, h, d) for key in set(keys)}
+    keys = [(grid.init_seed_of(members[i][0]), members[i][2])  # (init seed, C): shared by the l1s
+            for row in program.members for i in row]
+    drawn = {key: init_params(*key, h, d, grid.depth) for key in set(keys)}
     inits = [drawn[key] for key in keys]
+    w_out, b_out = output_names(grid.depth)
     params = {
         "w1": type(setup.products).layout(torch.stack([p["w1"][:, setup.pixels] for p in inits]).view(s, m * h, d)),
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
-        "w2": torch.stack([_pad(p["w2"], k) for p in inits]).view(s, m, k, h),
-        "b2": torch.stack([_pad(p["b2"], k) for p in inits]).view(s, m, k),
     }
+    for layer in range(2, grid.depth + 1):
+        params[f"w{layer}"] = torch.stack([p[f"w{layer}"] for p in inits]).view(s, m, h, h)
+        params[f"b{layer}"] = torch.stack([p[f"b{layer}"] for p in inits]).view(s, m, h)
+    params[w_out] = torch.stack([_pad(p[w_out], k) for p in inits]).view(s, m, k, h)
+    params[b_out] = torch.stack([_pad(p[b_out], k) for p in inits]).view(s, m, k)
     return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
 
 
@@ -356,11 +372,10 @@ def _train_program(program: _Program, setup: _Setup):
     params = _initial_params(program, setup)
     const = _constants(program, setup, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
-    opt = (torch.optim.SGD(params.values(), lr=grid.lr) if grid.optimizer == "sgd"
-           else torch.optim.Adam(params.values(), lr=grid.lr))
+    opt = optimizer_for(params.values(), grid.optimizer, grid.lr, grid.momentum, grid.weight_decay)
     n, device = len(program.train_index), params["w1"].device
     s, m = const.class_mask.shape[:2]
-    streams = [epoch_orders(seed, n, grid.batch_size) for seed in program.seeds]
+    streams = [epoch_orders(grid.order_seed_of(seed), n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
     Products = type(setup.products)
 
@@ -414,11 +429,12 @@ def _gradients(params, products, digits, const: _Constants):
     matmul on contiguous memory, and the softmax over the few classes runs along a middle axis, which torch
     vectorises far better than a short last axis.
     """
-    s, m, _, h = params["w2"].shape
+    depth = depth_of(params)
+    w_out, b_out = output_names(depth)
+    s, m, _, h = params[w_out].shape
     b = digits.shape[1]
     z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
-    a = torch.relu(z1).view(s, m, h, b)
-    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + const.class_mask  # (S, M, K, B)
+    zs, acts, logits = _forward(params, z1, const, depth)
     labels = torch.gather(const.member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
     log_p = torch.log_softmax(logits, dim=2)
     ce_sum = -log_p.gather(2, labels).sum((2, 3))
@@ -427,30 +443,51 @@ def _gradients(params, products, digits, const: _Constants):
     d_logits = log_p.exp()  # softmax - onehot, divided by B for the batch mean
     d_logits.scatter_add_(2, labels, torch.full_like(labels, -1, dtype=d_logits.dtype))
     d_logits /= b
-    d_w2 = d_logits @ a.transpose(-1, -2)  # (S, M, K, H)
-    d_z1 = (params["w2"].transpose(-1, -2) @ d_logits).view(s, m * h, b)  # (S, M*H, B)
+    grads = {w_out: d_logits @ acts[-1].transpose(-1, -2), b_out: d_logits.sum(-1)}  # (S, M, K, H), (S, M, K)
+    d_a = params[w_out].transpose(-1, -2) @ d_logits  # (S, M, H, B): back through the deeper hidden layers
+    for layer in range(depth, 1, -1):
+        d_z = d_a * (zs[layer - 1] > 0)
+        grads[f"w{layer}"] = d_z @ acts[layer - 2].transpose(-1, -2)  # (S, M, H, H)
+        grads[f"b{layer}"] = d_z.sum(-1)
+        d_a = params[f"w{layer}"].transpose(-1, -2) @ d_z
+    d_z1 = d_a.view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
     d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
     d_w1.addcmul_(torch.sign(params["w1"], out=const.scratch), const.l1_units)
-    grads = {"w1": d_w1, "b1": d_z1.sum(-1), "w2": d_w2, "b2": d_logits.sum(-1)}
+    grads.update(w1=d_w1, b1=d_z1.sum(-1))
     return grads, ce_sum, n_correct
+
+
+def _forward(params, z1: torch.Tensor, const: _Constants, depth: int):
+    """From the first layer's pre-activations z1 (S, M*H, B) on: every hidden layer's pre-activations and
+    activations (lists of (S, M, H, B), layer 1 first) and the logits (S, M, K, B), padded classes -inf."""
+    w_out, b_out = output_names(depth)
+    s, m, _, h = params[w_out].shape
+    zs = [z1.view(s, m, h, -1)]
+    acts = [torch.relu(zs[0])]
+    for layer in range(2, depth + 1):
+        zs.append(params[f"w{layer}"] @ acts[-1] + params[f"b{layer}"].unsqueeze(-1))
+        acts.append(torch.relu(zs[-1]))
+    logits = params[w_out] @ acts[-1] + params[b_out].unsqueeze(-1) + const.class_mask
+    return zs, acts, logits
 
 
 @torch.no_grad()
 def _evaluate(params, setup: _Setup, const: _Constants, epoch: int) -> torch.Tensor:
-    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings of ``epoch`` on the way.
+    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings (the first layer's) of
+    ``epoch`` on the way.
 
     The products ``setup.test`` have the whole test set as every stream's batch. Same transposed layout as
     ``_gradients``.
     """
-    s, m, _, h = params["w2"].shape
+    depth = depth_of(params)
+    s, m, _, h = params[output_names(depth)[0]].shape
     z1 = setup.test.forward(params["w1"], params["b1"])  # (S, M*H, T)
     embeddings = setup.records.embeddings
     if embeddings is not None:
         p = embeddings.shape[2]
         embeddings[const.flat, epoch] = z1[..., :p].reshape(s * m, h, p).transpose(1, 2)
-    a = torch.relu(z1).view(s, m, h, -1)
-    logits = params["w2"] @ a + params["b2"].unsqueeze(-1) + const.class_mask  # (S, M, K, T)
+    logits = _forward(params, z1, const, depth)[2]  # (S, M, K, T)
     labels = const.test_labels.unsqueeze(2)
     log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
     valid = const.test_valid
@@ -467,11 +504,12 @@ def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
 
 def _member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:
     """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H, D),
-    b1 (S*M, H), w2 (S*M, K, H), b2 (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
-    s, m, k, h = params["w2"].shape
-    return {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order],
-            "b1": params["b1"].reshape(s * m, h), "w2": params["w2"].reshape(s * m, k, h),
-            "b2": params["b2"].reshape(s * m, k)}
+    b1 (S*M, H), the deeper layers (S*M, H, H) and (S*M, H), the output layer (S*M, K, H) and (S*M, K).
+    ``layout``: the products' W1 layout map (its own inverse)."""
+    s, m, _, h = params[output_names(depth_of(params))[0]].shape
+    out = {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order], "b1": params["b1"].reshape(s * m, h)}
+    out.update({name: p.reshape(s * m, *p.shape[2:]) for name, p in params.items() if name not in out})
+    return out
 
 
 def _pad(t: torch.Tensor, k: int) -> torch.Tensor:

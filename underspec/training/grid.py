@@ -23,7 +23,7 @@ from .data import CLASS_MODES
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 MAX_RANGE = 10_000  # the longest range a list may spell (2-100000000 must not exhaust memory)
 MAX_SEED = 2**63 - 1  # torch's generators take seeds below 2^64; int64 tensors below 2^63
 
@@ -123,17 +123,22 @@ def _items(value, key: str) -> list:
 
 # ----------------------------------------------------------------------------------------- the declaration
 
-def knob(default, help: str, *, parse, label: str, flag: str | None = None, science: bool = True):
+def knob(default, help: str, *, parse, label: str, flag: str | None = None, science: bool = True,
+         optional: bool = False):
     """A training setting: a dataclass field whose metadata says how to spell, parse and show it.
 
     ``parse(value, key)`` reads a value or its string form; ``label`` names it in the banner (a list knob's
     name, shown with its count, or a scalar's format, e.g. ``"{} epochs"``); ``flag`` is the
     command-line name when it differs from the field's (``--classes`` for ``n_classes``); ``science``: the
-    setting changes the trained networks (it enters the cache key and a sweep's fingerprint).
+    setting changes the trained networks (it enters the cache key and a sweep's fingerprint);
+    ``optional``: a setting the paper does not use, named (in the banner, the cache key and a sweep's
+    fingerprint) only when it differs from its default, so runs and sweeps made before it existed keep their
+    keys and resume.
     """
     is_list = parse in (parse_ints, parse_floats)
     return field(default=default, metadata={"help": help, "parse": parse, "label": label, "flag": flag,
-                                            "science": science, "list": is_list})
+                                            "science": science, "list": is_list,
+                                            "optional": optional})
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,9 @@ class Grid:
     """The product of its list knobs (seeds x L1 strengths x class counts), trained under its scalar knobs.
 
     The defaults train one network of the paper's protocol; ``Grid.paper()`` is the paper's whole grid.
-    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. Every value may also be
+    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. A member's seed sets both
+    its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
+    of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?). Every value may also be
     given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``, ``epochs="50"``).
     """
 
@@ -152,13 +159,27 @@ class Grid:
     n_classes: tuple[int, ...] = knob((10,), "class counts C in 2..10, ranges allowed: 2-10 or 2 5 10",
                                       parse=parse_ints, label="C", flag="classes")
     hidden: int = knob(16, "hidden units", parse=parse_int, label="hidden {}")
+    depth: int = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=parse_int, label="depth {}",
+                      optional=True)
     epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
                              "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
                              label="{} steps budget")
     batch_size: int = knob(64, "images per SGD step", parse=parse_int, label="batch {}")
     lr: float = knob(0.01, "learning rate", parse=parse_float, label="lr {:g}")
-    optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)}", parse=parse_str, label="{}")
+    optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults otherwise)",
+                          parse=parse_str, label="{}")
+    momentum: float = knob(0.0, "SGD momentum in [0, 1) (the paper: 0)", parse=parse_float, label="momentum {:g}",
+                           optional=True)
+    weight_decay: float = knob(0.0, "weight decay >= 0 on every parameter, as torch.optim applies it (the "
+                               "paper: 0; AdamW decouples it)", parse=parse_float, label="weight decay {:g}",
+                               optional=True)
+    init_seed: int | None = knob(None, "one initialisation for every network, drawn with this seed: the seeds then "
+                                 "vary only the data order", parse=_parse_optional_int, label="init seed {}",
+                                 optional=True)
+    order_seed: int | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
+                                  "vary only the initialisation", parse=_parse_optional_int,
+                                  label="data-order seed {}", optional=True)
     class_mode: str = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
                            "(only digits 0..C-1)", parse=parse_str, label="class mode {}")
 
@@ -181,12 +202,25 @@ class Grid:
         if any(not 2 <= c <= 10 for c in classes):
             raise UnderspecError(f"class counts must be integers in 2..10, got {shown(list(classes))}")
         _no_duplicates(classes, "class count")
-        for name in ("hidden", "epochs", "batch_size"):
+        for name in ("hidden", "depth", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise UnderspecError(f"{name} must be a positive integer, got {shown(getattr(self, name))}")
         if not math.isfinite(self.lr) or self.lr <= 0:
             raise UnderspecError(f"the learning rate must be > 0, got {shown(self.lr)}")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        if not 0 <= self.momentum < 1:
+            raise UnderspecError(f"momentum must be in [0, 1), got {shown(self.momentum)}")
+        if self.momentum and self.optimizer != "sgd":
+            raise UnderspecError(f"momentum is SGD's: {self.optimizer} has its own (betas); drop --momentum or "
+                                 "use --optimizer sgd")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise UnderspecError(f"weight decay must be finite and >= 0, got {shown(self.weight_decay)}")
+        for name in ("init_seed", "order_seed"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= MAX_SEED:
+                raise UnderspecError(f"{name} must be an integer in 0..2^63-1, got {shown(getattr(self, name))}")
+        if self.init_seed is not None and self.order_seed is not None:
+            raise UnderspecError("init_seed and order_seed together leave the seeds nothing to vary (every network "
+                                 "would be the same): fix one of them, or neither (the paper: a seed sets both)")
         check_choice(self.class_mode, CLASS_MODES, "class mode")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
@@ -211,14 +245,26 @@ class Grid:
         """Every network of the grid as (seed, l1, n_classes), seed-major."""
         return list(itertools.product(self.seeds, self.l1, self.n_classes))
 
+    def init_seed_of(self, seed: int) -> int:
+        """The seed of a member's initialisation: its own seed (the paper), unless the grid fixes one."""
+        return seed if self.init_seed is None else self.init_seed
+
+    def order_seed_of(self, seed: int) -> int:
+        """The seed of a member's data order: its own seed (the paper), unless the grid fixes one."""
+        return seed if self.order_seed is None else self.order_seed
+
     def __len__(self) -> int:
         return len(self.seeds) * len(self.l1) * len(self.n_classes)
 
     def to_dict(self, *, science_only: bool = False) -> dict:
         """Plain values (JSON- and YAML-ready) of every knob (``science_only``: of those that change the
-        networks: what a cache key or a sweep fingerprint hashes)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self) if f.metadata["science"] or not science_only}
+        networks, an optional one only when set: what a cache key or a sweep fingerprint hashes)."""
+        values = {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                  for f in dataclasses.fields(self)}
+        if not science_only:
+            return values
+        return {f.name: values[f.name] for f in dataclasses.fields(self) if f.metadata["science"]
+                and not (f.metadata["optional"] and values[f.name] == f.default)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Grid":

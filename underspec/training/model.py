@@ -1,7 +1,10 @@
-"""The paper's network: Linear(784 -> H) + ReLU + Linear(H -> C), and a functional forward pass.
+"""The paper's network: Linear(784 -> H) + ReLU + Linear(H -> C), generalised to several hidden layers, and a
+functional forward pass.
 
 Parameters travel as plain dicts of tensors, the same names everywhere in the package:
-``w1`` (H, D), ``b1`` (H,), ``w2`` (C, H), ``b2`` (C,). Any leading axes (members, pairs) broadcast.
+``w1`` (H, D), ``b1`` (H,), ``w2`` (C, H), ``b2`` (C,); with depth L hidden layers, ``w2`` ... ``wL`` (H, H) and
+``bL`` (H,) come between, and the output layer is ``w<L+1>`` (C, H), ``b<L+1>`` (C,). Any leading axes
+(members, pairs) broadcast.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import math
 import torch
 from torch import nn
 
-PARAM_NAMES = ("w1", "b1", "w2", "b2")
 
 
 def permutation_spec(depth: int = 1) -> dict[str, tuple[tuple[str, int], ...]]:
@@ -28,37 +30,69 @@ def permutation_spec(depth: int = 1) -> dict[str, tuple[tuple[str, int], ...]]:
 PERMUTATION_SPEC = permutation_spec(1)  # the paper's network: one hidden layer
 
 
-class PaperMLP(nn.Module):
-    """The model exactly as the paper's code builds it.
+def param_names(depth: int = 1) -> tuple[str, ...]:
+    """``w1, b1, ..., w<depth+1>, b<depth+1>``: each hidden layer's incoming weights and bias, then the output
+    layer's."""
+    return tuple(f"{kind}{layer}" for layer in range(1, depth + 2) for kind in "wb")
 
-    The constructor order matters for seed-exactness: both ``nn.Linear`` layers first draw their default
-    init from the global generator, and only then are W1 and W2 redrawn with Xavier-uniform (gain sqrt(2)).
+
+PARAM_NAMES = param_names(1)  # the paper's network
+
+
+def output_names(depth: int = 1) -> tuple[str, str]:
+    """The output layer's weight and bias, whose rows are the classes (padded to the grid's largest C)."""
+    return f"w{depth + 1}", f"b{depth + 1}"
+
+
+def depth_of(params: dict) -> int:
+    """The number of hidden layers of a parameter dict."""
+    return len(params) // 2 - 1
+
+
+class PaperMLP(nn.Module):
+    """The model exactly as the paper's code builds it, generalised to ``depth`` hidden layers of ``hidden``
+    ReLU units: Linear(D -> H), depth - 1 times Linear(H -> H), Linear(H -> C), as ``fc1``, ``fc2``, ...
+
+    The constructor order matters for seed-exactness: every ``nn.Linear`` first draws its default init from
+    the global generator, in order, and only then is every weight redrawn with Xavier-uniform (gain sqrt(2)),
+    in order, and every bias set to 0. At depth 1 this is the paper's constructor, draw for draw.
     """
 
-    def __init__(self, n_classes: int, hidden: int = 16, n_inputs: int = 784):
+    def __init__(self, n_classes: int, hidden: int = 16, n_inputs: int = 784, depth: int = 1):
         super().__init__()
-        self.fc1 = nn.Linear(n_inputs, hidden)
-        self.fc2 = nn.Linear(hidden, n_classes)
-        nn.init.xavier_uniform_(self.fc1.weight, gain=math.sqrt(2))
-        nn.init.xavier_uniform_(self.fc2.weight, gain=math.sqrt(2))
-        nn.init.zeros_(self.fc1.bias)
-        nn.init.zeros_(self.fc2.bias)
+        sizes = [n_inputs] + [hidden] * depth + [n_classes]
+        self.layers = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+        for i, layer in enumerate(self.layers, 1):
+            self.add_module(f"fc{i}", layer)
+        for layer in self.layers:
+            nn.init.xavier_uniform_(layer.weight, gain=math.sqrt(2))
+        for layer in self.layers:
+            nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.fc1(x)))
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)
 
     def params(self) -> dict[str, torch.Tensor]:
-        """The parameters as a detached dict (``w1``, ``b1``, ``w2``, ``b2``)."""
-        return {
-            "w1": self.fc1.weight.detach().clone(),
-            "b1": self.fc1.bias.detach().clone(),
-            "w2": self.fc2.weight.detach().clone(),
-            "b2": self.fc2.bias.detach().clone(),
-        }
+        """The parameters as a detached dict (``w1``, ``b1``, ..., see ``param_names``)."""
+        return {name: p.detach().clone() for name, p in zip(param_names(len(self.layers) - 1), self.parameters())}
 
 
-def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784) -> dict[str, torch.Tensor]:
-    """The float32 initial parameters that ``torch.manual_seed(seed); PaperMLP(n_classes)`` draws.
+def optimizer_for(params, optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.0,
+                  weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """torch.optim's SGD(lr, momentum, weight_decay), Adam(lr, weight_decay) or AdamW(lr, weight_decay) over
+    ``params``, torch's defaults otherwise (AdamW's weight decay is the one given, not torch's 0.01).
+    Elementwise, so one optimizer over stacked members updates each exactly as its own would."""
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer](params, lr=lr, weight_decay=weight_decay)
+
+
+def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784,
+                depth: int = 1) -> dict[str, torch.Tensor]:
+    """The float32 initial parameters that ``torch.manual_seed(seed); PaperMLP(n_classes, hidden, n_inputs,
+    depth)`` draws.
 
     The caller's global random state is left untouched.
     """
@@ -66,7 +100,7 @@ def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784
         # The CPU generator is the only one the constructor draws from; torch.manual_seed would also queue a
         # CUDA seeding (and record a stack trace for it, 0.4 ms a call) that the caller never asked for.
         torch.default_generator.manual_seed(seed)
-        return PaperMLP(n_classes, hidden, n_inputs).params()
+        return PaperMLP(n_classes, hidden, n_inputs, depth).params()
 
 
 def hidden_preactivation(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -75,6 +109,10 @@ def hidden_preactivation(params: dict[str, torch.Tensor], x: torch.Tensor) -> to
 
 
 def forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Logits of the network(s): x (..., N, D) -> (..., N, C); leading axes of params and x broadcast."""
-    hidden = torch.relu(hidden_preactivation(params, x))
-    return hidden @ params["w2"].transpose(-1, -2) + params["b2"].unsqueeze(-2)
+    """Logits of the network(s) of any depth: x (..., N, D) -> (..., N, C); leading axes of params and x
+    broadcast."""
+    out = depth_of(params) + 1
+    for layer in range(1, out + 1):
+        x = x @ params[f"w{layer}"].transpose(-1, -2) + params[f"b{layer}"].unsqueeze(-2)
+        x = torch.relu(x) if layer < out else x
+    return x

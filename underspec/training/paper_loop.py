@@ -13,24 +13,30 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .data import Dataset, class_labels
 from .grid import Grid, steps_to_epochs
-from .model import PaperMLP
+from .model import PaperMLP, optimizer_for, param_names
 from .run import Member
 
 
-def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, epochs: int = 50,
-                     batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", class_mode: str = "relabel",
-                     steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, depth: int = 1,
+                     epochs: int = 50,
+                     batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
+                     weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
+                     class_mode: str = "relabel", steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                      device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
     parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
-    The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
+    ``depth``: hidden layers of ``hidden`` units (the paper: 1; ``PaperMLP`` says how they are drawn). L1 and
+    the recorded embeddings are the first layer's. ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
+    plain SGD). ``init_seed`` / ``order_seed``: seed the initialisation / the data order with this instead of
+    ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set.
     """
-    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, epochs=epochs, batch_size=batch_size,
-         lr=lr, optimizer=optimizer, class_mode=class_mode, steps=steps)  # validates the arguments
+    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs, batch_size=batch_size,
+         lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
+         order_seed=order_seed, class_mode=class_mode, steps=steps)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
     if steps is not None:
         epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
@@ -39,14 +45,13 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     probe = data.x_test[:probe_size].to(device, dtype)
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = PaperMLP(n_classes, hidden, data.x_train.shape[1]).to(device, dtype)
+        torch.manual_seed(seed if init_seed is None else init_seed)
+        model = PaperMLP(n_classes, hidden, data.x_train.shape[1], depth).to(device, dtype)
         g = torch.Generator()
-        g.manual_seed(seed)
+        g.manual_seed(seed if order_seed is None else order_seed)
         loader = DataLoader(TensorDataset(data.x_train[keep].to(device, dtype), labels[keep].to(device)), batch_size=batch_size,
                             shuffle=True, generator=g)
-        opt = (torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd"
-               else torch.optim.Adam(model.parameters(), lr=lr))
+        opt = optimizer_for(model.parameters(), optimizer, lr, momentum, weight_decay)
         init = model.params()
         grad_sum = {k: torch.zeros_like(v) for k, v in init.items()}
         snapshots, embeddings, rows = [init], [model.fc1(probe).detach()], []
@@ -58,7 +63,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                 ce = F.cross_entropy(logits, yb)
                 loss = ce + l1 * model.fc1.weight.abs().sum()
                 loss.backward()
-                for name, p in zip(("w1", "b1", "w2", "b2"), model.parameters()):
+                for name, p in zip(param_names(depth), model.parameters()):
                     grad_sum[name] += p.grad
                 grad_norm += model.fc1.weight.grad.norm().item()
                 opt.step()

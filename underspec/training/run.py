@@ -2,7 +2,9 @@
 
 Stacked tensors (``Run.init``, ``Run.final``, ``Run.grad_sum``): ``w1`` (N, H, 784), ``b1`` (N, H),
 ``w2`` (N, Cmax, H), ``b2`` (N, Cmax), where N = len(grid) in ``grid.members()`` order and rows of ``w2`` /
-``b2`` beyond a member's own C are zero padding. ``Run.member(...)`` returns one network, unpadded.
+``b2`` beyond a member's own C are zero padding. A grid of depth L > 1 adds ``w2`` ... ``wL`` (N, H, H) and
+their biases, and its output layer is ``w<L+1>`` (N, Cmax, H), ``b<L+1>`` (N, Cmax) (``model.param_names``).
+``Run.member(...)`` returns one network, unpadded.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from ..errors import UnderspecError, shown
 from ..files import remove_stale_temporaries, sha256, write_error
 from .grid import Grid
+from .model import output_names, param_names
 
 FORMAT = "underspec-run"
 FORMAT_VERSION = 2  # 2: checksums of every file
@@ -104,8 +107,10 @@ class Run:
         i = self.index(seed, l1, n_classes)
         seed, l1, c = self.grid.members()[i]
 
+        out = output_names(self.grid.depth)
+
         def cut(params, lead=()):
-            return {k: v[(i, *lead, slice(None, c))] if k in ("w2", "b2") else v[(i, *lead)] for k, v in params.items()}
+            return {k: v[(i, *lead, slice(None, c))] if k in out else v[(i, *lead)] for k, v in params.items()}
 
         embeddings = None
         if self.embeddings is not None:
@@ -125,7 +130,7 @@ class Run:
         """
         seeds = self.grid.seeds if seeds is None else tuple(seeds)
         index = torch.tensor([self.index(s, l1, n_classes) for s in seeds])
-        c = int(n_classes)
+        c, out = int(n_classes), output_names(self.grid.depth)
         if record == "embeddings":
             if self.embeddings is None:
                 raise UnderspecError("this run has no embeddings: train with embeddings=True")
@@ -133,8 +138,8 @@ class Run:
         if record == "snapshots":
             if self.snapshots is None:
                 raise UnderspecError("this run has no per-epoch snapshots: train with snapshots=True")
-            return {k: v[index, :, :c] if k in ("w2", "b2") else v[index] for k, v in self.snapshots.items()}
-        return {k: v[index, :c] if k in ("w2", "b2") else v[index] for k, v in self.params(record).items()}
+            return {k: v[index, :, :c] if k in out else v[index] for k, v in self.snapshots.items()}
+        return {k: v[index, :c] if k in out else v[index] for k, v in self.params(record).items()}
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the run to ``directory`` (created; must not hold anything else), atomically, with the SHA-256
@@ -237,7 +242,12 @@ def _inconsistency(run: Run) -> str | None:
     """What in ``run`` contradicts its grid (shapes, members, history), or None."""
     g = run.grid
     n, h, k, e = len(g), g.hidden, max(g.n_classes), g.epochs
-    expected = {"w1": (n, h), "b1": (n, h), "w2": (n, k, h), "b2": (n, k)}
+
+    def shape(name):  # leading dimensions each parameter must have (w1's pixels are the data's)
+        rows = k if int(name[1:]) == g.depth + 1 else h
+        return (n, rows) if name[0] == "b" or name == "w1" else (n, rows, h)
+
+    expected = {name: shape(name) for name in param_names(g.depth)}
     for record in RECORDS:
         params = getattr(run, record)
         if not isinstance(params, dict) or set(params) != set(expected):
