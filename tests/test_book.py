@@ -117,7 +117,7 @@ def test_every_parameters_cell_is_the_shared_one():
 def test_book_runs_reads_parameter_strings(tmp_path):
     """papermill's -p passes lists as text: book_runs hands the raw values to Grid, which reads them."""
     book = bookrun()
-    runs = book.book_runs("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=64,
+    runs = book.book_runs("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=200,
                           n_test=32, device="cpu", results_dir=str(tmp_path), steps="None")
     assert runs.paper.grid.seeds == (0, 42) and runs.paper.grid.l1 == (0.0, 0.01)
     assert runs.paper.grid.n_classes == (4, 5) and runs.detail.grid.n_classes == (5,)  # C = 5 has per-epoch records
@@ -130,7 +130,8 @@ def test_book_runs_take_a_steps_budget(tmp_path):
     """``steps`` (a string, as papermill passes it) sets the epochs: the fewest whole epochs that reach it; the
     subset-mode grid trains as many epochs (a steps budget is refused in subset mode)."""
     book = bookrun()
-    runs = book.book_runs("mnist-5k", seeds="[0]", l1="0", classes="5 10", n_train=64, n_test=32, device="cpu",
+    # C = 10 only: its subset-mode grid keeps all 64 images, one batch (a batch larger than the images is refused)
+    runs = book.book_runs("mnist-5k", seeds="[0]", l1="0", classes="10", n_train=64, n_test=32, device="cpu",
                           results_dir=str(tmp_path), steps="3")
     assert runs.epochs == 3 and runs.steps == 3 and runs.paper.grid.epochs == 3  # one step an epoch
     assert runs.subset.grid.class_mode == "subset" and runs.subset.grid.epochs == 3
