@@ -43,6 +43,8 @@ import underspec
 from underspec.errors import UnderspecError
 from underspec.files import atomic_write
 from underspec.metrics.representations import cka_baselines, cka_over_training
+from underspec.metrics.seed_similarity import seed_similarity, similarity_estimates
+from underspec.metrics.uncertainty import estimate, pair_array
 from underspec.metrics.shift import shift_table
 from underspec.report import claims
 from underspec.report.style import fmt_l1
@@ -685,3 +687,99 @@ def glue_md(name: str, text) -> None:
     from myst_nb import glue
 
     glue(name, Markdown(str(text)), display=False)
+
+
+# ------------------------------------------------------------------------------------------ first look
+
+FIRST_LOOK_SEEDS = 5  # seeds per setting (the chapter's first five)
+WIDTHS = (4, 16, 64, 256, 512)
+DEPTHS = (1, 2, 3)
+DEPTH_WIDTH = 64
+
+
+def first_look_settings(init_seed: int) -> dict[str, dict[str, dict]]:
+    """The first look's experiments: {experiment: {setting: the knobs it changes from the paper's network}}.
+    Settings that coincide (width 16 with SGD and both seeds varying) are one grid, trained once."""
+    return {
+        "width (depth 1)": {str(h): {"hidden": h} for h in WIDTHS},
+        f"depth (width {DEPTH_WIDTH})": {str(d): {"hidden": DEPTH_WIDTH, "depth": d} for d in DEPTHS},
+        "optimizer (width 16)": {"SGD, lr 0.01": {}, "Adam, lr 3e-4": {"optimizer": "adam", "lr": 3e-4}},
+        "what the seeds vary (width 16)": {"init and order": {}, "order only": {"init_seed": init_seed},
+                                           "init only": {"order_seed": init_seed}},
+    }
+
+
+@dataclass
+class FirstLook:
+    """The first look's data, the grid every setting changes (``base``) and the estimates: one row per
+    (experiment, setting, metric) with ``value``, ``low``, ``high`` (95%, seeds resampled) and ``null``."""
+
+    data: underspec.Dataset
+    base: underspec.Grid
+    estimates: pd.DataFrame
+    pairs: dict  # (experiment, setting) -> its seed_similarity table (one row per seed pair)
+
+    def change(self, experiment: str, metric: str) -> str:
+        """The change of ``metric`` from the experiment's first setting to its last, per seed pair (the same
+        seeds in both), with its seed-level 95% interval, in words."""
+        settings = list(dict.fromkeys(self.estimates[self.estimates.experiment == experiment].setting))
+        first, last = (self.pairs[(experiment, s)] for s in (settings[0], settings[-1]))
+        keys = ["seed_a", "seed_b"]
+        both = first[keys + [metric]].merge(last[keys + [metric]], on=keys, suffixes=("_first", "_last"))
+        both["change"] = both[f"{metric}_last"] - both[f"{metric}_first"]
+        if both.change.isna().all():
+            return f"{settings[0]} → {settings[-1]}: not measured"
+        e = estimate(pair_array(both, "change", [])[2])
+        word = ("no change the seeds can detect" if not (e.low > 0 or e.high < 0) or np.isnan(e.low)
+                else "higher" if e.low > 0 else "lower")
+        return f"{settings[0]} → {settings[-1]}: {word} ({interval(e.value, e.low, e.high)})"
+
+    def summary(self) -> str:
+        b, n = self.base, len(self.data.y_train)
+        widths = ", ".join(map(str, WIDTHS))
+        return (f"Data set **{self.data.name}** ({n:,} training / {len(self.data.y_test):,} test images). Every "
+                f"setting: {len(b.seeds)} seeds ({', '.join(map(str, b.seeds))}), λ = {fmt_l1(b.l1[0])}, "
+                f"C = {b.n_classes[0]}, {b.for_data(n).epochs} epochs of batch {b.batch_size}; widths {widths} at "
+                f"depth 1, depths {', '.join(map(str, DEPTHS))} at width {DEPTH_WIDTH}, SGD (lr {b.lr:g}) against "
+                "Adam (lr 3e-4), and one source of randomness fixed at a time.")
+
+
+def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50,
+               n_train: int | None = None, n_test: int | None = None, device: str = "auto",
+               results_dir: str | None = "../runs/cache", steps=None) -> FirstLook:
+    """Every setting of ``first_look_settings`` trained (or loaded from the cache) for the chapter's first
+    ``FIRST_LOOK_SEEDS`` seeds at its first lambda and largest C, and compared (``seed_similarity``)."""
+    data = underspec.load_dataset(dataset).take(n_train, n_test)
+    grid = underspec.Grid(PAPER_SEEDS if seeds is None else seeds, PAPER_L1 if l1 is None else l1,
+                          PAPER_CLASSES if classes is None else classes, epochs=epochs, steps=steps)
+    base = dataclasses.replace(grid, seeds=grid.seeds[:FIRST_LOOK_SEEDS], l1=grid.l1[:1],
+                               n_classes=(max(grid.n_classes),))
+    cache = Path(results_dir).resolve() if results_dir else None
+    _map_from_disk()
+    rows, pairs = [], {}
+    for experiment, settings in first_look_settings(base.seeds[0]).items():
+        for setting, knobs in settings.items():
+            run = underspec.load_or_train(dataclasses.replace(base, **knobs), data, cache_dir=cache,
+                                          device=device, progress=False, snapshots=False, embeddings=True,
+                                          probe_size=PROBE_SIZE)
+            pairs[(experiment, setting)] = table = seed_similarity(run, data)
+            rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
+    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs)
+
+
+def first_look_table(look: FirstLook) -> pd.DataFrame:
+    """The estimates for the page: one row per (experiment, setting), per metric its mean and 95% interval
+    (seeds resampled), and the nulls of disagreement and CKA."""
+    e = look.estimates
+    cell = {(r.experiment, r.setting, r.metric): interval(r.value, r.low, r.high, sign=r.metric == "apc1_excess")
+            for r in e.itertuples()}
+    null = {(r.experiment, r.setting, r.metric): r.null for r in e.itertuples()}
+    rows = []
+    for experiment, setting in dict.fromkeys(zip(e.experiment, e.setting)):
+        key = (experiment, setting)
+        rows.append({"experiment": experiment, "setting": setting, "test accuracy": cell[(*key, "accuracy")],
+                     "disagreement": cell[(*key, "disagreement")],
+                     "its null (independent errors)": f"{null[(*key, 'disagreement')]:.3f}",
+                     "CKA": cell[(*key, "cka")], "its null (before training)": f"{null[(*key, 'cka')]:.3f}",
+                     "APC-1 above its structured null": cell[(*key, "apc1_excess")]})
+    return pd.DataFrame(rows)

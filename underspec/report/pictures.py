@@ -711,3 +711,39 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
     fig.suptitle(title)
     return fig
+
+
+SETTING_METRICS = {"accuracy": "test accuracy", "disagreement": "disagreement between seeds",
+                   "cka": "CKA of the first hidden layers", "apc1_excess": "APC-1 above its structured null"}
+
+
+@styled
+def settings_figure(estimates: pd.DataFrame, *, title: str):
+    """Seed-to-seed similarity across settings: one row per experiment, one column per metric of
+    ``SETTING_METRICS``; each setting's mean with its 95% interval (error bar) and the metric's null (grey
+    dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
+    ``metric``, ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per
+    setting)."""
+    experiments = list(dict.fromkeys(estimates.experiment))
+    metrics = [m for m in SETTING_METRICS if m in set(estimates.metric)]
+    fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(3.2 * len(metrics), 2.4 * len(experiments)),
+                             squeeze=False)
+    for i, experiment in enumerate(experiments):
+        part = estimates[estimates.experiment == experiment]
+        settings = list(dict.fromkeys(part.setting))
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            rows = part[part.metric == metric].set_index("setting").reindex(settings)
+            x = np.arange(len(settings))
+            ax.errorbar(x, rows.value, yerr=[rows.value - rows.low, rows.high - rows.value], fmt="o", capsize=3)
+            if rows.null.notna().any():
+                ax.scatter(x, rows.null, marker="_", s=300, color=CHANCE_STYLE["color"], zorder=3,
+                           label="null")
+            if rows.value.isna().all():
+                ax.text(0.5, 0.5, "not measured\n(more than one hidden layer)", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=7, color="grey")
+            ax.set_xticks(x, settings, fontsize=7, rotation=20 if max(map(len, settings)) > 6 else 0)
+            ax.set_title(SETTING_METRICS[metric] if i == 0 else "", fontsize=8)
+            ax.set_ylabel(experiment if j == 0 else "", fontsize=8)
+    fig.suptitle(title)
+    return fig

@@ -1,14 +1,16 @@
 """Train a whole grid of networks at once, each one exactly the network the paper's loop gives for its seed.
 
 Layout. Members are grouped into *streams*: the members that see the same data in the same order (same seed,
-whose data order is the grid's ``order_seed_of`` it; in ``subset`` class mode also the same C). A *program* is a set of streams with the same number of training
-images, trained together: in ``relabel`` mode the whole grid is one program, in ``subset`` mode there is one
-program per C. Inside a program with S streams of M members each, the first layers of a stream's M members are
-concatenated into one (M*H, D) matrix, so a step is two batched matrix products over S streams:
+whose data order is the grid's ``order_seed_of`` it; in ``subset`` class mode also the same C). A *program* is
+a set of streams with the same number of training images, trained together: in ``relabel`` mode the whole
+grid is one program, in ``subset`` mode there is one program per C. Inside a program with S streams of M
+members each, the first layers of a stream's M members are concatenated into one (M*H, D) matrix, so a step is
+two batched matrix products over S streams:
 
     X (S, B, D') = gathered batch of each stream, D' = the pixels that are not 0 in every training image
     Z1 (S, M*H, B) = W1[..., :D'] @ X^T + b1      W1 stacked as (S, M*H, D), its live pixels first
     logits (S, M, K, B) = W2 @ relu(Z1) + b2      K = max C; classes >= a member's C are masked out
+                                                  (deeper grids: (S, M, H, H) hidden layers in between)
     dW1[..., :D'] (S, M*H, D') = dZ1 @ X          (+ the L1 term on every pixel)
 
 The two products with X are either these dense batched matmuls or, when most pixel values are 0 (MNIST:
@@ -16,8 +18,9 @@ about 80%), sums over each image's non-zero pixels (``embedding_bag`` over the r
 stacked as (S, D, M*H)): the same sums over fewer terms, so exact up to float rounding, and about 2.5x
 cheaper on a CPU. See ``products.py``.
 
-Gradients are written by hand (the cross-entropy / ReLU / L1 chain) and applied by ``torch.optim`` on the
-stacked tensors, which is elementwise and so identical, member by member, to optimising each network alone.
+Gradients are written by hand (the cross-entropy / ReLU / L1 chain, through every hidden layer) and applied by
+``torch.optim`` (SGD with momentum and weight decay, Adam, AdamW; one setting per grid) on the stacked
+tensors, which is elementwise and so identical, member by member, to optimising each network alone.
 """
 
 from __future__ import annotations
