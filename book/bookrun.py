@@ -692,6 +692,8 @@ def glue_md(name: str, text) -> None:
 # ------------------------------------------------------------------------------------------ first look
 
 FIRST_LOOK_SEEDS = 5  # seeds per setting (the chapter's first five)
+# probe images for CKA: every epoch's embeddings are recorded, so fewer keep the wide runs' kernel small
+FIRST_LOOK_PROBE = 250
 WIDTHS = (4, 16, 64, 256, 512)
 DEPTHS = (1, 2, 3)
 DEPTH_WIDTH = 64
@@ -704,8 +706,8 @@ def first_look_settings(init_seed: int) -> dict[str, dict[str, dict]]:
         "width (depth 1)": {str(h): {"hidden": h} for h in WIDTHS},
         f"depth (width {DEPTH_WIDTH})": {str(d): {"hidden": DEPTH_WIDTH, "depth": d} for d in DEPTHS},
         "optimizer (width 16)": {"SGD, lr 0.01": {}, "Adam, lr 3e-4": {"optimizer": "adam", "lr": 3e-4}},
-        "what the seeds vary (width 16)": {"init and order": {}, "order only": {"init_seed": init_seed},
-                                           "init only": {"order_seed": init_seed}},
+        "what the seeds vary (width 16)": {"init and order": {}, "init only": {"order_seed": init_seed},
+                                           "order only": {"init_seed": init_seed}},
     }
 
 
@@ -761,7 +763,7 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
         for setting, knobs in settings.items():
             run = underspec.load_or_train(dataclasses.replace(base, **knobs), data, cache_dir=cache,
                                           device=device, progress=False, snapshots=False, embeddings=True,
-                                          probe_size=PROBE_SIZE)
+                                          probe_size=FIRST_LOOK_PROBE)
             pairs[(experiment, setting)] = table = seed_similarity(run, data)
             rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
     return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs)

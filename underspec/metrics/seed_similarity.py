@@ -6,24 +6,25 @@ training (``seed_similarity`` per seed pair, ``similarity_estimates`` with seed-
   same accuracies whose errors are independent and spread evenly over the wrong classes.
 - ``cka``: linear CKA of the two first hidden layers on the probe images (``Run.embeddings``). Null: the same
   pair before training (epoch 0), so the CKA that training adds.
-- ``apc1_excess``: APC-1 of the first layer's weights above its structured null (``compare``); one hidden
-  layer only.
+- ``apc1_excess``: APC-1 of the first layer's weights above its structured null (``chance.null_structured``);
+  one hidden layer only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 
 from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
 from ..training.model import forward
 from ..training.run import Run, check_run
-from .matching import seed_pairs
+from .chance import null_structured
+from .matching import pair_metrics, seed_pairs
 from .predictions import disagreement
-from .representations import cka_over_training
-from .tables import compare
+from .representations import linear_cka
 from .uncertainty import estimate, pair_array
 
 METRICS = ("accuracy", "disagreement", "cka", "apc1_excess")
@@ -36,7 +37,8 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     Returns one row per pair: ``seed_a``, ``seed_b``, their test accuracies ``acc_a``, ``acc_b``,
     ``disagreement`` and ``disagreement_null``, ``cka`` and ``cka_null`` (needs the run's embeddings),
     ``apc1_excess`` (NaN for a network of more than one hidden layer, whose per-layer metrics are not built).
-    ``seed`` seeds the structured null.
+    ``seed`` seeds the structured null (drawn pair by pair, so its values differ from ``compare``'s, which
+    draws the mixings of all pairs at once).
     """
     check_run(run, "seed_similarity")
     if run.embeddings is None:
@@ -55,18 +57,20 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     ib = [position[b] for _, b in pairs]
     p, q = acc[ia], acc[ib]
     agree_by_chance = p * q + (1 - p) * (1 - q) / (c - 1)
-    cka = cka_over_training(run, c, l1=l1)
+    # only the untrained and the final epoch: all epochs of every pair of wide layers would take gigabytes
+    members = torch.tensor([run.index(s, l1, c) for s in g.seeds])
+    embeddings = run.embeddings[:, [0, -1]][members].double()  # (S, 2, P, H); no other epoch is read
+    cka = linear_cka(embeddings[ia], embeddings[ib])  # (pairs, 2)
     table = pd.DataFrame({"seed_a": [a for a, _ in pairs], "seed_b": [b for _, b in pairs],
                           "acc_a": p.numpy(), "acc_b": q.numpy(), "disagreement": churn[ia, ib].numpy(),
                           "disagreement_null": (1 - agree_by_chance).numpy(),
-                          "cka": cka[cka.epoch == cka.epoch.max()].cka.to_numpy(),
-                          "cka_null": cka[cka.epoch == 0].cka.to_numpy()})
-    if g.depth == 1:
-        weights = compare(run, "all", targets="params", null="structured", alive=False, seed=seed)
-        weights = weights[(weights.l1 == l1) & (weights.n_classes == c)]
-        table["apc1_excess"] = (weights.apc1 - weights.apc1_null_structured).to_numpy()
-    else:
-        table["apc1_excess"] = np.nan
+                          "cka": cka[:, 1].numpy(), "cka_null": cka[:, 0].numpy()})
+    table["apc1_excess"] = np.nan
+    if g.depth == 1:  # pair by pair: the structured null of all pairs of wide layers at once takes gigabytes
+        for row, (i, j) in enumerate(zip(ia, ib)):
+            a, b = ({k: v[n] for k, v in params.items()} for n in (i, j))
+            table.loc[row, "apc1_excess"] = float(pair_metrics(a, b)["apc1"]
+                                                  - null_structured(a, b, seed=seed)["apc1"])
     return table
 
 
