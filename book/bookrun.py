@@ -758,13 +758,15 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                                n_classes=(max(grid.n_classes),))
     cache = Path(results_dir).resolve() if results_dir else None
     _map_from_disk()
-    rows, pairs = [], {}
+    rows, pairs, measured = [], {}, {}  # measured: grid -> its table (settings that coincide are measured once)
     for experiment, settings in first_look_settings(base.seeds[0]).items():
         for setting, knobs in settings.items():
-            run = underspec.load_or_train(dataclasses.replace(base, **knobs), data, cache_dir=cache,
-                                          device=device, progress=False, snapshots=False, embeddings=True,
-                                          probe_size=FIRST_LOOK_PROBE)
-            pairs[(experiment, setting)] = table = seed_similarity(run, data)
+            grid = dataclasses.replace(base, **knobs)
+            if grid not in measured:
+                run = underspec.load_or_train(grid, data, cache_dir=cache, device=device, progress=False,
+                                              snapshots=False, embeddings=True, probe_size=FIRST_LOOK_PROBE)
+                measured[grid] = seed_similarity(run, data)
+            pairs[(experiment, setting)] = table = measured[grid]
             rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
     return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs)
 

@@ -86,7 +86,7 @@ def describe(grid: Grid, data_name: str, *, n_train: int | None = None, pairs: s
         value, label = getattr(grid, f.name), f.metadata["label"]
         if f.metadata["list"]:
             counts.append(f"{len(value)} {label}")
-        elif value is not None and not (f.metadata["optional"] and value == f.default):
+        elif value is not None and grid.is_set(f):
             values.append(label.format(value))
     head = data_name + (f" (first {n_train:,} training images)" if n_train else "")
     text = f"{head}: {' x '.join(counts)}" + (f" ({pairs} pairs)" if pairs else "") + ", " + ", ".join(values)

@@ -148,8 +148,9 @@ class Grid:
     The defaults train one network of the paper's protocol; ``Grid.paper()`` is the paper's whole grid.
     Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. A member's seed sets both
     its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
-    of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?). Every value may also be
-    given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``, ``epochs="50"``).
+    of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?).
+    Every value may also be given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``,
+    ``epochs="50"``).
     """
 
     seeds: tuple[int, ...] = knob((0,), "random seeds, ranges allowed: 0 42 or 0-6 (the first is the "
@@ -263,8 +264,12 @@ class Grid:
                   for f in dataclasses.fields(self)}
         if not science_only:
             return values
-        return {f.name: values[f.name] for f in dataclasses.fields(self) if f.metadata["science"]
-                and not (f.metadata["optional"] and values[f.name] == f.default)}
+        return {f.name: values[f.name] for f in dataclasses.fields(self) if f.metadata["science"] and self.is_set(f)}
+
+    def is_set(self, f: dataclasses.Field) -> bool:
+        """Whether knob ``f`` is named (in keys, fingerprints and the banner): always, unless it is an optional
+        knob at its default."""
+        return not (f.metadata["optional"] and getattr(self, f.name) == f.default)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Grid":
