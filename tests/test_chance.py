@@ -48,6 +48,19 @@ def test_the_structured_null_is_at_least_random_pairing_on_summed_gradients(two_
     assert structured["apc1"].item() > untrained["apc1"] + 0.1
 
 
+def test_the_structured_null_is_the_same_in_chunks_of_mixings(two_nets, monkeypatch):
+    """Wide layers take the mixings a few at a time (memory): the result is the mean over the same mixings."""
+    from underspec.metrics import chance
+
+    a, b = (m.final for m in two_nets)
+    whole = null_structured(a, b, n_mix=8, seed=3)
+    monkeypatch.setattr(chance, "MIX_ELEMENTS", 3 * 16 * 16)  # three mixings at a time: chunks of 3, 3, 2
+    chunked = null_structured(a, b, n_mix=8, seed=3)
+    assert whole.keys() == chunked.keys()
+    for k in whole:
+        torch.testing.assert_close(chunked[k], whole[k], rtol=0, atol=1e-12)
+
+
 def test_random_rotations_are_orthogonal_and_keep_the_row_space(two_nets):
     q = random_orthogonal(16, (3,), torch.Generator().manual_seed(0))
     torch.testing.assert_close(q @ q.transpose(-1, -2), torch.eye(16, dtype=torch.float64).expand(3, -1, -1))

@@ -49,6 +49,19 @@ def test_cka_is_one_with_itself_and_invariant_to_rotation_and_scale(embeddings, 
     assert base == pytest.approx(kornblith_cka(x.numpy(), y.numpy(), debiased), abs=1e-12)
 
 
+@pytest.mark.parametrize("debiased", [False, True])
+@pytest.mark.parametrize("widths", [(64, 48), (8, 64), (64, 8)])
+def test_cka_of_layers_wider_than_the_probe_is_the_reference(widths, debiased):
+    """With fewer inputs than units, CKA is computed from the (P, P) Gram matrices: the same value."""
+    g = torch.Generator().manual_seed(1)
+    x, mix, noise = (torch.randn(*shape, generator=g, dtype=torch.float64)
+                     for shape in ((20, widths[0]), (widths[0], widths[1]), (20, widths[1])))
+    y = x @ mix + 3 * noise  # related to x, not equal
+    value = linear_cka(x, y, debiased=debiased).item()
+    assert value == pytest.approx(kornblith_cka(x.numpy(), y.numpy(), debiased), abs=1e-12)
+    assert 0.05 < value < 0.99
+
+
 def test_cka_per_epoch_is_batched(embeddings):
     per_epoch = linear_cka(embeddings[0], embeddings[1])
     assert per_epoch.shape == (4,)

@@ -39,6 +39,7 @@ from .matching import DEFAULT_POLICY, evaluate_matching, metrics_of, mixed_corre
 NULL_SEED_BASE = 1_000_000  # null draws use seeds far from any grid's (the paper's go up to 9999)
 GAIN = math.sqrt(2)  # the paper's Xavier gain
 N_PAIRS = 2000
+MIX_ELEMENTS = 2**18  # mixings of the structured null computed at once: up to this many H x H entries
 
 
 def xavier(shape, fan_in: int, fan_out: int, generator: torch.Generator) -> torch.Tensor:
@@ -93,7 +94,12 @@ def _null_untrained(n_classes, hidden, n_inputs, mask_bytes, n_pairs, seed):
 
 def random_orthogonal(n: int, shape: tuple, generator: torch.Generator) -> torch.Tensor:
     """Uniform (Haar) random orthogonal matrices (*shape, n, n): QR of Gaussians with the sign fix."""
-    z = torch.randn(*shape, n, n, generator=generator, dtype=torch.float64)
+    return haar_orthogonal(torch.randn(*shape, n, n, generator=generator, dtype=torch.float64))
+
+
+def haar_orthogonal(z: torch.Tensor) -> torch.Tensor:
+    """The orthogonal factors (..., n, n) of Gaussian matrices ``z`` (..., n, n), signs fixed so that they are
+    Haar distributed."""
     q, r = torch.linalg.qr(z)
     return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
 
@@ -106,12 +112,19 @@ def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n
     ``pair_metrics``; deterministic for a ``seed``. Every view is mixed by the same Q (a rotation of b's
     hidden space), computed without forming the mixed weights (``matching.mixed_correlation``)."""
     g = torch.Generator().manual_seed(seed)
-    lead = a["w1"].shape[:-2]
-    q = random_orthogonal(a["w1"].shape[-2], (n_mix, *lead), g).to(a["w1"].device)  # (n_mix, ..., H, H)
+    lead, h = a["w1"].shape[:-2], a["w1"].shape[-2]
+    gaussians = torch.randn(n_mix, *lead, h, h, generator=g, dtype=torch.float64)  # Q = haar_orthogonal of them
     views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
-    correlations = {view: mixed_correlation(ua, ub, q) for view, (ua, ub) in views.items()}
-    metrics = metrics_of(correlations, policy=policy)
-    return {k: v.double().mean(0) for k, v in metrics.items() if not k.startswith("zero_var")}
+    # a few mixings at a time: their QR and every view's (mixings, ..., H, H) float64 tensors for wide layers
+    # take hundreds of megabytes at once; the metrics of each mixing do not depend on the others
+    per_chunk = max(1, MIX_ELEMENTS // gaussians[0].numel())
+    parts = []
+    for chunk in gaussians.split(per_chunk):
+        q = haar_orthogonal(chunk).to(a["w1"].device)  # (chunk, ..., H, H)
+        metrics = metrics_of({view: mixed_correlation(ua, ub, q) for view, (ua, ub) in views.items()},
+                             policy=policy)
+        parts.append({k: v.double() for k, v in metrics.items() if not k.startswith("zero_var")})
+    return {k: torch.cat([part[k] for part in parts]).mean(0) for k in parts[0]}
 
 
 def random_pairing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n_pairings: int = 256, seed: int = 0,

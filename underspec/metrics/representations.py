@@ -94,9 +94,13 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False) -> t
         raise UnderspecError(f"debiased CKA needs at least 4 inputs, got {n}")
     x = x.double() - x.double().mean(-2, keepdim=True)
     y = y.double() - y.double().mean(-2, keepdim=True)
-    xy = _sq_frobenius(x.transpose(-1, -2) @ y)
-    xx = _sq_frobenius(x.transpose(-1, -2) @ x)
-    yy = _sq_frobenius(y.transpose(-1, -2) @ y)
+    if n < max(x.shape[-1], y.shape[-1]):  # wide layers: the (P, P) Gram matrices are the smaller products
+        kx, ky = x @ x.transpose(-1, -2), y @ y.transpose(-1, -2)  # |X^T Y|_F^2 = <X X^T, Y Y^T>_F
+        xy, xx, yy = (kx * ky).sum((-1, -2)), _sq_frobenius(kx), _sq_frobenius(ky)
+    else:
+        xy = _sq_frobenius(x.transpose(-1, -2) @ y)
+        xx = _sq_frobenius(x.transpose(-1, -2) @ x)
+        yy = _sq_frobenius(y.transpose(-1, -2) @ y)
     if debiased:
         rows_x, rows_y = (x * x).sum(-1), (y * y).sum(-1)
         xy = _debias(xy, rows_x, rows_y, n)

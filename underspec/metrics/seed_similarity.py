@@ -4,10 +4,12 @@ training (``seed_similarity`` per seed pair, ``similarity_estimates`` with seed-
 
 - ``disagreement``: the fraction of test images two seeds classify differently. Null: two networks of the
   same accuracies whose errors are independent and spread evenly over the wrong classes.
-- ``cka``: linear CKA of the two first hidden layers on the probe images (``Run.embeddings``). Null: the same
-  pair before training (epoch 0), so the CKA that training adds.
-- ``apc1_excess``: APC-1 of the first layer's weights above its structured null (``chance.null_structured``);
-  one hidden layer only.
+- ``cka`` / ``cka_last``: linear CKA of the two first / last hidden layers (before ReLU, as ``Run.embeddings``)
+  on probe images, computed from the final parameters. Null: the same pair before training (the initial
+  parameters), so the CKA that training adds. At depth 1 the two are the same layer.
+- ``apc1_excess``: APC-1 of the first layer's weights above its structured null (``chance.null_structured``).
+  The first layer's incoming weights are indexed by pixels, so APC-1 means the same at any depth; a deeper
+  layer's incoming weights are indexed by the previous layer's units, whose order differs from seed to seed.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
-from ..training.model import forward
+from ..training.model import preactivations
 from ..training.run import Run, check_run
 from .chance import null_structured
 from .matching import pair_metrics, seed_pairs
@@ -27,28 +28,27 @@ from .predictions import disagreement
 from .representations import linear_cka
 from .uncertainty import estimate, pair_array
 
-METRICS = ("accuracy", "disagreement", "cka", "apc1_excess")
+METRICS = ("accuracy", "disagreement", "cka", "cka_last", "apc1_excess")
 
 
 def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_classes: int | None = None,
-                    seed: int = 0) -> pd.DataFrame:
+                    probe_size: int = 500, seed: int = 0) -> pd.DataFrame:
     """Every seed pair of one configuration of ``run`` (default: its first lambda and largest C).
 
     Returns one row per pair: ``seed_a``, ``seed_b``, their test accuracies ``acc_a``, ``acc_b``,
-    ``disagreement`` and ``disagreement_null``, ``cka`` and ``cka_null`` (needs the run's embeddings),
-    ``apc1_excess`` (NaN for a network of more than one hidden layer, whose per-layer metrics are not built).
-    ``seed`` seeds the structured null (drawn pair by pair, so its values differ from ``compare``'s, which
-    draws the mixings of all pairs at once).
+    ``disagreement`` and ``disagreement_null``, ``cka``, ``cka_null``, ``cka_last``, ``cka_last_null`` (on the
+    first ``probe_size`` test images of the configuration's classes) and ``apc1_excess``. ``seed`` seeds the
+    structured null (drawn pair by pair, so its values differ from ``compare``'s, which draws the mixings of
+    all pairs at once). Needs only the initial and final parameters of the run.
     """
     check_run(run, "seed_similarity")
-    if run.embeddings is None:
-        raise UnderspecError("seed_similarity needs the run's embeddings: train with embeddings=True")
     g = run.grid
     l1 = g.l1[0] if l1 is None else float(l1)
     c = max(g.n_classes) if n_classes is None else int(n_classes)
     keep, labels = class_labels(data.y_test, c, g.class_mode)
-    params = {k: v.double() for k, v in run.stack(l1, c).items()}  # (S, ...)
-    logits = forward(params, data.x_test[keep].double())  # (S, T, C)
+    x = data.x_test[keep].double()
+    final = {k: v.double() for k, v in run.stack(l1, c).items()}
+    logits = preactivations(final, x)[-1]  # (S, T, C)
     acc = (logits.argmax(-1) == labels[keep]).double().mean(-1)  # (S,)
     churn = disagreement(logits[:, None], logits[None])  # (S, S)
     pairs = seed_pairs(g.seeds, "all")
@@ -57,20 +57,20 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     ib = [position[b] for _, b in pairs]
     p, q = acc[ia], acc[ib]
     agree_by_chance = p * q + (1 - p) * (1 - q) / (c - 1)
-    # only the untrained and the final epoch: all epochs of every pair of wide layers would take gigabytes
-    members = torch.tensor([run.index(s, l1, c) for s in g.seeds])
-    embeddings = run.embeddings[:, [0, -1]][members].double()  # (S, 2, P, H); no other epoch is read
-    cka = linear_cka(embeddings[ia], embeddings[ib])  # (pairs, 2)
     table = pd.DataFrame({"seed_a": [a for a, _ in pairs], "seed_b": [b for _, b in pairs],
                           "acc_a": p.numpy(), "acc_b": q.numpy(), "disagreement": churn[ia, ib].numpy(),
-                          "disagreement_null": (1 - agree_by_chance).numpy(),
-                          "cka": cka[:, 1].numpy(), "cka_null": cka[:, 0].numpy()})
-    table["apc1_excess"] = np.nan
-    if g.depth == 1:  # pair by pair: the structured null of all pairs of wide layers at once takes gigabytes
-        for row, (i, j) in enumerate(zip(ia, ib)):
-            a, b = ({k: v[n] for k, v in params.items()} for n in (i, j))
-            table.loc[row, "apc1_excess"] = float(pair_metrics(a, b)["apc1"]
-                                                  - null_structured(a, b, seed=seed)["apc1"])
+                          "disagreement_null": (1 - agree_by_chance).numpy()})
+    hidden = {}  # column -> the layer's pre-activations of every seed on the probe images (S, P, H)
+    for suffix, params in (("", final), ("_null", {k: v.double() for k, v in run.stack(l1, c, "init").items()})):
+        layers = preactivations(params, x[:probe_size])
+        hidden.update({f"cka{suffix}": layers[0], f"cka_last{suffix}": layers[g.depth - 1]})
+    first = ("w1", "b1", "w2", "b2")  # the first hidden layer's weights in and out
+    # pair by pair: all pairs of wide layers at once (their structured nulls above all) take gigabytes
+    for row, (i, j) in enumerate(zip(ia, ib)):
+        for column, h in hidden.items():
+            table.loc[row, column] = float(linear_cka(h[i], h[j]))
+        a, b = ({k: final[k][n] for k in first} for n in (i, j))
+        table.loc[row, "apc1_excess"] = float(pair_metrics(a, b)["apc1"] - null_structured(a, b, seed=seed)["apc1"])
     return table
 
 

@@ -714,7 +714,8 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
 
 
 SETTING_METRICS = {"accuracy": "test accuracy", "disagreement": "disagreement between seeds",
-                   "cka": "CKA of the first hidden layers", "apc1_excess": "APC-1 above its structured null"}
+                   "cka": "CKA, first hidden layer", "cka_last": "CKA, last hidden layer",
+                   "apc1_excess": "APC-1 above its structured null"}
 
 
 @styled
@@ -739,9 +740,6 @@ def settings_figure(estimates: pd.DataFrame, *, title: str):
             if rows.null.notna().any():
                 ax.scatter(x, rows.null, marker="_", s=300, color=CHANCE_STYLE["color"], zorder=3,
                            label="null")
-            if rows.value.isna().all():
-                ax.text(0.5, 0.5, "not measured\n(more than one hidden layer)", ha="center", va="center",
-                        transform=ax.transAxes, fontsize=7, color="grey")
             ax.set_xticks(x, settings, fontsize=7, rotation=20 if max(map(len, settings)) > 6 else 0)
             ax.set_title(SETTING_METRICS[metric] if i == 0 else "", fontsize=8)
             ax.set_ylabel(experiment if j == 0 else "", fontsize=8)

@@ -108,11 +108,17 @@ def hidden_preactivation(params: dict[str, torch.Tensor], x: torch.Tensor) -> to
     return x @ params["w1"].transpose(-1, -2) + params["b1"].unsqueeze(-2)
 
 
+def preactivations(params: dict[str, torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    """Every layer's output before its ReLU, the logits last: x (..., N, D) -> [(..., N, H)] * depth +
+    [(..., N, C)]; leading axes of params and x broadcast."""
+    layers = []
+    for layer in range(1, depth_of(params) + 2):
+        inputs = torch.relu(layers[-1]) if layers else x
+        layers.append(inputs @ params[f"w{layer}"].transpose(-1, -2) + params[f"b{layer}"].unsqueeze(-2))
+    return layers
+
+
 def forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Logits of the network(s) of any depth: x (..., N, D) -> (..., N, C); leading axes of params and x
     broadcast."""
-    out = depth_of(params) + 1
-    for layer in range(1, out + 1):
-        x = x @ params[f"w{layer}"].transpose(-1, -2) + params[f"b{layer}"].unsqueeze(-2)
-        x = torch.relu(x) if layer < out else x
-    return x
+    return preactivations(params, x)[-1]
