@@ -1,5 +1,7 @@
 """The vectorised engine must give, member by member, the network of the paper's plain loop."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -61,6 +63,38 @@ def test_optimizer_settings_equal_the_reference_loop(small, optimizer, lr, momen
         ref = reference_train(seed, l1, c, small, epochs=2, dtype=torch.float64, probe_size=50, **knobs)
         assert max_difference(run.member(seed, l1, c), ref) < 1e-10, (seed, l1, c)
     assert (run.final["w2"][:, 3:][torch.tensor([c == 3 for _, _, c in grid.members()])] == 0).all()
+
+
+@pytest.mark.parametrize("knobs, sparse", [(dict(momentum=0.9), False),
+                                           (dict(optimizer="adam", lr=0.001, weight_decay=0.01), True)],
+                         ids=["sgd-momentum-dense", "adam-sparse"])
+def test_the_stopping_rule_freezes_a_member_after_the_first_epoch_below_the_threshold(small, knobs, sparse,
+                                                                                      tmp_path):
+    """stop_loss: a member stops updating after the first epoch whose mean training cross-entropy is below it
+    (its momentum or Adam state moves it no further) and its gradients stop being summed; the others train on.
+    Each member equals the loop with the same rule, which stops at the same epoch."""
+    grid = Grid(seeds=(0, 42), l1=(0.0, 0.01), n_classes=(3, 10), epochs=4, **knobs)
+    free = train(grid, small, dtype=torch.float64, progress=False, probe_size=20, snapshots=True, sparse=sparse)
+    losses = free.history.pivot_table(index=["seed", "l1", "n_classes"], columns="epoch", values="train_loss")
+    threshold = float(losses[2].median())  # some members stop after epoch 1 or 2, some never
+    expected = [next((e for e in range(1, 5) if losses.loc[m, e] < threshold), None) for m in grid.members()]
+    assert len(set(expected)) >= 2 and None in expected, expected
+    stopped = dataclasses.replace(grid, stop_loss=threshold)
+    run = train(stopped, small, dtype=torch.float64, progress=False, probe_size=20, snapshots=True, sparse=sparse)
+    assert run.members.stopped.astype(object).where(run.members.stopped.notna(), None).tolist() == expected
+    assert underspec.load_run(run.save(tmp_path / "run")).members.equals(run.members)  # saved with the run
+    for i, (seed, l1, c) in enumerate(grid.members()):
+        member, ref = run.member(seed, l1, c), reference_train(seed, l1, c, small, epochs=4, dtype=torch.float64,
+                                                                probe_size=20, stop_loss=threshold, **knobs)
+        assert member.stopped == ref.stopped == expected[i]
+        last = expected[i] or 4
+        for k in ref.init:  # the final parameters are those of the stopping epoch, as the loop's
+            assert (member.final[k] - ref.final[k]).abs().max() < 1e-10, (seed, l1, c, k)
+            assert (member.grad_sum[k] - ref.grad_sum[k]).abs().max() < 1e-10, (seed, l1, c, k)
+            assert torch.equal(member.snapshots[k][last:], member.final[k].expand_as(member.snapshots[k][last:]))
+            assert torch.equal(member.snapshots[k][:last + 1], free.member(seed, l1, c).snapshots[k][:last + 1])
+        cols = ["train_loss", "test_loss", "test_acc"]
+        assert (member.history[cols][:last] - ref.history[cols]).abs().to_numpy().max() < 1e-10
 
 
 @pytest.mark.parametrize("fixed", ["init_seed", "order_seed"])

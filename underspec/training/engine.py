@@ -270,6 +270,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
             "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
             "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
             "diverged": records.diverged(grid), "products": calibration, "code": training_code_hash()}
+    if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
+        meta["stopped"] = [epoch or None for epoch in records.stopped.tolist()]
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
 
 
@@ -283,6 +285,7 @@ class _Records:
         self.snapshots = {} if keep_snapshots else None
         self.embeddings = (torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
                            if keep_embeddings else None)
+        self.stopped = torch.zeros(n_members, dtype=torch.long, device=device)  # epoch a member stopped; 0: never
         self.n_members, self.epochs = n_members, e
 
     def store(self, name: str, index: torch.Tensor, params: dict[str, torch.Tensor], epoch: int | None = None):
@@ -390,8 +393,17 @@ def _train_program(program: _Program, setup: _Setup):
         record("snapshots", params, 0)
     if records.embeddings is not None:
         _evaluate(params, setup, const, 0)
+    # The stopping rule, on the device (no host sync): a member whose epoch's mean training loss fell below
+    # grid.stop_loss keeps the parameters it had then (``held``); its gradients are no longer summed.
+    stopping = grid.stop_loss is not None
+    if stopping:
+        active = torch.ones(s, m, dtype=torch.bool, device=device)
+        stopped_at = torch.zeros(s, m, dtype=torch.long, device=device)  # 0: never stopped
+        held = {name: p.detach().clone() for name, p in params.items()}
 
     for epoch in range(grid.epochs):
+        if stopping:
+            masks = _member_masks(active, params, Products.pixel_axis)
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
         correct = torch.zeros(s, m, dtype=torch.float64, device=device)
         norm_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
@@ -404,8 +416,12 @@ def _train_program(program: _Program, setup: _Setup):
             grads, ce_sum, n_correct = _gradients(params, setup.products, setup.y_train[idx], const)
             for name, p in params.items():
                 p.grad = grads[name]
-                grad_sum[name] += grads[name]
+                grad_sum[name] += grads[name] * masks[name] if stopping else grads[name]
             opt.step()
+            if stopping:
+                with torch.no_grad():
+                    for name, p in params.items():
+                        p.copy_(torch.where(masks[name], p, held[name]))
             loss_sum += ce_sum
             correct += n_correct
             norm_sum += Products.member_norms(grads["w1"], const.scratch, s, m)
@@ -417,10 +433,29 @@ def _train_program(program: _Program, setup: _Setup):
         history[epoch, ..., 2:4] = _evaluate(params, setup, const, epoch + 1)
         if records.snapshots is not None:
             record("snapshots", params, epoch + 1)
+        if stopping:
+            stops = active & (history[epoch, ..., 0] < grid.stop_loss)
+            stopped_at[stops] = epoch + 1
+            active &= ~stops
+            for name, p in params.items():
+                held[name].copy_(p)
 
     record("final", params)
     record("grad_sum", grad_sum)
+    if stopping:
+        records.stopped[const.flat] = stopped_at.reshape(-1)
     records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
+
+
+def _member_masks(active: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
+    """``active`` (S, M) bool as a mask that broadcasts against every parameter of the program layout: W1's
+    (S, M*H, 1) or pixel-major (S, 1, M*H), b1's (S, M*H), the deeper and output layers' (S, M, 1[, 1])."""
+    h = params["b1"].shape[1] // active.shape[1]
+    units = active.repeat_interleave(h, dim=1)  # (S, M*H)
+    masks = {"w1": units.unsqueeze(pixel_axis), "b1": units}
+    masks.update({name: active.view(*active.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
+                  if name not in masks})
+    return masks
 
 
 def _gradients(params, products, digits, const: _Constants):

@@ -101,6 +101,12 @@ def _parse_optional_int(value, key: str) -> int | None:
     return parse_int(value, key)
 
 
+def _parse_optional_float(value, key: str) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    return parse_float(value, key)
+
+
 def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:
     """The fewest whole epochs of ceil(n_train / batch_size) SGD steps that make at least ``steps`` steps."""
     per_epoch = -(-n_train // batch_size)
@@ -166,6 +172,10 @@ class Grid:
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
                              "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
                              label="{} steps budget")
+    stop_loss: float | None = knob(None, "stop updating a network after the first epoch whose mean training "
+                                   "cross-entropy is below this (to compare networks at equal training loss, as "
+                                   "Neyshabur et al. 2019); the epoch is in run.members", parse=_parse_optional_float,
+                                   label="stop below train loss {:g}", optional=True)
     batch_size: int = knob(64, "images per SGD step", parse=parse_int, label="batch {}")
     lr: float = knob(0.01, "learning rate", parse=parse_float, label="lr {:g}")
     optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults otherwise)",
@@ -222,6 +232,9 @@ class Grid:
         if self.init_seed is not None and self.order_seed is not None:
             raise UnderspecError("init_seed and order_seed together leave the seeds nothing to vary (every network "
                                  "would be the same): fix one of them, or neither (the paper: a seed sets both)")
+        if self.stop_loss is not None and not (math.isfinite(self.stop_loss) and self.stop_loss > 0):
+            raise UnderspecError(f"stop_loss must be a training cross-entropy > 0 (e.g. 0.01), or None to train "
+                                 f"every epoch; got {shown(self.stop_loss)}")
         check_choice(self.class_mode, CLASS_MODES, "class mode")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")

@@ -21,7 +21,8 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                      epochs: int = 50,
                      batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
                      weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
-                     class_mode: str = "relabel", steps: int | None = None, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                     class_mode: str = "relabel", steps: int | None = None, stop_loss: float | None = None,
+                     dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                      device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
@@ -32,11 +33,12 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     the recorded embeddings are the first layer's. ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
     plain SGD). ``init_seed`` / ``order_seed``: seed the initialisation / the data order with this instead of
     ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
-    of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set.
+    of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set. ``stop_loss``: stop after
+    the first epoch whose mean training cross-entropy is below it (the history ends there; ``Member.stopped``).
     """
     Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs, batch_size=batch_size,
          lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
-         order_seed=order_seed, class_mode=class_mode, steps=steps)  # validates the arguments
+         order_seed=order_seed, class_mode=class_mode, steps=steps, stop_loss=stop_loss)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
     if steps is not None:
         epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
@@ -80,10 +82,13 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                              "grad_norm": grad_norm / steps})
                 snapshots.append(model.params())
                 embeddings.append(model.fc1(probe))
+            if stop_loss is not None and rows[-1]["train_loss"] < stop_loss:
+                break
     pre = torch.stack(embeddings).cpu()
     snapshots = {k: torch.stack([s[k] for s in snapshots]).cpu() for k in init}
+    stopped = len(rows) if stop_loss is not None and rows[-1]["train_loss"] < stop_loss else None
     return Member(seed, float(l1), n_classes, _cpu(init), _cpu(model.params()), _cpu(grad_sum), pd.DataFrame(rows),
-                  snapshots, {"pre": pre, "post": torch.relu(pre)})
+                  snapshots, {"pre": pre, "post": torch.relu(pre)}, stopped)
 
 
 def _cpu(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

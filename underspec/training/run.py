@@ -38,7 +38,8 @@ class Member:
 
     ``snapshots``: the same names with a leading epoch axis (E+1, ...), entry 0 = init (or None).
     ``embeddings``: ``{"pre": (E+1, P, H), "post": (E+1, P, H)}`` first-layer outputs on the probe images
-    before and after ReLU, entry 0 = init (or None). ``history``: one row per epoch.
+    before and after ReLU, entry 0 = init (or None). ``history``: one row per epoch. ``stopped``: the epoch
+    after which the stopping rule (``Grid.stop_loss``) froze it, or None.
     """
 
     seed: int
@@ -50,6 +51,7 @@ class Member:
     history: pd.DataFrame
     snapshots: dict[str, torch.Tensor] | None = None
     embeddings: dict[str, torch.Tensor] | None = None
+    stopped: int | None = None
 
 
 @dataclass(eq=False)
@@ -75,8 +77,12 @@ class Run:
 
     @property
     def members(self) -> pd.DataFrame:
-        """One row per member (index = member number): seed, l1, n_classes."""
-        return pd.DataFrame(self.grid.members(), columns=["seed", "l1", "n_classes"])
+        """One row per member (index = member number): seed, l1, n_classes; with a stopping rule
+        (``Grid.stop_loss``) also ``stopped``, the epoch after which the member stopped updating (NA: never)."""
+        table = pd.DataFrame(self.grid.members(), columns=["seed", "l1", "n_classes"])
+        if "stopped" in self.meta:
+            table["stopped"] = pd.array(self.meta["stopped"], dtype="Int64")
+        return table
 
     def index(self, seed: int, l1: float, n_classes: int) -> int:
         """The member number of (seed, l1, n_classes); a clear error if the grid lacks it or a value has the
@@ -118,7 +124,8 @@ class Run:
         history = self.history[(self.history.seed == seed) & (self.history.l1 == l1)
                                & (self.history.n_classes == c)].reset_index(drop=True)
         return Member(int(seed), float(l1), c, cut(self.init), cut(self.final), cut(self.grad_sum), history,
-                      cut(self.snapshots, (slice(None),)) if self.snapshots is not None else None, embeddings)
+                      cut(self.snapshots, (slice(None),)) if self.snapshots is not None else None, embeddings,
+                      self.meta.get("stopped", [None] * len(self.grid))[i])
 
     def stack(self, l1: float, n_classes: int, record: str = "final", *, seeds=None):
         """The seeds of one configuration stacked along a leading seed axis (S = len(seeds), grid order by
