@@ -7,7 +7,7 @@ import torch
 
 import underspec
 from underspec import Grid, reference_train, train
-from underspec.training.engine import matmul_precision
+from underspec.training.engine import matmul_precision, memory_plan
 
 RECORDS = ("init", "final", "grad_sum")
 
@@ -95,6 +95,35 @@ def test_the_stopping_rule_freezes_a_member_after_the_first_epoch_below_the_thre
             assert torch.equal(member.snapshots[k][:last + 1], free.member(seed, l1, c).snapshots[k][:last + 1])
         cols = ["train_loss", "test_loss", "test_acc"]
         assert (member.history[cols][:last] - ref.history[cols]).abs().to_numpy().max() < 1e-10
+
+
+@pytest.mark.parametrize("sparse, class_mode", [(False, "relabel"), (True, "subset")],
+                         ids=["dense-relabel", "sparse-subset"])
+def test_a_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same_networks(small, sparse, class_mode):
+    """Blocks of whole streams, or of one stream's members, train one after the other: every member is the
+    network of the grid trained at once (bitwise with sparse products; dense batched products may round
+    differently by the batch's shape), and a budget its records do not fit in is refused in one line."""
+    grid = Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(3, 10), epochs=2, class_mode=class_mode)
+    kw = dict(dtype=torch.float64, progress=False, probe_size=20, snapshots=True, embeddings=True, sparse=sparse)
+    whole = train(grid, small, **kw)
+    plan = memory_plan(grid, small.x_train.shape[1], len(small.y_test), probe_size=20, snapshots=True,
+                       embeddings=True, itemsize=8)
+    programs, columns = (1, 4) if class_mode == "relabel" else (2, 2)  # subset mode: one program per C
+    assert whole.meta["blocks"] == programs
+    pm, ps = plan.per_member, plan.per_stream
+    for budget, blocks in [(plan.records + 2 * (columns * pm + ps), 2 * programs),  # two streams at a time
+                           (plan.records + (columns - 1) * pm + ps, -(-columns // (columns - 1)) * 3 * programs),
+                           (plan.records + pm + ps, 12)]:  # one member at a time
+        run = train(grid, small, memory_budget=budget, **kw)
+        assert run.meta["blocks"] == blocks, (budget, run.meta["blocks"])
+        for name in ("init", "final", "grad_sum", "snapshots"):
+            for k, v in getattr(whole, name).items():
+                assert (getattr(run, name)[k] - v).abs().max() <= (0 if sparse else 1e-12), (budget, name, k)
+        assert (run.embeddings - whole.embeddings).abs().max() <= (0 if sparse else 1e-12)
+        numbers = list(run.history.columns[4:])
+        assert (run.history[numbers] - whole.history[numbers]).abs().to_numpy().max() <= (0 if sparse else 1e-12)
+    with pytest.raises(underspec.UnderspecError, match=r"needs at least .* MiB .* such networks would fit"):
+        train(grid, small, memory_budget=plan.records // 2, **kw)
 
 
 @pytest.mark.parametrize("fixed", ["init_seed", "order_seed"])

@@ -63,19 +63,49 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def memory_needed(grid: Grid, n_inputs: int, *, probe_size: int, snapshots: bool, embeddings: bool,
-                  itemsize: int = 4) -> int:
-    """Bytes a training of ``grid`` holds at its peak, roughly: per member its parameters about ten times
-    (the records init, final and gradient sum, the parameters, gradients, their sum and the optimizer's state,
-    the W1-sized scratch), the history, and the per-epoch records asked for."""
-    h, e = grid.hidden, grid.epochs
+@dataclass
+class MemoryPlan:
+    """What a training holds, roughly, in bytes: ``records`` (init, final, gradient sum, history and the
+    per-epoch records asked for, of every member, kept until the end), ``per_member`` (the working memory of
+    one member being trained: parameters, gradients, their sum, the optimizer's state, its activations on a
+    batch and on the test set) and ``per_stream`` (what each stream of a block adds: its copy of the test
+    images)."""
+
+    records: int
+    per_member: int
+    per_stream: int
+
+
+def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snapshots: bool, embeddings: bool,
+                itemsize: int = 4) -> MemoryPlan:
+    """The ``MemoryPlan`` of training ``grid`` on images of ``n_inputs`` pixels with ``n_test`` test images."""
+    h, e, k = grid.hidden, grid.epochs, max(grid.n_classes)
     n_params = n_parameters(grid, n_inputs)
-    per_member = 10 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
+    per_record = 3 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
     if snapshots:
-        per_member += (e + 1) * n_params * itemsize
+        per_record += (e + 1) * n_params * itemsize
     if embeddings:
-        per_member += (e + 1) * probe_size * h * itemsize
-    return len(grid) * per_member
+        per_record += (e + 1) * probe_size * h * itemsize
+    # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
+    # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
+    working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
+    return MemoryPlan(len(grid) * per_record, working, n_test * n_inputs * itemsize)
+
+
+def default_memory_budget(device: torch.device) -> int | None:
+    """Bytes a training may use on ``device``: 90% of a GPU's free memory, 80% of the host's available
+    memory (None where the host does not say)."""
+    if device.type == "cuda":
+        return int(0.9 * torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not POSIX: no budget
+            return None
+    return int(0.8 * available)
 
 
 def n_parameters(grid: Grid, n_inputs: int) -> int:
@@ -84,19 +114,39 @@ def n_parameters(grid: Grid, n_inputs: int) -> int:
     return h * n_inputs + h + (grid.depth - 1) * (h * h + h) + k * h + k
 
 
-def _check_memory(needed: int, device: torch.device) -> None:
-    """Refuse, before any work, a training that cannot fit in the device's memory."""
-    if device.type == "cuda":
-        available = torch.cuda.get_device_properties(device).total_memory
-    else:
-        try:
-            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # not POSIX: no check
-            return
-    if needed > available:
-        raise UnderspecError(f"this grid needs about {needed / 2**30:,.1f} GiB, more than the "
-                             f"{available / 2**30:,.0f} GiB of this {device.type}: train fewer networks, fewer "
-                             "hidden units or epochs, or without per-epoch records")
+def block_sizes(plan: MemoryPlan, budget: int | None, n_streams: int, n_columns: int,
+                device: torch.device) -> tuple[int, int]:
+    """How many streams, and how many members of each stream, to train at once within ``budget`` bytes: all
+    of them if they fit; else whole streams, as many as fit; else one stream's members in groups. Refuses a
+    grid whose records and one member's training alone exceed the budget, before any work."""
+    if budget is None:
+        return n_streams, n_columns
+    free = budget - plan.records - plan.per_stream
+    if free < plan.per_member:
+        n = n_streams * n_columns
+        fit = budget // (plan.records // n + plan.per_member + plan.per_stream)
+        fits = f"about {fit:,} such networks would fit" if fit else "not even one such network fits"
+        raise UnderspecError(
+            f"this grid needs at least {_size(plan.records + plan.per_member + plan.per_stream)} (records of "
+            f"{_size(plan.records)} for {n:,} network{'s' * (n > 1)}, and {_size(plan.per_member)} to train one at "
+            f"a time), more than the {_size(budget)} free on this {device.type}; {fits}: train fewer networks, "
+            "fewer hidden units or epochs, or without per-epoch records")
+    stream = n_columns * plan.per_member + plan.per_stream
+    if budget - plan.records >= stream:
+        return min(n_streams, (budget - plan.records) // stream), n_columns
+    return 1, min(n_columns, free // plan.per_member)
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
+
+
+def _split(program: "_Program", streams: int, columns: int) -> list["_Program"]:
+    """``program`` as blocks of at most ``streams`` streams and ``columns`` members of each stream: every
+    member trains exactly as in the whole program (streams and members do not interact)."""
+    return [_Program(program.seeds[i:i + streams], [row[j:j + columns] for row in program.members[i:i + streams]],
+                     program.train_index)
+            for j in range(0, len(program.members[0]), columns) for i in range(0, len(program.seeds), streams)]
 
 
 @contextlib.contextmanager
@@ -198,7 +248,7 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
-          embeddings="auto", sparse="auto", tf32: bool = False) -> Run:
+          embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None) -> Run:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run``.
 
     ``snapshots`` / ``embeddings``: record every epoch's parameters / first-layer outputs on the probe
@@ -210,6 +260,10 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     ``tf32``: let a GPU multiply float32 matrices in TF32 (10-bit mantissa: faster, no longer the loop's
     networks to float32 rounding). By default float32 products are exact IEEE float32 while training, whatever
     the global torch setting; the setting is restored afterwards. No effect on a CPU.
+    ``memory_budget``: bytes the training may use (default: 90% of a GPU's free memory, 80% of the host's
+    available memory). A grid that needs more is trained in blocks of streams (or of one stream's members),
+    one after the other, each member exactly as in one block (``Run.meta["blocks"]``); one whose records
+    alone do not fit is refused before any work.
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
@@ -232,8 +286,15 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     itemsize = torch.finfo(dtype).bits // 8
     keep_snapshots = _auto(snapshots, len(grid) * (e + 1) * n_params * itemsize, "snapshots")
     keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
-    _check_memory(memory_needed(grid, d, probe_size=probe_size, snapshots=keep_snapshots,
-                                embeddings=keep_embeddings, itemsize=itemsize), device)
+    if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
+                                      or memory_budget < 1):
+        raise UnderspecError(f"memory_budget must be a number of bytes >= 1 or None, got {shown(memory_budget)}")
+    plan = memory_plan(grid, d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
+                       embeddings=keep_embeddings, itemsize=itemsize)
+    programs = _programs(grid, data.y_train)
+    budget = default_memory_budget(device) if memory_budget is None else memory_budget
+    streams, columns = block_sizes(plan, budget, len(grid.seeds), len(programs[0].members[0]), device)
+    blocks = [block for program in programs for block in _split(program, streams, columns)]
 
     started = time.perf_counter()
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
@@ -253,23 +314,22 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     # Built once for every program: the products with the training images, and with the whole test set as
     # every stream's batch.
     products, test = Products(x_train, d), Products(x_test, d)
-    test.set_batch(torch.arange(len(data.y_test), device=device).expand(len(grid.seeds), -1), backward=False)
     records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
-    programs = _programs(grid, data.y_train)
-    total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in programs)
+    total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in blocks)
     bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
     setup = _Setup(grid, pixels, torch.argsort(pixels).to(device), products, test, data.y_train.to(device),
                    data.y_test.to(device), records, bar, dtype)
     with matmul_precision(device, tf32):
-        for program in programs:
-            _train_program(program, setup)
+        for block in blocks:
+            _train_program(block, setup)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
             "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
             "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
-            "diverged": records.diverged(grid), "products": calibration, "code": training_code_hash()}
+            "diverged": records.diverged(grid), "products": calibration, "code": training_code_hash(),
+            "blocks": len(blocks)}
     if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
         meta["stopped"] = [epoch or None for epoch in records.stopped.tolist()]
     return records.to_run(grid, data.name, torch.arange(probe_size), meta)
@@ -375,6 +435,8 @@ def _train_program(program: _Program, setup: _Setup):
     """Train one program's S x M members together (see the module docstring for the layout); records are
     written back member-major, W1's pixels in image order."""
     grid, records = setup.grid, setup.records
+    setup.test.set_batch(torch.arange(len(setup.y_test), device=setup.y_test.device).expand(len(program.seeds), -1),
+                         backward=False)  # the whole test set as every stream's batch
     params = _initial_params(program, setup)
     const = _constants(program, setup, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
