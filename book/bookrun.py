@@ -783,5 +783,7 @@ def first_look_table(look: FirstLook) -> pd.DataFrame:
                      "CKA": cell[(*key, "cka")], "its null (before training)": f"{null[(*key, 'cka')]:.3f}",
                      "CKA, last hidden layer": cell[(*key, "cka_last")],
                      "its null": f"{null[(*key, 'cka_last')]:.3f}",
-                     "APC-1 above its structured null": cell[(*key, "apc1_excess")]})
+                     "APC-1 above its structured null": cell[(*key, "apc1_excess")],
+                     "loss barrier, units aligned": cell[(*key, "barrier")],
+                     "as trained": f"{null[(*key, 'barrier')]:.3f}"})
     return pd.DataFrame(rows)

@@ -1,13 +1,15 @@
 """Seed similarity across settings: each column recomputed independently, the nulls' known values, and deep
 networks measured by what is defined for them."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from underspec import Grid, compare, linear_cka, train
 from underspec.metrics.chance import null_structured
-from underspec.metrics.matching import pair_metrics
+from underspec.metrics.matching import pair_metrics, weight_matching
 from underspec.metrics.seed_similarity import seed_similarity, similarity_estimates
 
 
@@ -92,3 +94,32 @@ def test_a_deep_network_is_measured_layer_by_layer(small):
         expected = pair_metrics(*first)["apc1"] - null_structured(*first, seed=0)["apc1"]
         assert row.apc1_excess == pytest.approx(expected.item(), abs=1e-9)
     assert table.cka.ne(table.cka_last).all() and table.disagreement.between(0, 1).all()
+
+
+def test_the_barrier_is_the_loss_barrier_after_weight_matching_and_as_trained(mnist5k):
+    """``barrier``: the linear path's loss barrier after aligning every hidden layer by weight matching (here
+    at depth 2); its null, the barrier as trained. A copy of a network with its units shuffled is the same
+    network: its aligned barrier is 0, its unaligned one is not."""
+    from underspec.metrics.predictions import linear_path
+    from underspec.metrics.symmetry import permute
+    from underspec.training.model import permutation_spec
+
+    small = mnist5k.take(2000, 200)  # trained well enough that averaging unaligned units costs loss
+    deep = train(Grid(seeds=(0, 1, 2), hidden=16, depth=2, epochs=3), small, progress=False, probe_size=10)
+    table = seed_similarity(deep, small, probe_size=80)
+    x, y = small.x_test[:80], small.y_test[:80]
+    spec = permutation_spec(2)
+    for row in table.itertuples():  # the paths in float32 (wide layers), the matching in float64
+        a, b = (deep.member(s, 0.0, 10).final for s in (row.seed_a, row.seed_b))
+        assert row.barrier_null == pytest.approx(linear_path(a, b, x, y)["loss_barrier"].item(), abs=1e-6)
+        aligned = permute(b, weight_matching(a, b, spec=spec), spec)
+        assert row.barrier == pytest.approx(linear_path(a, aligned, x, y)["loss_barrier"].item(), abs=1e-6)
+    # the same network with its units shuffled: one basin after alignment
+    member = deep.member(0, 0.0, 10)
+    g = torch.Generator().manual_seed(0)
+    shuffled = permute(member.final, {h: torch.randperm(16, generator=g) for h in spec}, spec)
+    twin = dataclasses.replace(deep, final={k: torch.stack([member.final[k], shuffled[k]]) for k in member.final},
+                               init={k: torch.stack([member.init[k]] * 2) for k in member.init},
+                               grid=dataclasses.replace(deep.grid, seeds=(0, 1)))
+    pair = seed_similarity(twin, small, probe_size=80).iloc[0]
+    assert pair.barrier == pytest.approx(0, abs=1e-9) and pair.barrier_null > 0.01 and pair.disagreement == 0

@@ -10,6 +10,9 @@ training (``seed_similarity`` per seed pair, ``similarity_estimates`` with seed-
 - ``apc1_excess``: APC-1 of the first layer's weights above its structured null (``chance.null_structured``).
   The first layer's incoming weights are indexed by pixels, so APC-1 means the same at any depth; a deeper
   layer's incoming weights are indexed by the previous layer's units, whose order differs from seed to seed.
+- ``barrier``: the test-loss barrier on the straight line between the two networks after Git Re-Basin weight
+  matching of every hidden layer (``matching.weight_matching``), on the probe images. Null: the barrier as
+  trained, units unaligned. Near 0 after alignment: the two seeds are one basin up to a permutation.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import pandas as pd
 from scipy import stats
 
 from ..training.data import Dataset, class_labels
-from ..training.model import preactivations
+from ..training.model import permutation_spec, preactivations
 from ..training.run import Run, check_run
 from .chance import null_structured
-from .matching import pair_metrics, seed_pairs
-from .predictions import disagreement
+from .matching import pair_metrics, seed_pairs, weight_matching
+from .predictions import disagreement, linear_path
 from .representations import linear_cka
+from .symmetry import permute
 from .uncertainty import estimate, pair_array
 
-METRICS = ("accuracy", "disagreement", "cka", "cka_last", "apc1_excess")
+METRICS = ("accuracy", "disagreement", "cka", "cka_last", "apc1_excess", "barrier")
 
 
 def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_classes: int | None = None,
@@ -35,10 +39,11 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     """Every seed pair of one configuration of ``run`` (default: its first lambda and largest C).
 
     Returns one row per pair: ``seed_a``, ``seed_b``, their test accuracies ``acc_a``, ``acc_b``,
-    ``disagreement`` and ``disagreement_null``, ``cka``, ``cka_null``, ``cka_last``, ``cka_last_null`` (on the
-    first ``probe_size`` test images of the configuration's classes) and ``apc1_excess``. ``seed`` seeds the
-    structured null (drawn pair by pair, so its values differ from ``compare``'s, which draws the mixings of
-    all pairs at once). Needs only the initial and final parameters of the run.
+    ``disagreement`` and ``disagreement_null``, ``cka``, ``cka_null``, ``cka_last``, ``cka_last_null``,
+    ``apc1_excess``, ``barrier`` and ``barrier_null`` (CKA and barriers on the first ``probe_size`` test
+    images of the configuration's classes). ``seed`` seeds the structured null (drawn pair by pair, so its
+    values differ from ``compare``'s, which draws the mixings of all pairs at once). Needs only the initial
+    and final parameters of the run.
     """
     check_run(run, "seed_similarity")
     g = run.grid
@@ -59,18 +64,30 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     table = pd.DataFrame({"seed_a": [a for a, _ in pairs], "seed_b": [b for _, b in pairs],
                           "acc_a": p.numpy(), "acc_b": q.numpy(), "disagreement": churn[ia, ib].numpy(),
                           "disagreement_null": (1 - agree_by_chance).numpy()})
+    probe, probe_labels = x[:probe_size], labels[keep][:probe_size]
     hidden = {}  # column -> the layer's pre-activations of every seed on the probe images (S, P, H)
     for suffix, params in (("", final), ("_null", {k: v.double() for k, v in run.stack(l1, c, "init").items()})):
-        layers = preactivations(params, x[:probe_size])
+        layers = preactivations(params, probe)
         hidden.update({f"cka{suffix}": layers[0], f"cka_last{suffix}": layers[g.depth - 1]})
     first = ("w1", "b1", "w2", "b2")  # the first hidden layer's weights in and out
+    spec = permutation_spec(g.depth)
     # pair by pair: all pairs of wide layers at once (their structured nulls above all) take gigabytes
+    for column, h in hidden.items():
+        table[column] = [float(linear_cka(h[i], h[j])) for i, j in zip(ia, ib)]
+    del hidden, layers  # wide layers: tens of megabytes that the paths below need
     for row, (i, j) in enumerate(zip(ia, ib)):
-        for column, h in hidden.items():
-            table.loc[row, column] = float(linear_cka(h[i], h[j]))
         a, b = ({k: final[k][n] for k in first} for n in (i, j))
         table.loc[row, "apc1_excess"] = float(pair_metrics(a, b)["apc1"] - null_structured(a, b, seed=seed)["apc1"])
+        a, b = ({k: v[n] for k, v in final.items()} for n in (i, j))
+        aligned = permute(b, weight_matching(a, b, spec=spec), spec)
+        for column, other in (("barrier", aligned), ("barrier_null", b)):  # float32: the paths of wide layers
+            path = linear_path(_single(a), _single(other), probe.float(), probe_labels)  # are large
+            table.loc[row, column] = float(path["loss_barrier"])
     return table
+
+
+def _single(params: dict) -> dict:
+    return {k: v.float() for k, v in params.items()}
 
 
 def similarity_estimates(table: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:

@@ -715,7 +715,8 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
 
 SETTING_METRICS = {"accuracy": "test accuracy", "disagreement": "disagreement between seeds",
                    "cka": "CKA, first hidden layer", "cka_last": "CKA, last hidden layer",
-                   "apc1_excess": "APC-1 above its structured null"}
+                   "apc1_excess": "APC-1 above its structured null",
+                   "barrier": "loss barrier, units aligned"}
 
 
 @styled
@@ -727,7 +728,7 @@ def settings_figure(estimates: pd.DataFrame, *, title: str):
     setting)."""
     experiments = list(dict.fromkeys(estimates.experiment))
     metrics = [m for m in SETTING_METRICS if m in set(estimates.metric)]
-    fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(3.2 * len(metrics), 2.4 * len(experiments)),
+    fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(2.7 * len(metrics), 2.4 * len(experiments)),
                              squeeze=False)
     for i, experiment in enumerate(experiments):
         part = estimates[estimates.experiment == experiment]
