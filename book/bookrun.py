@@ -42,11 +42,13 @@ from IPython.display import Markdown
 import underspec
 from underspec.errors import UnderspecError
 from underspec.files import atomic_write
+from underspec.metrics.layers import LAYER_METRICS, layer_similarity
 from underspec.metrics.representations import cka_baselines, cka_over_training
 from underspec.metrics.seed_similarity import seed_similarity, similarity_estimates
 from underspec.metrics.uncertainty import estimate, pair_array
 from underspec.metrics.shift import shift_table
 from underspec.report import claims
+from underspec.report.pictures import SETTING_METRICS
 from underspec.report.style import fmt_l1
 from underspec.training.cache import run_key
 from underspec.training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS
@@ -718,6 +720,7 @@ class FirstLook:
     base: underspec.Grid
     estimates: pd.DataFrame
     pairs: dict  # (experiment, setting) -> its seed_similarity table (one row per seed pair)
+    layers: pd.DataFrame  # the deepest network's estimates layer by layer: experiment, setting ("layer l"), ...
 
     def change(self, experiment: str, metric: str) -> str:
         """The change of ``metric`` from the experiment's first setting to its last, per seed pair (the same
@@ -731,6 +734,17 @@ class FirstLook:
         word = ("no change the seeds can detect" if not (e.low > 0 or e.high < 0) or np.isnan(e.low)
                 else "higher" if e.low > 0 else "lower")
         return f"{settings[0]} → {settings[-1]}: {word} ({interval(e.value, e.low, e.high)})"
+
+    def layers_in_words(self) -> str:
+        """Per metric of ``layers``, the layers whose 95% interval lies above the mean of the same pairs before
+        training, and those whose interval does not."""
+        lines = []
+        for metric, part in self.layers.groupby("metric", sort=False):
+            above = part[part.low > part.null].setting.tolist()
+            rest = part[~(part.low > part.null)].setting.tolist()
+            said = [f"above in {', '.join(above)}" if above else "", f"not above in {', '.join(rest)}" if rest else ""]
+            lines.append(f"- {SETTING_METRICS[metric]}: " + "; ".join(x for x in said if x) + ".")
+        return "\n".join(lines)
 
     def summary(self) -> str:
         b, n = self.base, len(self.data.y_train)
@@ -762,9 +776,14 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                 run = underspec.load_or_train(grid, data, cache_dir=cache, device=device, progress=False,
                                               snapshots=False, embeddings=False)
                 measured[grid] = seed_similarity(run, data)
+                if grid.depth == max(DEPTHS):
+                    deepest = layer_similarity(run, data)
             pairs[(experiment, setting)] = table = measured[grid]
             rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
-    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs)
+    layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
+        experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
+        for layer, part in deepest.groupby("layer")], ignore_index=True)
+    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs, layers)
 
 
 def first_look_table(look: FirstLook) -> pd.DataFrame:

@@ -90,18 +90,23 @@ def _single(params: dict) -> dict:
     return {k: v.float() for k, v in params.items()}
 
 
-def similarity_estimates(table: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
-    """The mean of every metric of a ``seed_similarity`` table with its seed-level interval (delete-one-seed
-    jackknife, ``metrics.uncertainty``) and the mean of its null: one row per metric of ``METRICS``
-    (``metric``, ``value``, ``low``, ``high``, ``null``). Accuracy is a per-seed quantity: its interval is the
-    t interval over seeds, and it has no null."""
-    seeds = pd.concat([table[["seed_a", "acc_a"]].set_axis(["seed", "acc"], axis=1),
-                       table[["seed_b", "acc_b"]].set_axis(["seed", "acc"], axis=1)]).drop_duplicates("seed").acc
-    half = stats.t.ppf((1 + level) / 2, len(seeds) - 1) * seeds.std(ddof=1) / np.sqrt(len(seeds)) \
-        if len(seeds) > 1 else np.nan
-    rows = [{"metric": "accuracy", "value": seeds.mean(), "low": seeds.mean() - half, "high": seeds.mean() + half,
-             "null": np.nan}]
-    for metric in METRICS[1:]:
+def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float = 0.95) -> pd.DataFrame:
+    """The mean of every metric of a ``seed_similarity`` table (or of one layer of a ``layers.layer_similarity``
+    table, with ``metrics=layers.LAYER_METRICS``) with its seed-level interval (delete-one-seed jackknife,
+    ``metrics.uncertainty``) and the mean of its null: one row per metric (``metric``, ``value``, ``low``,
+    ``high``, ``null``; a metric without a null column has null 0). Accuracy is a per-seed quantity: its
+    interval is the t interval over seeds, and it has no null."""
+    rows = []
+    for metric in metrics:
+        if metric == "accuracy":
+            seeds = pd.concat([table[["seed_a", "acc_a"]].set_axis(["seed", "acc"], axis=1),
+                               table[["seed_b", "acc_b"]].set_axis(["seed", "acc"], axis=1)]).drop_duplicates("seed")
+            acc = seeds.acc
+            half = (stats.t.ppf((1 + level) / 2, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc))
+                    if len(acc) > 1 else np.nan)
+            rows.append({"metric": metric, "value": acc.mean(), "low": acc.mean() - half, "high": acc.mean() + half,
+                         "null": np.nan})
+            continue
         e = estimate(pair_array(table, metric, [])[2], level=level)
         null = table[f"{metric}_null"].mean() if f"{metric}_null" in table else 0.0
         rows.append({"metric": metric, "value": e.value, "low": e.low, "high": e.high, "null": null})

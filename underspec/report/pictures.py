@@ -716,18 +716,20 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
 SETTING_METRICS = {"accuracy": "test accuracy", "disagreement": "disagreement between seeds",
                    "cka": "CKA, first hidden layer", "cka_last": "CKA, last hidden layer",
                    "apc1_excess": "APC-1 above its structured null",
-                   "barrier": "loss barrier, units aligned"}
+                   "barrier": "loss barrier, units aligned",
+                   "apc_in": "APC, incoming weights", "apc_out": "APC, outgoing weights", "pe": "PE",
+                   "apc_act": "APC, activations", "layer_cka": "CKA"}
 
 
 @styled
 def settings_figure(estimates: pd.DataFrame, *, title: str):
     """Seed-to-seed similarity across settings: one row per experiment, one column per metric of
-    ``SETTING_METRICS``; each setting's mean with its 95% interval (error bar) and the metric's null (grey
+    ``SETTING_METRICS`` (in the order of ``estimates``); each setting's mean with its 95% interval (error bar) and the metric's null (grey
     dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
     ``metric``, ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per
     setting)."""
     experiments = list(dict.fromkeys(estimates.experiment))
-    metrics = [m for m in SETTING_METRICS if m in set(estimates.metric)]
+    metrics = [m for m in dict.fromkeys(estimates.metric) if m in SETTING_METRICS]
     fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(2.7 * len(metrics), 2.4 * len(experiments)),
                              squeeze=False)
     for i, experiment in enumerate(experiments):
