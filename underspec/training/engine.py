@@ -19,8 +19,8 @@ stacked as (S, D, M*H)): the same sums over fewer terms, so exact up to float ro
 cheaper on a CPU. See ``products.py``.
 
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain, through every hidden layer) and applied by
-``torch.optim`` (SGD with momentum and weight decay, Adam, AdamW; one setting per grid) on the stacked
-tensors, which is elementwise and so identical, member by member, to optimising each network alone.
+``optimizers.StackedOptimizer``: torch.optim's SGD (momentum, weight decay), Adam and AdamW written out with
+a learning rate, momentum and weight decay per member, each member updated as its own torch.optim would.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from ..progress import progress_bar
 from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid
-from .model import depth_of, init_params, optimizer_for, output_names
+from .model import depth_of, init_params, output_names
+from .optimizers import StackedOptimizer
 from .products import DenseProducts, SparseProducts, choose_products
 from .run import HISTORY_COLUMNS, Run
 
@@ -440,12 +441,18 @@ def _train_program(program: _Program, setup: _Setup):
     params = _initial_params(program, setup)
     const = _constants(program, setup, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
-    opt = optimizer_for(params.values(), grid.optimizer, grid.lr, grid.momentum, grid.weight_decay)
     n, device = len(program.train_index), params["w1"].device
     s, m = const.class_mask.shape[:2]
+    Products = type(setup.products)
+
+    def per_member(value):  # a setting of every member, (S, M) float64, shaped for every parameter
+        values = torch.full((s, m), value, dtype=torch.float64, device=device)
+        return _per_member(values, params, Products.pixel_axis)
+
+    opt = StackedOptimizer(params, grid.optimizer, lr=per_member(grid.lr), momentum=per_member(grid.momentum),
+                           weight_decay=per_member(grid.weight_decay))
     streams = [epoch_orders(grid.order_seed_of(seed), n, grid.batch_size) for seed in program.seeds]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
-    Products = type(setup.products)
 
     def record(name, source, epoch=None):
         records.store(name, const.flat, _member_major(source, setup.image_order, Products.layout), epoch)
@@ -465,7 +472,7 @@ def _train_program(program: _Program, setup: _Setup):
 
     for epoch in range(grid.epochs):
         if stopping:
-            masks = _member_masks(active, params, Products.pixel_axis)
+            masks = _per_member(active, params, Products.pixel_axis)
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
         correct = torch.zeros(s, m, dtype=torch.float64, device=device)
         norm_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
@@ -476,10 +483,9 @@ def _train_program(program: _Program, setup: _Setup):
             idx = order[:, start:start + grid.batch_size]  # (S, B)
             setup.products.set_batch(idx)
             grads, ce_sum, n_correct = _gradients(params, setup.products, setup.y_train[idx], const)
-            for name, p in params.items():
-                p.grad = grads[name]
+            for name in params:
                 grad_sum[name] += grads[name] * masks[name] if stopping else grads[name]
-            opt.step()
+            opt.step(grads)
             if stopping:
                 with torch.no_grad():
                     for name, p in params.items():
@@ -509,15 +515,15 @@ def _train_program(program: _Program, setup: _Setup):
     records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
 
 
-def _member_masks(active: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
-    """``active`` (S, M) bool as a mask that broadcasts against every parameter of the program layout: W1's
+def _per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
+    """A value per member, (S, M), shaped to broadcast against every parameter of the program layout: W1's
     (S, M*H, 1) or pixel-major (S, 1, M*H), b1's (S, M*H), the deeper and output layers' (S, M, 1[, 1])."""
-    h = params["b1"].shape[1] // active.shape[1]
-    units = active.repeat_interleave(h, dim=1)  # (S, M*H)
-    masks = {"w1": units.unsqueeze(pixel_axis), "b1": units}
-    masks.update({name: active.view(*active.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
-                  if name not in masks})
-    return masks
+    h = params["b1"].shape[1] // values.shape[1]
+    units = values.repeat_interleave(h, dim=1)  # (S, M*H)
+    shaped = {"w1": units.unsqueeze(pixel_axis), "b1": units}
+    shaped.update({name: values.view(*values.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
+                   if name not in shaped})
+    return shaped
 
 
 def _gradients(params, products, digits, const: _Constants):

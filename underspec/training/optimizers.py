@@ -1,0 +1,82 @@
+"""torch.optim's SGD, Adam and AdamW written out for stacked members whose learning rate, momentum and weight
+decay differ member by member (torch.optim's parameter groups cannot vary inside one tensor).
+
+The formulas and their order of operations are those of torch.optim's single-tensor implementations, and
+every per-member factor is made as torch makes its Python-float hyperparameters (in float64, then rounded to
+the parameters' dtype), so each member is updated as its own torch.optim would update it, to rounding
+(``tests/test_optimizers.py`` holds them to it, bit for bit on a CPU). Betas and eps are torch's defaults,
+shared by all members; the step count is shared too (all members of a program take the same steps).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import check_choice
+from .grid import OPTIMIZERS
+
+BETAS = (0.9, 0.999)  # torch.optim.Adam's and AdamW's defaults
+EPS = 1e-8
+
+
+class StackedOptimizer:
+    """One optimizer over stacked parameters with per-member settings.
+
+    ``params``: {name: tensor} updated in place. ``lr``, ``momentum``, ``weight_decay``: {name: float64 tensor}
+    of per-member values shaped to broadcast against ``params[name]`` (e.g. (S, M, 1, 1) for an (S, M, K, H)
+    weight). ``optimizer``: ``"sgd"`` (momentum, weight decay added to the gradient), ``"adam"`` (weight decay
+    added to the gradient) or ``"adamw"`` (decoupled weight decay).
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], optimizer: str, *, lr: dict, momentum: dict,
+                 weight_decay: dict):
+        check_choice(optimizer, OPTIMIZERS, "optimizer")
+        self.params, self.optimizer, self.steps = params, optimizer, 0
+        dtype = {name: p.dtype for name, p in params.items()}
+        self.decay = {n: v.to(dtype[n]) for n, v in weight_decay.items() if bool((v != 0).any())}
+        if optimizer == "sgd":
+            self.lr = {n: v.to(dtype[n]) for n, v in lr.items()}
+            self.momentum = {n: v.to(dtype[n]) for n, v in momentum.items() if bool((v != 0).any())}
+            self.buffers: dict[str, torch.Tensor] = {}
+        else:
+            self.lr64 = lr  # the step size lr / (1 - beta1^t) is made in float64 each step, as torch does
+            self.shrink = {n: (1 - lr[n] * v).to(dtype[n]) for n, v in weight_decay.items()
+                           if optimizer == "adamw" and bool((v != 0).any())}
+            self.exp_avg = {n: torch.zeros_like(p) for n, p in params.items()}
+            self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in params.items()}
+
+    @torch.no_grad()
+    def step(self, grads: dict[str, torch.Tensor]) -> None:
+        """Update every parameter from its gradient ``grads[name]`` (same shape)."""
+        self.steps += 1
+        for name, p in self.params.items():
+            grad = grads[name]
+            if self.optimizer == "sgd":
+                self._sgd(name, p, grad)
+            else:
+                self._adam(name, p, grad)
+
+    def _sgd(self, name, p, grad):
+        if name in self.decay:
+            grad = torch.addcmul(grad, p, self.decay[name])
+        if name in self.momentum:
+            buf = self.buffers.get(name)
+            if buf is None:
+                buf = self.buffers[name] = grad.clone()
+            else:
+                buf.mul_(self.momentum[name]).add_(grad)
+            grad = buf
+        p.addcmul_(grad, self.lr[name], value=-1)
+
+    def _adam(self, name, p, grad):
+        beta1, beta2 = BETAS
+        if name in self.shrink:
+            p.mul_(self.shrink[name])
+        elif name in self.decay:
+            grad = torch.addcmul(grad, p, self.decay[name])
+        exp_avg, exp_avg_sq = self.exp_avg[name], self.exp_avg_sq[name]
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step_size = (self.lr64[name] / (1 - beta1 ** self.steps)).to(p.dtype)
+        denom = (exp_avg_sq.sqrt() / (1 - beta2 ** self.steps) ** 0.5).add_(EPS)
+        p.sub_(step_size * exp_avg / denom)
