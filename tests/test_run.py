@@ -41,6 +41,21 @@ def test_member_cuts_padding_to_its_classes(run):
     assert torch.equal(m.embeddings["post"], torch.relu(m.embeddings["pre"]))
 
 
+def test_a_member_is_addressed_by_the_settings_that_pick_it(run, small):
+    """Axes of one value may be left out; settings that leave several members, or none, are refused with the
+    candidates named."""
+    assert run.index(42, 0.01, 2) == run.members.query("seed == 42 and l1 == 0.01 and n_classes == 2").index.item()
+    with pytest.raises(underspec.UnderspecError, match=r"2 members have seed=42, l1=0\.01: give more of seed, "
+                                                       r"l1, n_classes .*n_classes=2; seed=42, l1=0\.01, n_classes=10"):
+        run.member(seed=42, l1=0.01)
+    with pytest.raises(underspec.UnderspecError, match="no member seed=7"):
+        run.member(seed=7)
+    one = train(Grid(seeds=(0, 42), epochs=1), small, progress=False, probe_size=5)
+    assert one.member(seed=42).seed == 42 and one.index(seed=0) == 0
+    with pytest.raises(underspec.UnderspecError, match="2 members have no settings"):
+        one.member()
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "run.json").unlink(), "holds no underspec run"),
     (lambda d: (d / "run.json").write_text("{not json"), "corrupt or from another program"),

@@ -84,17 +84,26 @@ class Run:
             table["stopped"] = pd.array(self.meta["stopped"], dtype="Int64")
         return table
 
-    def index(self, seed: int, l1: float, n_classes: int) -> int:
-        """The member number of (seed, l1, n_classes); a clear error if the grid lacks it or a value has the
-        wrong type (a seed of 0.7 or a C of 2.9 is never rounded to a member)."""
+    def index(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None) -> int:
+        """The member number of (seed, l1, n_classes). An axis left out (None) may be any value, as long as
+        the given ones leave one member (``run.index(seed=42)`` in a grid of one lambda and one C). A clear
+        error if none or several are left, or a value has the wrong type (a seed of 0.7 or a C of 2.9 is never
+        rounded to a member)."""
         g = self.grid
-        key = (_exact_int(seed, "seed"), _exact_float(l1, "l1"), _exact_int(n_classes, "n_classes"))
-        try:
-            return g.members().index(key)
-        except ValueError:
-            raise UnderspecError(f"no member seed={shown(seed)}, l1={shown(l1)}, n_classes={shown(n_classes)} in "
-                                 f"this run: it has seeds {shown(list(g.seeds))}, l1 {shown(list(g.l1))}, "
-                                 f"n_classes {shown(list(g.n_classes))}") from None
+        given = {"seed": None if seed is None else _exact_int(seed, "seed"),
+                 "l1": None if l1 is None else _exact_float(l1, "l1"),
+                 "n_classes": None if n_classes is None else _exact_int(n_classes, "n_classes")}
+        asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items() if v is not None) or "no settings"
+        found = [i for i, member in enumerate(g.members())
+                 if all(v is None or v == m for v, m in zip(given.values(), member))]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UnderspecError(f"no member {asked} in this run: it has seeds {shown(list(g.seeds))}, l1 "
+                                 f"{shown(list(g.l1))}, n_classes {shown(list(g.n_classes))}")
+        named = "; ".join(f"seed={s}, l1={shown(v)}, n_classes={c}" for s, v, c in (g.members()[i] for i in found[:6]))
+        raise UnderspecError(f"{len(found)} members have {asked}: give more of seed, l1, n_classes to pick one "
+                             f"(for example {named}{', ...' if len(found) > 6 else ''})")
 
     def lambdas(self, l1=None) -> tuple[float, ...]:
         """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
@@ -108,8 +117,9 @@ class Run:
             raise UnderspecError(f"unknown record {shown(which)}: use one of {', '.join(RECORDS)}")
         return getattr(self, which)
 
-    def member(self, seed: int, l1: float, n_classes: int) -> Member:
-        """One network, with its records and ``w2`` / ``b2`` cut to its own C rows."""
+    def member(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None) -> Member:
+        """One network, with its records and its output layer cut to its own C rows; addressed as ``index``
+        addresses it (an axis of one value may be left out)."""
         i = self.index(seed, l1, n_classes)
         seed, l1, c = self.grid.members()[i]
 
