@@ -503,7 +503,7 @@ def _train_program(program: _Program, setup: _Setup):
             record("snapshots", params, epoch + 1)
         if stopping:
             stops = active & (history[epoch, ..., 0] < grid.stop_loss)
-            stopped_at[stops] = epoch + 1
+            stopped_at = torch.where(stops, epoch + 1, stopped_at)  # no boolean indexing: no host sync
             active &= ~stops
             for name, p in params.items():
                 held[name].copy_(p)
