@@ -362,6 +362,15 @@ def test_library_misuse_is_a_clear_error(saved, small):
                 call(bad)
     with pytest.raises(UnderspecError, match="summarize needs a table"):
         underspec.summarize(None)
+    for budget in (True, -1, 0, 1.5e9, "8GiB"):  # before any training
+        with pytest.raises(UnderspecError, match="memory_budget must be a number of bytes"):
+            underspec.train(Grid(), small, progress=False, memory_budget=budget)
+    from underspec.metrics.layers import layer_similarity
+    from underspec.metrics.seed_similarity import seed_similarity
+
+    for call in (seed_similarity, layer_similarity):
+        with pytest.raises(UnderspecError, match=f"{call.__name__} needs a Run"):
+            call("runs/x", small)
 
 
 # ------------------------------------------------------------------------------------------------ 12: minor
