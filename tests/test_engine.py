@@ -126,6 +126,17 @@ def test_a_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same_netwo
         train(grid, small, memory_budget=plan.records // 2, **kw)
 
 
+def test_a_member_does_not_depend_on_the_other_members_of_its_grid(small):
+    """The same network, to float64 rounding, trained alone or among other seeds, lambdas and C (a larger C
+    elsewhere in the grid pads its output layer: the softmax then sums more, masked, terms)."""
+    kw = dict(dtype=torch.float64, progress=False, probe_size=10, sparse=True)
+    alone = train(Grid(seeds=(42,), l1=(0.01,), n_classes=(3,), epochs=2, momentum=0.9), small, **kw)
+    among = train(Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(3, 10), epochs=2, momentum=0.9), small, **kw)
+    a, b = alone.member(42, 0.01, 3), among.member(42, 0.01, 3)
+    for k in a.final:
+        assert (a.final[k] - b.final[k]).abs().max() < 1e-12 and (a.grad_sum[k] - b.grad_sum[k]).abs().max() < 1e-12
+
+
 @pytest.mark.parametrize("fixed", ["init_seed", "order_seed"])
 def test_one_source_of_randomness_fixed_equals_the_reference_loop(small, fixed):
     """init_seed fixes every network's initialisation (the seeds vary the data order only), order_seed every
