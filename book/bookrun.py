@@ -697,6 +697,10 @@ FIRST_LOOK_SEEDS = 5  # seeds per setting (the chapter's first five)
 WIDTHS = (4, 16, 64, 256, 512)
 DEPTHS = (1, 2, 3)
 DEPTH_WIDTH = 64
+# the widths again, each network stopped after the first epoch whose mean training cross-entropy is below this:
+# a round value above the final training loss of width 16 on mnist-5k after 50 epochs (about 0.30); width 4
+# (about 0.9) never reaches it and is left out
+EQUAL_LOSS = 0.35
 
 
 def first_look_settings(init_seed: int) -> dict[str, dict[str, dict]]:
@@ -704,6 +708,7 @@ def first_look_settings(init_seed: int) -> dict[str, dict[str, dict]]:
     Settings that coincide (width 16 with SGD and both seeds varying) are one grid, trained once."""
     return {
         "width (depth 1)": {str(h): {"hidden": h} for h in WIDTHS},
+        f"width at train loss {EQUAL_LOSS}": {str(h): {"hidden": h, "stop_loss": EQUAL_LOSS} for h in WIDTHS[1:]},
         f"depth (width {DEPTH_WIDTH})": {str(d): {"hidden": DEPTH_WIDTH, "depth": d} for d in DEPTHS},
         "optimizer (width 16)": {"SGD, lr 0.01": {}, "Adam, lr 3e-4": {"optimizer": "adam", "lr": 3e-4}},
         "what the seeds vary (width 16)": {"init and order": {}, "init only": {"order_seed": init_seed},
@@ -720,6 +725,7 @@ class FirstLook:
     base: underspec.Grid
     estimates: pd.DataFrame
     pairs: dict  # (experiment, setting) -> its seed_similarity table (one row per seed pair)
+    epochs: dict  # (experiment, setting) -> the epochs its seeds trained for (a stopping rule ends some early)
     layers: pd.DataFrame  # the deepest network's estimates layer by layer: experiment, setting ("layer l"), ...
 
     def change(self, experiment: str, metric: str) -> str:
@@ -752,8 +758,9 @@ class FirstLook:
         return (f"Data set **{self.data.name}** ({n:,} training / {len(self.data.y_test):,} test images). Every "
                 f"setting: {len(b.seeds)} seeds ({', '.join(map(str, b.seeds))}), λ = {fmt_l1(b.l1[0])}, "
                 f"C = {b.n_classes[0]}, {b.for_data(n).epochs} epochs of batch {b.batch_size}; widths {widths} at "
-                f"depth 1, depths {', '.join(map(str, DEPTHS))} at width {DEPTH_WIDTH}, SGD (lr {b.lr:g}) against "
-                "Adam (lr 3e-4), and one source of randomness fixed at a time.")
+                f"depth 1 (and from {WIDTHS[1]} on, each network stopped once its training loss is below "
+                f"{EQUAL_LOSS}), depths {', '.join(map(str, DEPTHS))} at width {DEPTH_WIDTH}, SGD (lr {b.lr:g}) "
+                "against Adam (lr 3e-4), and one source of randomness fixed at a time.")
 
 
 def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50,
@@ -768,22 +775,27 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                                n_classes=(max(grid.n_classes),))
     cache = Path(results_dir).resolve() if results_dir else None
     _map_from_disk()
-    rows, pairs, measured = [], {}, {}  # measured: grid -> its table (settings that coincide are measured once)
+    rows, pairs, epochs = [], {}, {}
+    measured = {}  # grid -> its table and epochs (settings that coincide are measured once)
     for experiment, settings in first_look_settings(base.seeds[0]).items():
         for setting, knobs in settings.items():
             grid = dataclasses.replace(base, **knobs)
             if grid not in measured:
                 run = underspec.load_or_train(grid, data, cache_dir=cache, device=device, progress=False,
                                               snapshots=False, embeddings=False)
-                measured[grid] = seed_similarity(run, data)
+                stopped = run.members.get("stopped")  # a stopping rule's epochs (NA: trained to the end)
+                trained = ([run.grid.epochs] * len(run.grid) if stopped is None
+                           else stopped.fillna(run.grid.epochs).astype(int).tolist())
+                measured[grid] = seed_similarity(run, data), trained
                 if grid.depth == max(DEPTHS):
                     deepest = layer_similarity(run, data)
-            pairs[(experiment, setting)] = table = measured[grid]
+            table, trained = measured[grid]
+            pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
             rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
     layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
         experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
         for layer, part in deepest.groupby("layer")], ignore_index=True)
-    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs, layers)
+    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs, epochs, layers)
 
 
 def first_look_table(look: FirstLook) -> pd.DataFrame:
@@ -796,7 +808,11 @@ def first_look_table(look: FirstLook) -> pd.DataFrame:
     rows = []
     for experiment, setting in dict.fromkeys(zip(e.experiment, e.setting)):
         key = (experiment, setting)
-        rows.append({"experiment": experiment, "setting": setting, "test accuracy": cell[(*key, "accuracy")],
+        trained = look.epochs[key]
+        rows.append({"experiment": experiment, "setting": setting,
+                     "epochs trained": f"{min(trained)}" if min(trained) == max(trained)
+                     else f"{min(trained)}-{max(trained)}",
+                     "test accuracy": cell[(*key, "accuracy")],
                      "disagreement": cell[(*key, "disagreement")],
                      "its null (independent errors)": f"{null[(*key, 'disagreement')]:.3f}",
                      "CKA": cell[(*key, "cka")], "its null (before training)": f"{null[(*key, 'cka')]:.3f}",
