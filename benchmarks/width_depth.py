@@ -8,7 +8,8 @@ For every (width, depth, optimizer) the engine trains the seeds together (one gr
 so each setting is its own grid) and the loop trains one network of it; both on mnist-5k at lambda 0, C = 10.
 Prints networks x steps per second of each, their ratio, how many blocks the engine split the grid into under
 its memory budget (``--budget-gib`` forces a smaller one), and the peak memory of the whole run; appends the
-result to RESULTS.md.
+result to RESULTS.md. On a CPU the engine's time includes choosing its first-layer products for a shape it has
+not seen (``products.choose_products``, remembered after): run twice for the steady state.
 """
 
 import argparse
@@ -32,7 +33,9 @@ def main():
     data = load("mnist-5k")
     budget = None if args.budget_gib is None else int(args.budget_gib * 2**30)
     steps = -(-len(data.y_train) // 64) * args.epochs
-    underspec.train(underspec.Grid(epochs=1), data.take(256, 64), device=args.device, progress=False)  # warm up
+    warm = data.take(256, 64)  # both paths once before timing (threads, allocator, first calls)
+    underspec.train(underspec.Grid(epochs=1), warm, device=args.device, progress=False)
+    underspec.train_paper_loop(0, 0.0, 10, warm, epochs=1, probe_size=10, device=args.device)
     lines, engine_total, loop_total = [], 0.0, 0.0
     print(f"{'width':>6} {'depth':>5} {'opt':>5} {'engine n*s/s':>13} {'loop n*s/s':>11} {'ratio':>6} {'blocks':>6}")
     for optimizer in args.optimizers:
