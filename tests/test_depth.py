@@ -59,7 +59,7 @@ def test_a_deep_run_saves_loads_and_refuses_the_one_layer_metrics(small, tmp_pat
     loaded = underspec.load_run(run.save(tmp_path / "run"))
     assert all(torch.equal(loaded.final[k], run.final[k]) for k in param_names(2))
     assert loaded.stack(0.0, 10)["w3"].shape == (2, 10, 8)
-    with pytest.raises(UnderspecError, match="per-layer metrics are not built yet"):
+    with pytest.raises(UnderspecError, match=r"has 2: use underspec\.metrics\.layers\.layer_similarity"):
         underspec.compare(run)
 
 

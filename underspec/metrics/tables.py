@@ -233,8 +233,9 @@ def _data_pixels(data: Dataset, n_classes: int, class_mode: str) -> torch.Tensor
 def _check_args(run: Run, targets, policy, null, n_null, data) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The targets and the nulls, checked."""
     if run.grid.depth > 1:
-        raise UnderspecError(f"compare measures the paper's one hidden layer; this run has {run.grid.depth}, and "
-                             "per-layer metrics are not built yet: take its parameters from run.final or run.stack")
+        raise UnderspecError(f"compare measures the paper's one hidden layer; this run has {run.grid.depth}: use "
+                             "underspec.metrics.layers.layer_similarity(run, data) for every layer, or "
+                             "metrics.seed_similarity.seed_similarity(run, data)")
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
     bad = [t for t in targets if t not in TARGETS]
     if bad or not targets:
