@@ -21,6 +21,16 @@ def test_train_prints_the_accuracy_table_and_saves_the_run(tmp_path, capsys):
     assert "already holds this run" in capsys.readouterr().out
 
 
+def test_train_says_how_many_networks_the_stopping_rule_stopped(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--seeds", "0", "1", "--epochs", "5", "--stop-loss", "1.5", "--out", str(out),
+                 "--no-progress"]) == 0
+    stopped = load_run(out).members.stopped.tolist()
+    assert all(1 <= e < 5 for e in stopped), stopped  # mnist-5k's loss falls below 1.5 within a few epochs
+    assert (f"2 of 2 networks stopped, their training loss below 1.5 (after epoch {min(stopped)} to "
+            f"{max(stopped)})") in capsys.readouterr().out
+
+
 def test_classes_accept_ranges(tmp_path, capsys):
     assert main(["train", "--classes", "2-4", "--epochs", "1", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
     assert load_run(tmp_path / "r").grid.n_classes == (2, 3, 4)

@@ -152,6 +152,10 @@ def cmd_train(args) -> int:
         print(f"saved to {out}")
     print(f"{len(grid)} networks, {grid.epochs} epochs on {data.name} in {run.meta['seconds']:.1f} s "
           f"({run.meta['device']})")
+    if "stopped" in run.meta:  # the stopping rule: how many stopped, and when
+        epochs = [e for e in run.meta["stopped"] if e is not None]
+        print(f"{len(epochs)} of {len(grid)} networks stopped, their training loss below {grid.stop_loss:g}"
+              + (f" (after epoch {min(epochs)} to {max(epochs)})" if epochs else ""))
     print(summary_table(run))
     warn_diverged(run)
     return 0
