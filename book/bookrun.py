@@ -728,10 +728,13 @@ class FirstLook:
     epochs: dict  # (experiment, setting) -> the epochs its seeds trained for (a stopping rule ends some early)
     layers: pd.DataFrame  # the deepest network's estimates layer by layer: experiment, setting ("layer l"), ...
 
+    def settings(self, experiment: str) -> list[str]:
+        return list(dict.fromkeys(self.estimates[self.estimates.experiment == experiment].setting))
+
     def change(self, experiment: str, metric: str) -> str:
         """The change of ``metric`` from the experiment's first setting to its last, per seed pair (the same
-        seeds in both), with its seed-level 95% interval, in words."""
-        settings = list(dict.fromkeys(self.estimates[self.estimates.experiment == experiment].setting))
+        seeds in both), with its seed-level 95% interval, in words: "lower (-0.031 [-0.044, -0.017])"."""
+        settings = self.settings(experiment)
         first, last = (self.pairs[(experiment, s)] for s in (settings[0], settings[-1]))
         keys = ["seed_a", "seed_b"]
         both = first[keys + [metric]].merge(last[keys + [metric]], on=keys, suffixes=("_first", "_last"))
@@ -739,7 +742,18 @@ class FirstLook:
         e = estimate(pair_array(both, "change", [])[2])
         word = ("no change the seeds can detect" if not (e.low > 0 or e.high < 0) or np.isnan(e.low)
                 else "higher" if e.low > 0 else "lower")
-        return f"{settings[0]} → {settings[-1]}: {word} ({interval(e.value, e.low, e.high)})"
+        return f"{word} ({interval(e.value, e.low, e.high)})"
+
+    def changes_in_words(self) -> str:
+        """One line per experiment: how each metric changes from its first setting to its last."""
+        named = {"disagreement": "disagreement", "cka": "CKA of the first hidden layer", "cka_last": "CKA of the last",
+                 "apc1_excess": "APC-1 above its null", "barrier": "loss barrier after alignment"}
+        lines = []
+        for experiment in dict.fromkeys(self.estimates.experiment):
+            settings = self.settings(experiment)
+            said = "; ".join(f"{name}: {self.change(experiment, metric)}" for metric, name in named.items())
+            lines.append(f"- **{experiment}, {settings[0]} → {settings[-1]}**: {said}.")
+        return "\n".join(lines)
 
     def layers_in_words(self) -> str:
         """Per metric of ``layers``, the layers whose 95% interval lies above the mean of the same pairs before
