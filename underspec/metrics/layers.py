@@ -24,7 +24,7 @@ import torch
 from ..training.data import Dataset, class_labels
 from ..training.model import depth_of, permutation_spec, preactivations
 from ..training.run import Run, check_run
-from .matching import DEFAULT_POLICY, apc, match_units, pe, seed_pairs
+from .matching import DEFAULT_POLICY, apc, match_activations, match_units, pe, seed_pairs
 from .representations import linear_cka
 from .symmetry import permute
 
@@ -36,7 +36,7 @@ def activation_alignment(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
     """The permutations of ``b``'s hidden layers that put its units in ``a``'s order, each layer matched on
     its post-ReLU activations on images ``x`` (N, D) (maximum summed r; a unit without variance is matched
     too, see policy "zero"): {layer: (..., H)}, for ``permute(b, ..., permutation_spec(depth))``."""
-    return _align(*(_activations(p, x.to(a["w1"].dtype)) for p in (a, b)))
+    return match_activations(*(_activations(p, x.to(a["w1"].dtype)) for p in (a, b)), policy="zero")
 
 
 def layer_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, *,
@@ -48,9 +48,9 @@ def layer_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: tor
     depth = depth_of(a)
     spec = permutation_spec(depth)
     x = x.to(a["w1"].dtype)
-    acts_a, acts_b = (_activations(p, x) for p in (a, b))
-    perms = _align(acts_a, acts_b)
     pre_a, pre_b = (preactivations(p, x)[:-1] for p in (a, b))
+    acts_a, acts_b = ([torch.relu(z) for z in pre] for pre in (pre_a, pre_b))
+    perms = match_activations(acts_a, acts_b, policy="zero")  # complete matchings: every unit is placed
     out = {metric: [] for metric in LAYER_METRICS}
     for layer in range(1, depth + 1):
         others = permute(b, {name: p for name, p in perms.items() if name != f"h{layer}"}, spec)
@@ -78,22 +78,18 @@ def layer_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_clas
     c = max(g.n_classes) if n_classes is None else int(n_classes)
     keep, _ = class_labels(data.y_test, c, g.class_mode)
     probe = data.x_test[keep][:probe_size].double()
-    pairs = seed_pairs(g.seeds, "all")
+    stacked = {record: {k: v.double() for k, v in run.stack(l1, c, record).items()} for record in ("final", "init")}
+    position = {s: i for i, s in enumerate(g.seeds)}
     rows = []
-    for seed_a, seed_b in pairs:  # pair by pair: wide layers' activation matchings are large
+    for seed_a, seed_b in seed_pairs(g.seeds, "all"):  # pair by pair: wide layers' activation matchings are large
         measured = {}
         for suffix, record in (("", "final"), ("_null", "init")):
-            a, b = ({k: v[0].double() for k, v in run.stack(l1, c, record, seeds=[s]).items()} for s in (seed_a, seed_b))
+            a, b = ({k: v[position[s]] for k, v in stacked[record].items()} for s in (seed_a, seed_b))
             measured.update({f"{k}{suffix}": v for k, v in layer_metrics(a, b, probe, policy=policy).items()})
         for layer in range(g.depth):
             rows.append({"seed_a": seed_a, "seed_b": seed_b, "layer": layer + 1,
                          **{k: float(v[layer]) for k, v in measured.items()}})
     return pd.DataFrame(rows)
-
-
-def _align(acts_a: list[torch.Tensor], acts_b: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {f"h{layer}": match_units(ua.transpose(-1, -2), ub.transpose(-1, -2), signed=True, policy="zero").perm
-            for layer, (ua, ub) in enumerate(zip(acts_a, acts_b), 1)}
 
 
 def _activations(params: dict[str, torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:

@@ -307,11 +307,19 @@ def align_units(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, metho
     if x is None:
         raise UnderspecError("align_units(method='activations') needs the inputs x (N, D)")
     x = x.to(a["w1"].dtype)
-    acts = [torch.relu(hidden_preactivation(p, x)).transpose(-1, -2) for p in (a, b)]
-    m = match_units(*acts, signed=True, policy=policy)
-    if (m.perm < 0).any():
+    perm = match_activations(*([torch.relu(hidden_preactivation(p, x))] for p in (a, b)), policy=policy)["h1"]
+    if (perm < 0).any():
         raise UnderspecError("some units could not be matched (policy 'exclude'): use policy='zero' to align")
-    return m.perm
+    return perm
+
+
+def match_activations(acts_a: list[torch.Tensor], acts_b: list[torch.Tensor], *,
+                      policy: str = DEFAULT_POLICY) -> dict[str, torch.Tensor]:
+    """The permutations that put ``b``'s units in ``a``'s order, each hidden layer matched on its post-ReLU
+    activations (maximum summed r; zero-variance units follow ``policy``). acts_a, acts_b: one (..., N, H)
+    tensor per hidden layer, on the same N inputs -> {"h1": (..., H), ...}, as ``permute`` takes them."""
+    return {f"h{layer}": match_units(ua.transpose(-1, -2), ub.transpose(-1, -2), signed=True, policy=policy).perm
+            for layer, (ua, ub) in enumerate(zip(acts_a, acts_b), 1)}
 
 
 def weight_matching(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, spec=PERMUTATION_SPEC,

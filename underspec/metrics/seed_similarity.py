@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from ..training.data import Dataset, class_labels
-from ..training.model import permutation_spec, preactivations
+from ..training.model import forward, permutation_spec, preactivations
 from ..training.run import Run, check_run
 from .chance import null_structured
 from .matching import pair_metrics, seed_pairs, weight_matching
@@ -52,7 +52,7 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     keep, labels = class_labels(data.y_test, c, g.class_mode)
     x = data.x_test[keep].double()
     final = {k: v.double() for k, v in run.stack(l1, c).items()}
-    logits = preactivations(final, x)[-1]  # (S, T, C)
+    logits = forward(final, x)  # (S, T, C)
     acc = (logits.argmax(-1) == labels[keep]).double().mean(-1)  # (S,)
     churn = disagreement(logits[:, None], logits[None])  # (S, S)
     pairs = seed_pairs(g.seeds, "all")

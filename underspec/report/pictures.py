@@ -724,8 +724,8 @@ SETTING_METRICS = {"accuracy": "test accuracy", "disagreement": "disagreement be
 @styled
 def settings_figure(estimates: pd.DataFrame, *, title: str):
     """Seed-to-seed similarity across settings: one row per experiment, one column per metric of
-    ``SETTING_METRICS`` (in the order of ``estimates``); each setting's mean with its 95% interval (error bar) and the metric's null (grey
-    dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
+    ``SETTING_METRICS`` (in the order of ``estimates``); each setting's mean with its 95% interval (error bar)
+    and the metric's null (grey dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
     ``metric``, ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per
     setting)."""
     experiments = list(dict.fromkeys(estimates.experiment))

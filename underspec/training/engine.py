@@ -82,15 +82,19 @@ def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snap
     """The ``MemoryPlan`` of training ``grid`` on images of ``n_inputs`` pixels with ``n_test`` test images."""
     h, e, k = grid.hidden, grid.epochs, max(grid.n_classes)
     n_params = n_parameters(grid, n_inputs)
+    snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, n_inputs, probe_size, itemsize)
     per_record = 3 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
-    if snapshots:
-        per_record += (e + 1) * n_params * itemsize
-    if embeddings:
-        per_record += (e + 1) * probe_size * h * itemsize
+    per_record += snapshot_bytes * snapshots + embedding_bytes * embeddings
     # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
     # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
     working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
     return MemoryPlan(len(grid) * per_record, working, n_test * n_inputs * itemsize)
+
+
+def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize: int) -> tuple[int, int]:
+    """Bytes of one member's per-epoch snapshots and of its per-epoch probe embeddings (init included)."""
+    e = grid.epochs + 1
+    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * grid.hidden * itemsize
 
 
 def default_memory_budget(device: torch.device) -> int | None:
@@ -283,10 +287,10 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
                              f"of this grid sees: use --batch-size {fewest} or less, or more training images")
     h, e = grid.hidden, grid.epochs
     probe_size = min(int(probe_size), len(data.y_test))
-    n_params = n_parameters(grid, d)
     itemsize = torch.finfo(dtype).bits // 8
-    keep_snapshots = _auto(snapshots, len(grid) * (e + 1) * n_params * itemsize, "snapshots")
-    keep_embeddings = _auto(embeddings, len(grid) * (e + 1) * probe_size * h * itemsize, "embeddings")
+    snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, d, probe_size, itemsize)
+    keep_snapshots = _auto(snapshots, len(grid) * snapshot_bytes, "snapshots")
+    keep_embeddings = _auto(embeddings, len(grid) * embedding_bytes, "embeddings")
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
                                       or memory_budget < 1):
         raise UnderspecError(f"memory_budget must be a number of bytes >= 1 or None, got {shown(memory_budget)}")

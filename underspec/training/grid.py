@@ -95,16 +95,16 @@ def parse_str(value, key: str) -> str:
     return value
 
 
-def _parse_optional_int(value, key: str) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    return parse_int(value, key)
+def _optional(parse):
+    """``parse``, or None for None and the strings a command line or papermill passes for it."""
+    def parse_optional(value, key: str):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return parse(value, key)
+    return parse_optional
 
 
-def _parse_optional_float(value, key: str) -> float | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    return parse_float(value, key)
+_parse_optional_int, _parse_optional_float = _optional(parse_int), _optional(parse_float)
 
 
 def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:

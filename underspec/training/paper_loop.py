@@ -56,6 +56,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
         opt = optimizer_for(model.parameters(), optimizer, lr, momentum, weight_decay)
         init = model.params()
         grad_sum = {k: torch.zeros_like(v) for k, v in init.items()}
+        stopped = None  # the epoch after which the stopping rule ended training
         snapshots, embeddings, rows = [init], [model.fc1(probe).detach()], []
         for epoch in range(1, epochs + 1):
             loss_sum = correct = seen = grad_norm = steps = 0
@@ -83,10 +84,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                 snapshots.append(model.params())
                 embeddings.append(model.fc1(probe))
             if stop_loss is not None and rows[-1]["train_loss"] < stop_loss:
+                stopped = epoch
                 break
     pre = torch.stack(embeddings).cpu()
     snapshots = {k: torch.stack([s[k] for s in snapshots]).cpu() for k in init}
-    stopped = len(rows) if stop_loss is not None and rows[-1]["train_loss"] < stop_loss else None
     return Member(seed, float(l1), n_classes, _cpu(init), _cpu(model.params()), _cpu(grad_sum), pd.DataFrame(rows),
                   snapshots, {"pre": pre, "post": torch.relu(pre)}, stopped)
 

@@ -94,14 +94,15 @@ class Run:
                  "l1": None if l1 is None else _exact_float(l1, "l1"),
                  "n_classes": None if n_classes is None else _exact_int(n_classes, "n_classes")}
         asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items() if v is not None) or "no settings"
-        found = [i for i, member in enumerate(g.members())
+        members = g.members()
+        found = [i for i, member in enumerate(members)
                  if all(v is None or v == m for v, m in zip(given.values(), member))]
         if len(found) == 1:
             return found[0]
         if not found:
             raise UnderspecError(f"no member {asked} in this run: it has seeds {shown(list(g.seeds))}, l1 "
                                  f"{shown(list(g.l1))}, n_classes {shown(list(g.n_classes))}")
-        named = "; ".join(f"seed={s}, l1={shown(v)}, n_classes={c}" for s, v, c in (g.members()[i] for i in found[:6]))
+        named = "; ".join(f"seed={s}, l1={shown(v)}, n_classes={c}" for s, v, c in (members[i] for i in found[:6]))
         raise UnderspecError(f"{len(found)} members have {asked}: give more of seed, l1, n_classes to pick one "
                              f"(for example {named}{', ...' if len(found) > 6 else ''})")
 
