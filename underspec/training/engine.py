@@ -39,11 +39,11 @@ from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
 from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
-from .grid import Grid
+from .grid import Grid, values_of
 from .model import depth_of, init_params, output_names
 from .optimizers import StackedOptimizer
 from .products import DenseProducts, SparseProducts, choose_products
-from .run import HISTORY_COLUMNS, Run
+from .run import HISTORY_COLUMNS, MixedRun, Run
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
 
@@ -78,8 +78,9 @@ class MemoryPlan:
 
 
 def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snapshots: bool, embeddings: bool,
-                itemsize: int = 4) -> MemoryPlan:
-    """The ``MemoryPlan`` of training ``grid`` on images of ``n_inputs`` pixels with ``n_test`` test images."""
+                itemsize: int = 4, n_members: int | None = None) -> MemoryPlan:
+    """The ``MemoryPlan`` of training ``n_members`` networks (default: every member) of the uniform ``grid``
+    on images of ``n_inputs`` pixels with ``n_test`` test images."""
     h, e, k = grid.hidden, grid.epochs, max(grid.n_classes)
     n_params = n_parameters(grid, n_inputs)
     snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, n_inputs, probe_size, itemsize)
@@ -88,7 +89,7 @@ def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snap
     # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
     # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
     working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
-    return MemoryPlan(len(grid) * per_record, working, n_test * n_inputs * itemsize)
+    return MemoryPlan((len(grid) if n_members is None else n_members) * per_record, working, n_test * n_inputs * itemsize)
 
 
 def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize: int) -> tuple[int, int]:
@@ -149,9 +150,9 @@ def _size(nbytes: int) -> str:
 def _split(program: "_Program", streams: int, columns: int) -> list["_Program"]:
     """``program`` as blocks of at most ``streams`` streams and ``columns`` members of each stream: every
     member trains exactly as in the whole program (streams and members do not interact)."""
-    return [_Program(program.seeds[i:i + streams], [row[j:j + columns] for row in program.members[i:i + streams]],
+    return [_Program(program.orders[i:i + streams], [row[j:j + columns] for row in program.members[i:i + streams]],
                      program.train_index)
-            for j in range(0, len(program.members[0]), columns) for i in range(0, len(program.seeds), streams)]
+            for j in range(0, len(program.members[0]), columns) for i in range(0, len(program.orders), streams)]
 
 
 @contextlib.contextmanager
@@ -183,18 +184,40 @@ def epoch_orders(seed: int, n: int, batch_size: int):
         yield torch.cat(list(loader))
 
 
+@dataclass(frozen=True)
+class _Member:
+    """What one member of a group sets by itself (everything else its group shares)."""
+
+    seed: int
+    l1: float
+    n_classes: int
+    init_seed: int
+    order_seed: int
+    lr: float
+    momentum: float
+    weight_decay: float
+
+
+def _members(parts: list[Grid]) -> list[_Member]:
+    """The members of uniform grids ``parts``, part after part, with what each sets by itself."""
+    return [_Member(seed, l1, c, part.init_seed_of(seed), part.order_seed_of(seed), part.lr, part.momentum,
+                    part.weight_decay) for part in parts for seed, l1, c in part.members()]
+
+
 @dataclass
 class _Program:
-    """Members trained together: ``members[s][m]`` is the grid index of member m of stream s."""
+    """Members trained together: ``members[s][m]`` is the group index of member m of stream s, and every
+    member of stream s draws its batches in the order of seed ``orders[s]``."""
 
-    seeds: list[int]
+    orders: list[int]
     members: list[list[int]]
     train_index: torch.Tensor  # (n,) indices into the training set that this program's streams draw from
 
 
 @dataclass
 class _Setup:
-    """What every program of one ``train`` call shares: the grid, the data on the device and the records.
+    """What every program of one group shares: the group's shape and schedule (``grid``, its first part), its
+    members, the data on the device and the records.
 
     ``pixels`` (D,): pixel order of W1's rows in the program layout (live pixels first), ``image_order`` its
     inverse; ``products`` / ``test``: the first layer's products with the training images / with the whole
@@ -202,6 +225,7 @@ class _Setup:
     """
 
     grid: Grid
+    members: list[_Member]
     pixels: torch.Tensor
     image_order: torch.Tensor
     products: DenseProducts | SparseProducts
@@ -233,17 +257,26 @@ class _Constants:
     scratch: torch.Tensor
 
 
-def _programs(grid: Grid, y_train: torch.Tensor) -> list[_Program]:
-    members = grid.members()
-    if grid.class_mode == "relabel":
-        streams = [[i for i, (s, _, _) in enumerate(members) if s == seed] for seed in grid.seeds]
-        return [_Program(list(grid.seeds), streams, torch.arange(len(y_train)))]
-    programs = []
-    for c in grid.n_classes:
-        keep, _ = class_labels(y_train, c, "subset")
-        streams = [[i for i, m in enumerate(members) if m[0] == seed and m[2] == c] for seed in grid.seeds]
-        programs.append(_Program(list(grid.seeds), streams, torch.nonzero(keep).squeeze(1)))
-    return programs
+def _programs(grid: Grid, members: list[_Member], y_train: torch.Tensor) -> list[_Program]:
+    """Streams (the members that share a data order: the same order seed, and in subset mode the same C) and
+    the programs that train them: the streams with the same training images and the same number of members."""
+    streams: dict[tuple, list[int]] = {}
+    for i, member in enumerate(members):
+        key = (member.order_seed, member.n_classes if grid.class_mode == "subset" else None)
+        streams.setdefault(key, []).append(i)
+    programs: dict[tuple, _Program] = {}
+    for (order, c), stream in streams.items():
+        program = programs.setdefault((c, len(stream)), _Program([], [], _train_index(y_train, c)))
+        program.orders.append(order)
+        program.members.append(stream)
+    return list(programs.values())
+
+
+def _train_index(y_train: torch.Tensor, n_classes: int | None) -> torch.Tensor:
+    """The training images a program draws from: all (relabel mode), or the digits below C (subset mode)."""
+    if n_classes is None:
+        return torch.arange(len(y_train))
+    return torch.nonzero(class_labels(y_train, n_classes, "subset")[0]).squeeze(1)
 
 
 def _auto(flag, nbytes: int, what: str) -> bool:
@@ -282,24 +315,35 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
     fewest = min(int(class_labels(data.y_train, c, grid.class_mode)[0].sum()) for c in grid.n_classes)
-    if grid.batch_size > fewest:
-        raise UnderspecError(f"batch size {grid.batch_size} is larger than the {fewest:,} training images a member "
-                             f"of this grid sees: use --batch-size {fewest} or less, or more training images")
-    h, e = grid.hidden, grid.epochs
+    if max(values_of(grid.batch_size)) > fewest:
+        raise UnderspecError(f"batch size {max(values_of(grid.batch_size))} is larger than the {fewest:,} training "
+                             f"images a member of this grid sees: use --batch-size {fewest} or less, or more "
+                             "training images")
+    parts = grid.parts()
     probe_size = min(int(probe_size), len(data.y_test))
     itemsize = torch.finfo(dtype).bits // 8
-    snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, d, probe_size, itemsize)
-    keep_snapshots = _auto(snapshots, len(grid) * snapshot_bytes, "snapshots")
-    keep_embeddings = _auto(embeddings, len(grid) * embedding_bytes, "embeddings")
+    record_bytes = [per_epoch_record_bytes(part, d, probe_size, itemsize) for part in parts]
+    keep_snapshots = _auto(snapshots, sum(len(p) * b[0] for p, b in zip(parts, record_bytes)), "snapshots")
+    keep_embeddings = _auto(embeddings, sum(len(p) * b[1] for p, b in zip(parts, record_bytes)), "embeddings")
     if memory_budget is not None and (isinstance(memory_budget, bool) or not isinstance(memory_budget, int)
                                       or memory_budget < 1):
         raise UnderspecError(f"memory_budget must be a number of bytes >= 1 or None, got {shown(memory_budget)}")
-    plan = memory_plan(grid, d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
-                       embeddings=keep_embeddings, itemsize=itemsize)
-    programs = _programs(grid, data.y_train)
     budget = default_memory_budget(device) if memory_budget is None else memory_budget
-    streams, columns = block_sizes(plan, budget, len(grid.seeds), len(programs[0].members[0]), device)
-    blocks = [block for program in programs for block in _split(program, streams, columns)]
+    # Parts that share a shape, a batch size and an optimizer train as one group (learning rate, momentum,
+    # weight decay, seeds, l1 and C vary per member inside it); each group is planned before any training.
+    groups: dict[tuple, list[int]] = {}
+    for i, part in enumerate(parts):
+        groups.setdefault((part.hidden, part.depth, part.batch_size, part.optimizer), []).append(i)
+    plans = []
+    for indices in groups.values():
+        group = [parts[i] for i in indices]
+        members = _members(group)
+        plan = memory_plan(group[0], d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
+                           embeddings=keep_embeddings, itemsize=itemsize, n_members=len(members))
+        blocks = [block for program in _programs(group[0], members, data.y_train)
+                  for block in _split(program, *block_sizes(plan, budget, len(program.orders),
+                                                            len(program.members[0]), device))]
+        plans.append((indices, members, blocks))
 
     started = time.perf_counter()
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
@@ -309,35 +353,47 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
     x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
     x_test = data.x_test[:, pixels].to(device, dtype)
-    calibration = None
-    if sparse == "auto" and device.type == "cpu":
-        Products, calibration = choose_products(x_train, d, streams=len(grid.seeds),
-                                                units=len(grid) // len(grid.seeds) * h, batch_size=grid.batch_size)
-    else:
-        Products = SparseProducts if sparse is True else DenseProducts
-    sparse = Products is SparseProducts
-    # Built once for every program: the products with the training images, and with the whole test set as
-    # every stream's batch.
-    products, test = Products(x_train, d), Products(x_test, d)
-    records = _Records(len(grid), grid, probe_size, keep_snapshots, keep_embeddings, device, dtype)
-    total_steps = sum(e * -(-len(p.train_index) // grid.batch_size) for p in blocks)
+    total_steps = sum(parts[indices[0]].epochs * -(-len(b.train_index) // parts[indices[0]].batch_size)
+                      for indices, _, blocks in plans for b in blocks)
     bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
-    setup = _Setup(grid, pixels, torch.argsort(pixels).to(device), products, test, data.y_train.to(device),
-                   data.y_test.to(device), records, bar, dtype)
-    with matmul_precision(device, tf32):
-        for block in blocks:
-            _train_program(block, setup)
+    runs: list[Run | None] = [None] * len(parts)
+    meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "tf32": tf32 and device.type == "cuda",
+            "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": training_code_hash()}
+    for indices, members, blocks in plans:
+        group = parts[indices[0]]
+        calibration = None
+        if sparse == "auto" and device.type == "cpu":
+            n_streams = len({m.order_seed for m in members})
+            Products, calibration = choose_products(x_train, d, streams=n_streams,
+                                                    units=len(members) // n_streams * group.hidden,
+                                                    batch_size=group.batch_size)
+        else:
+            Products = SparseProducts if sparse is True else DenseProducts
+        # Built once for every program: the products with the training images, and with the whole test set as
+        # every stream's batch.
+        products, test = Products(x_train, d), Products(x_test, d)
+        records = _Records(len(members), group, probe_size, keep_snapshots, keep_embeddings, device, dtype)
+        setup = _Setup(group, members, pixels, torch.argsort(pixels).to(device), products, test,
+                       data.y_train.to(device), data.y_test.to(device), records, bar, dtype)
+        with matmul_precision(device, tf32):
+            for block in blocks:
+                _train_program(block, setup)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        own = {**meta, "sparse": Products is SparseProducts, "products": calibration, "blocks": len(blocks)}
+        offset = 0
+        for i in indices:
+            part = parts[i]
+            runs[i] = records.to_run(part, slice(offset, offset + len(part)), data.name, torch.arange(probe_size),
+                                     own, whole=len(indices) == 1)
+            offset += len(part)
     bar.close()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "sparse": sparse,
-            "tf32": tf32 and device.type == "cuda", "torch": torch.__version__, "n_train": n,
-            "n_test": len(data.y_test), "seconds": round(time.perf_counter() - started, 3),
-            "diverged": records.diverged(grid), "products": calibration, "code": training_code_hash(),
-            "blocks": len(blocks)}
-    if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
-        meta["stopped"] = [epoch or None for epoch in records.stopped.tolist()]
-    return records.to_run(grid, data.name, torch.arange(probe_size), meta)
+    seconds = round(time.perf_counter() - started, 3)
+    for run in runs:
+        run.meta["seconds"] = seconds
+    if not grid.axes():
+        return runs[0]
+    return MixedRun(grid, runs, {**meta, "seconds": seconds})
 
 
 class _Records:
@@ -365,29 +421,40 @@ class _Records:
             else:
                 target[key][index, epoch] = value
 
-    def diverged(self, grid: Grid) -> list[dict]:
-        """The members whose training loss or final weights are not finite, each with the first epoch whose
-        loss was not finite (checked once, after training: no host sync on the hot path). Their test loss and
-        accuracy are set to NaN: a NaN network's arg-max is class 0, and its "accuracy" would be a lie."""
-        loss_bad = ~torch.isfinite(self.history[..., 0])  # (N, E)
-        weights_bad = torch.stack([~torch.isfinite(v.flatten(1)).all(1) for v in self.final.values()]).any(0)
+    def diverged(self, grid: Grid, rows: slice) -> list[dict]:
+        """The members ``rows`` (of the uniform ``grid``) whose training loss or final weights are not finite,
+        each with the first epoch whose loss was not finite (checked once, after training: no host sync on the
+        hot path). Their test loss and accuracy are set to NaN: a NaN network's arg-max is class 0, and its
+        "accuracy" would be a lie."""
+        history = self.history[rows]
+        loss_bad = ~torch.isfinite(history[..., 0])  # (N, E)
+        weights_bad = torch.stack([~torch.isfinite(v[rows].flatten(1)).all(1) for v in self.final.values()]).any(0)
         bad = (loss_bad.any(1) | weights_bad).cpu()
         if not bad.any():
             return []
         first = torch.where(loss_bad.any(1), loss_bad.float().argmax(1) + 1, self.epochs).cpu()
-        self.history[bad.to(self.history.device), :, 2:4] = float("nan")
+        history[bad.to(history.device), :, 2:4] = float("nan")
         members = grid.members()
         return [{"seed": members[i][0], "l1": members[i][1], "n_classes": members[i][2], "epoch": int(first[i])}
                 for i in torch.nonzero(bad).squeeze(1).tolist()]
 
-    def to_run(self, grid: Grid, data_name: str, probe_index: torch.Tensor, meta: dict) -> Run:
-        cpu = {name: {k: v.cpu() for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}
-        snapshots = {k: v.cpu() for k, v in self.snapshots.items()} if self.snapshots is not None else None
-        values = self.history.cpu().reshape(-1, len(HISTORY_COLUMNS)).numpy()
+    def to_run(self, grid: Grid, rows: slice, data_name: str, probe_index: torch.Tensor, meta: dict, *,
+               whole: bool) -> Run:
+        """The members ``rows`` as the Run of their uniform ``grid`` (``whole``: they are every member, so
+        no copy is needed; otherwise copies, so that a saved part does not carry its group's tensors)."""
+        def cut(t):
+            return t.cpu() if whole else t[rows].cpu().clone()
+
+        meta = {**meta, "diverged": self.diverged(grid, rows)}
+        if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
+            meta["stopped"] = [epoch or None for epoch in self.stopped[rows].tolist()]
+        cpu = {name: {k: cut(v) for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}
+        snapshots = {k: cut(v) for k, v in self.snapshots.items()} if self.snapshots is not None else None
+        values = cut(self.history).reshape(-1, len(HISTORY_COLUMNS)).numpy()
         index = pd.MultiIndex.from_tuples([(*m, ep) for m in grid.members() for ep in range(1, grid.epochs + 1)],
                                           names=["seed", "l1", "n_classes", "epoch"])
         history = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS)).reset_index()
-        embeddings = self.embeddings.cpu() if self.embeddings is not None else None
+        embeddings = cut(self.embeddings) if self.embeddings is not None else None
         return Run(grid, data_name, cpu["init"], cpu["final"], cpu["grad_sum"], history, probe_index, snapshots,
                    embeddings, meta)
 
@@ -397,9 +464,9 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
     w1 (S, M*H, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H), the deeper
     hidden layers w<l> (S, M, H, H) and b<l> (S, M, H), and the output layer (S, M, K, H) and (S, M, K), the
     classes beyond a member's C zero."""
-    members, grid = setup.grid.members(), setup.grid
-    s, m, h, d, k = len(program.seeds), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
-    keys = [(grid.init_seed_of(members[i][0]), members[i][2])  # (init seed, C): shared by the l1s
+    members, grid = setup.members, setup.grid
+    s, m, h, d, k = len(program.orders), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
+    keys = [(members[i].init_seed, members[i].n_classes)  # (init seed, C): shared by the l1s
             for row in program.members for i in row]
     drawn = {key: init_params(*key, h, d, grid.depth) for key in set(keys)}
     inits = [drawn[key] for key in keys]
@@ -418,12 +485,12 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
 
 def _constants(program: _Program, setup: _Setup, w1: torch.Tensor) -> _Constants:
     """The per-member constants of ``program`` (see ``_Constants``); ``w1``: its stacked first layer."""
-    grid, members, device = setup.grid, setup.grid.members(), w1.device
-    s, m, h = len(program.seeds), len(program.members[0]), grid.hidden
+    grid, members, device = setup.grid, [setup.members[i] for row in program.members for i in row], w1.device
+    s, m, h = len(program.orders), len(program.members[0]), grid.hidden
     k = max(grid.n_classes)
     flat = torch.tensor(program.members).reshape(-1)  # (S*M,)
-    classes = torch.tensor([members[i][2] for i in flat.tolist()], device=device).view(s, m)
-    l1 = torch.tensor([members[i][1] for i in flat.tolist()], dtype=setup.dtype, device=device).view(s, m)
+    classes = torch.tensor([member.n_classes for member in members], device=device).view(s, m)
+    l1 = torch.tensor([member.l1 for member in members], dtype=setup.dtype, device=device).view(s, m)
     label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
     member_labels = label_map[classes]  # (S, M, 10)
     class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf"))
@@ -440,7 +507,7 @@ def _train_program(program: _Program, setup: _Setup):
     """Train one program's S x M members together (see the module docstring for the layout); records are
     written back member-major, W1's pixels in image order."""
     grid, records = setup.grid, setup.records
-    setup.test.set_batch(torch.arange(len(setup.y_test), device=setup.y_test.device).expand(len(program.seeds), -1),
+    setup.test.set_batch(torch.arange(len(setup.y_test), device=setup.y_test.device).expand(len(program.orders), -1),
                          backward=False)  # the whole test set as every stream's batch
     params = _initial_params(program, setup)
     const = _constants(program, setup, params["w1"])
@@ -449,13 +516,15 @@ def _train_program(program: _Program, setup: _Setup):
     s, m = const.class_mask.shape[:2]
     Products = type(setup.products)
 
-    def per_member(value):  # a setting of every member, (S, M) float64, shaped for every parameter
-        values = torch.full((s, m), value, dtype=torch.float64, device=device)
-        return _per_member(values, params, Products.pixel_axis)
+    members = [setup.members[i] for row in program.members for i in row]
 
-    opt = StackedOptimizer(params, grid.optimizer, lr=per_member(grid.lr), momentum=per_member(grid.momentum),
-                           weight_decay=per_member(grid.weight_decay))
-    streams = [epoch_orders(grid.order_seed_of(seed), n, grid.batch_size) for seed in program.seeds]
+    def per_member(setting):  # a setting of every member, (S, M) float64, shaped for every parameter
+        values = torch.tensor([getattr(member, setting) for member in members], dtype=torch.float64)
+        return _per_member(values.view(s, m).to(device), params, Products.pixel_axis)
+
+    opt = StackedOptimizer(params, grid.optimizer, lr=per_member("lr"), momentum=per_member("momentum"),
+                           weight_decay=per_member("weight_decay"))
+    streams = [epoch_orders(order, n, grid.batch_size) for order in program.orders]
     history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
 
     def record(name, source, epoch=None):

@@ -107,6 +107,27 @@ def _optional(parse):
 _parse_optional_int, _parse_optional_float = _optional(parse_int), _optional(parse_float)
 
 
+def _axis(parse):
+    """``parse`` for a knob that may take several values (an axis of the grid): one value stays a value,
+    several (a list, or a string such as ``"16 64"``) become a tuple of values, each read by ``parse``."""
+    def parse_axis(value, key: str):
+        items = _items(value, key) if isinstance(value, (str, list, tuple)) else [value]
+        if len(items) == 1:
+            return parse(items[0], key)
+        if not items:
+            raise UnderspecError(f"{key}: the list is empty: give at least one value")
+        values = tuple(parse(item, key) for item in items)
+        _no_duplicates(values, key)
+        return values
+    parse_axis.axis = True
+    return parse_axis
+
+
+def values_of(value) -> tuple:
+    """The values of a knob: a tuple of one value for a single one."""
+    return value if isinstance(value, tuple) else (value,)
+
+
 def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:
     """The fewest whole epochs of ceil(n_train / batch_size) SGD steps that make at least ``steps`` steps."""
     per_epoch = -(-n_train // batch_size)
@@ -139,12 +160,12 @@ def knob(default, help: str, *, parse, label: str, flag: str | None = None, scie
     setting changes the trained networks (it enters the cache key and a sweep's fingerprint);
     ``optional``: a setting the paper does not use, named (in the banner, the cache key and a sweep's
     fingerprint) only when it differs from its default, so runs and sweeps made before it existed keep their
-    keys and resume.
+    keys and resume. A knob whose ``parse`` is an ``_axis`` may take several values: an axis of the grid.
     """
     is_list = parse in (parse_ints, parse_floats)
     return field(default=default, metadata={"help": help, "parse": parse, "label": label, "flag": flag,
                                             "science": science, "list": is_list,
-                                            "optional": optional})
+                                            "axis": getattr(parse, "axis", False), "optional": optional})
 
 
 @dataclass(frozen=True)
@@ -165,8 +186,8 @@ class Grid:
                                  parse=parse_floats, label="λ")
     n_classes: tuple[int, ...] = knob((10,), "class counts C in 2..10, ranges allowed: 2-10 or 2 5 10",
                                       parse=parse_ints, label="C", flag="classes")
-    hidden: int = knob(16, "hidden units", parse=parse_int, label="hidden {}")
-    depth: int = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=parse_int, label="depth {}",
+    hidden: int | tuple[int, ...] = knob(16, "hidden units (several: an axis, e.g. 16 64 256)", parse=_axis(parse_int), label="hidden {}")
+    depth: int | tuple[int, ...] = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=_axis(parse_int), label="depth {}",
                       optional=True)
     epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
@@ -176,20 +197,21 @@ class Grid:
                                    "cross-entropy is below this (to compare networks at equal training loss, as "
                                    "Neyshabur et al. 2019); the epoch is in run.members", parse=_parse_optional_float,
                                    label="stop below train loss {:g}", optional=True)
-    batch_size: int = knob(64, "images per SGD step", parse=parse_int, label="batch {}")
-    lr: float = knob(0.01, "learning rate", parse=parse_float, label="lr {:g}")
-    optimizer: str = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults otherwise)",
-                          parse=parse_str, label="{}")
-    momentum: float = knob(0.0, "SGD momentum in [0, 1) (the paper: 0)", parse=parse_float, label="momentum {:g}",
+    batch_size: int | tuple[int, ...] = knob(64, "images per SGD step", parse=_axis(parse_int), label="batch {}")
+    lr: float | tuple[float, ...] = knob(0.01, "learning rate", parse=_axis(parse_float), label="lr {:g}")
+    optimizer: str | tuple[str, ...] = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults otherwise)",
+                          parse=_axis(parse_str), label="{}")
+    momentum: float | tuple[float, ...] = knob(0.0, "SGD momentum in [0, 1) (the paper: 0; Adam and AdamW take none)",
+                           parse=_axis(parse_float), label="momentum {:g}",
                            optional=True)
     weight_decay: float = knob(0.0, "weight decay >= 0 on every parameter, as torch.optim applies it (the "
-                               "paper: 0; AdamW decouples it)", parse=parse_float, label="weight decay {:g}",
+                               "paper: 0; AdamW decouples it)", parse=_axis(parse_float), label="weight decay {:g}",
                                optional=True)
-    init_seed: int | None = knob(None, "one initialisation for every network, drawn with this seed: the seeds then "
-                                 "vary only the data order", parse=_parse_optional_int, label="init seed {}",
+    init_seed: int | tuple | None = knob(None, "one initialisation for every network, drawn with this seed: the seeds then "
+                                 "vary only the data order", parse=_axis(_parse_optional_int), label="init seed {}",
                                  optional=True)
-    order_seed: int | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
-                                  "vary only the initialisation", parse=_parse_optional_int,
+    order_seed: int | tuple | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
+                                  "vary only the initialisation", parse=_axis(_parse_optional_int),
                                   label="data-order seed {}", optional=True)
     class_mode: str = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
                            "(only digits 0..C-1)", parse=parse_str, label="class mode {}")
@@ -214,22 +236,24 @@ class Grid:
             raise UnderspecError(f"class counts must be integers in 2..10, got {shown(list(classes))}")
         _no_duplicates(classes, "class count")
         for name in ("hidden", "depth", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
+            if any(v < 1 for v in values_of(getattr(self, name))):
                 raise UnderspecError(f"{name} must be a positive integer, got {shown(getattr(self, name))}")
-        if not math.isfinite(self.lr) or self.lr <= 0:
+        if any(not math.isfinite(v) or v <= 0 for v in values_of(self.lr)):
             raise UnderspecError(f"the learning rate must be > 0, got {shown(self.lr)}")
-        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
-        if not 0 <= self.momentum < 1:
+        for name in values_of(self.optimizer):
+            check_choice(name, OPTIMIZERS, "optimizer")
+        if any(not 0 <= v < 1 for v in values_of(self.momentum)):
             raise UnderspecError(f"momentum must be in [0, 1), got {shown(self.momentum)}")
-        if self.momentum and self.optimizer != "sgd":
-            raise UnderspecError(f"momentum is SGD's: {self.optimizer} has its own (betas); drop --momentum or "
-                                 "use --optimizer sgd")
-        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+        if any(values_of(self.momentum)) and "sgd" not in values_of(self.optimizer):
+            raise UnderspecError(f"momentum is SGD's: {'/'.join(values_of(self.optimizer))} has its own (betas); drop "
+                                 "--momentum or use --optimizer sgd")
+        if any(not math.isfinite(v) or v < 0 for v in values_of(self.weight_decay)):
             raise UnderspecError(f"weight decay must be finite and >= 0, got {shown(self.weight_decay)}")
         for name in ("init_seed", "order_seed"):
-            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= MAX_SEED:
+            if any(v is not None and not 0 <= v <= MAX_SEED for v in values_of(getattr(self, name))):
                 raise UnderspecError(f"{name} must be an integer in 0..2^63-1, got {shown(getattr(self, name))}")
-        if self.init_seed is not None and self.order_seed is not None:
+        if any(v is not None for v in values_of(self.init_seed)) and any(v is not None for v in
+                                                                          values_of(self.order_seed)):
             raise UnderspecError("init_seed and order_seed together leave the seeds nothing to vary (every network "
                                  "would be the same): fix one of them, or neither (the paper: a seed sets both)")
         if self.stop_loss is not None and not (math.isfinite(self.stop_loss) and self.stop_loss > 0):
@@ -238,6 +262,9 @@ class Grid:
         check_choice(self.class_mode, CLASS_MODES, "class mode")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
+        if self.steps is not None and isinstance(self.batch_size, tuple):
+            raise UnderspecError("a steps budget needs one batch size: with several, each would train a different "
+                                 "number of epochs; give --epochs instead, or one grid per batch size")
         if self.steps is not None and self.class_mode == "subset":
             raise UnderspecError("a steps budget needs class_mode relabel: in subset mode every C trains on its own "
                                  "number of images, so one budget gives each a different number of epochs")
@@ -255,9 +282,41 @@ class Grid:
         """The paper's full grid: 7 seeds x 6 lambdas x C = 2..10 (378 networks), 50 epochs."""
         return cls(**{"seeds": PAPER_SEEDS, "l1": PAPER_L1, "n_classes": PAPER_CLASSES, **overrides})
 
-    def members(self) -> list[tuple[int, float, int]]:
-        """Every network of the grid as (seed, l1, n_classes), seed-major."""
-        return list(itertools.product(self.seeds, self.l1, self.n_classes))
+    def axes(self) -> tuple[str, ...]:
+        """The knobs given several values besides seeds, l1 and n_classes (``hidden``, ``lr``, ...), in field
+        order: what makes a grid mixed."""
+        return tuple(f.name for f in dataclasses.fields(self) if f.metadata["axis"]
+                     and isinstance(getattr(self, f.name), tuple))
+
+    def parts(self) -> list["Grid"]:
+        """The grid as its uniform parts, one per combination of the values of ``axes()`` (the first axis
+        outermost): each part has one value of every knob. A uniform grid is its own only part. Momentum is
+        SGD's: a part with Adam or AdamW takes momentum 0 only (so ``optimizer=["sgd", "adam"]`` with
+        ``momentum=[0, 0.9]`` is three parts, not four)."""
+        axes = self.axes()
+        if not axes:
+            return [self]
+        parts = []
+        for values in itertools.product(*(getattr(self, name) for name in axes)):
+            part = dict(zip(axes, values))
+            if part.get("optimizer", self.optimizer) != "sgd" and any(values_of(self.momentum)):
+                if "momentum" in axes and part["momentum"] != min(self.momentum):
+                    continue
+                part["momentum"] = 0.0
+            parts.append(dataclasses.replace(self, **part))
+        return parts
+
+    def members(self) -> list[tuple]:
+        """Every network of the grid as (seed, l1, n_classes), seed-major; in a mixed grid followed by its
+        values of ``axes()``, part after part (``parts()`` order)."""
+        axes = self.axes()
+        if not axes:
+            return list(itertools.product(self.seeds, self.l1, self.n_classes))
+        return [(*member, *(getattr(part, name) for name in axes)) for part in self.parts() for member in part.members()]
+
+    def member_names(self) -> tuple[str, ...]:
+        """The names of a member tuple's entries (``members()``): seed, l1, n_classes, then ``axes()``."""
+        return ("seed", "l1", "n_classes", *self.axes())
 
     def init_seed_of(self, seed: int) -> int:
         """The seed of a member's initialisation: its own seed (the paper), unless the grid fixes one."""
@@ -268,7 +327,7 @@ class Grid:
         return seed if self.order_seed is None else self.order_seed
 
     def __len__(self) -> int:
-        return len(self.seeds) * len(self.l1) * len(self.n_classes)
+        return len(self.seeds) * len(self.l1) * len(self.n_classes) * len(self.parts())
 
     def to_dict(self, *, science_only: bool = False) -> dict:
         """Plain values (JSON- and YAML-ready) of every knob (``science_only``: of those that change the

@@ -26,7 +26,7 @@ from .grid import Grid
 from .model import output_names, param_names
 
 FORMAT = "underspec-run"
-FORMAT_VERSION = 2  # 2: checksums of every file
+FORMAT_VERSION = 3  # 2: checksums of every file; 3: mixed grids (a folder per part)
 TENSOR_FILE, META_FILE, HISTORY_FILE = "tensors.pt", "run.json", "history.parquet"
 RECORDS = ("init", "final", "grad_sum")
 HISTORY_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm")
@@ -39,7 +39,8 @@ class Member:
     ``snapshots``: the same names with a leading epoch axis (E+1, ...), entry 0 = init (or None).
     ``embeddings``: ``{"pre": (E+1, P, H), "post": (E+1, P, H)}`` first-layer outputs on the probe images
     before and after ReLU, entry 0 = init (or None). ``history``: one row per epoch. ``stopped``: the epoch
-    after which the stopping rule (``Grid.stop_loss``) froze it, or None.
+    after which the stopping rule (``Grid.stop_loss``) froze it, or None. ``settings``: in a mixed grid, its
+    values of the grid's other axes (``{"hidden": 64, "optimizer": "adam"}``).
     """
 
     seed: int
@@ -52,6 +53,7 @@ class Member:
     snapshots: dict[str, torch.Tensor] | None = None
     embeddings: dict[str, torch.Tensor] | None = None
     stopped: int | None = None
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -89,22 +91,7 @@ class Run:
         the given ones leave one member (``run.index(seed=42)`` in a grid of one lambda and one C). A clear
         error if none or several are left, or a value has the wrong type (a seed of 0.7 or a C of 2.9 is never
         rounded to a member)."""
-        g = self.grid
-        given = {"seed": None if seed is None else _exact_int(seed, "seed"),
-                 "l1": None if l1 is None else _exact_float(l1, "l1"),
-                 "n_classes": None if n_classes is None else _exact_int(n_classes, "n_classes")}
-        asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items() if v is not None) or "no settings"
-        members = g.members()
-        found = [i for i, member in enumerate(members)
-                 if all(v is None or v == m for v, m in zip(given.values(), member))]
-        if len(found) == 1:
-            return found[0]
-        if not found:
-            raise UnderspecError(f"no member {asked} in this run: it has seeds {shown(list(g.seeds))}, l1 "
-                                 f"{shown(list(g.l1))}, n_classes {shown(list(g.n_classes))}")
-        named = "; ".join(f"seed={s}, l1={shown(v)}, n_classes={c}" for s, v, c in (members[i] for i in found[:6]))
-        raise UnderspecError(f"{len(found)} members have {asked}: give more of seed, l1, n_classes to pick one "
-                             f"(for example {named}{', ...' if len(found) > 6 else ''})")
+        return find_member(self.grid, {"seed": seed, "l1": l1, "n_classes": n_classes})
 
     def lambdas(self, l1=None) -> tuple[float, ...]:
         """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
@@ -192,8 +179,145 @@ class Run:
         return directory
 
 
+@dataclass(eq=False)
+class MixedRun:
+    """The run of a mixed grid (one whose ``axes()`` vary width, depth, optimizer, learning rate, ...): one
+    uniform ``Run`` per part, in ``grid.parts()`` order. Members are numbered part after part, as
+    ``grid.members()`` lists them; every metric takes a part (``run.part(hidden=64)``), and
+    ``seed_similarity`` and ``compare`` take the whole run, with the axes as columns."""
+
+    grid: Grid
+    parts: list[Run]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def data_name(self) -> str:
+        return self.parts[0].data_name
+
+    def settings(self, part: int) -> dict:
+        """Part ``part``'s values of the grid's axes, e.g. ``{"hidden": 64, "optimizer": "adam"}``."""
+        return {name: getattr(self.parts[part].grid, name) for name in self.grid.axes()}
+
+    def tables(self, table_of) -> pd.DataFrame:
+        """``table_of(part)`` for every part (a Run), concatenated, with the part's axis values as columns
+        after the first (seed / l1 / n_classes) ones."""
+        tables = []
+        for i, part in enumerate(self.parts):
+            table = table_of(part).copy()
+            for j, (name, value) in enumerate(self.settings(i).items()):
+                table.insert(min(3, len(table.columns)) + j, name, value)
+            tables.append(table)
+        return pd.concat(tables, ignore_index=True)
+
+    @property
+    def members(self) -> pd.DataFrame:
+        """One row per member (index = member number): seed, l1, n_classes, the axes, and ``stopped`` with a
+        stopping rule."""
+        return self.tables(lambda part: part.members)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every part's history, with the axes as columns."""
+        return self.tables(lambda part: part.history)
+
+    def index(self, **settings) -> int:
+        """The member number of the one member with these settings (any of ``grid.member_names()``)."""
+        return find_member(self.grid, settings)
+
+    def part(self, **axes) -> Run:
+        """The uniform part with these values of the grid's axes (those of one value may be left out)."""
+        unknown = [k for k in axes if k not in self.grid.axes()]
+        if unknown:
+            raise UnderspecError(f"{shown(unknown[0])} is not an axis of this mixed run: pick a part by "
+                                 f"{', '.join(self.grid.axes())}")
+        found = [run for i, run in enumerate(self.parts)
+                 if all(self.settings(i)[k] == _exact(v, k, self.grid) for k, v in axes.items())]
+        if len(found) != 1:
+            choices = "; ".join(", ".join(f"{k}={v!r}" for k, v in self.settings(i).items())
+                                for i in range(len(self.parts)))
+            raise UnderspecError(f"{len(found) or 'no'} parts have {shown(axes)}: the parts are {choices}")
+        return found[0]
+
+    def member(self, **settings) -> Member:
+        """One network, addressed by any of ``grid.member_names()`` that leave one member."""
+        i = self.index(**settings)
+        size = len(self.parts[0].grid)
+        part, (seed, l1, c) = self.parts[i // size], self.grid.members()[i][:3]
+        member = part.member(seed, l1, c)
+        member.settings = self.settings(i // size)
+        return member
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the run to ``directory`` as ``Run.save`` does, one folder per part, atomically."""
+        directory = Path(directory).expanduser()
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise UnderspecError(f"{directory} is not empty: choose a new folder or remove it first")
+        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+        names = [f"part-{i:03d}" for i in range(len(self.parts))]
+        try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(directory.parent, f".{directory.name}.tmp-*")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for name, part in zip(names, self.parts):
+                part.save(tmp / name)
+            meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": self.grid.to_dict(),
+                    "data": self.data_name, "meta": self.meta, "parts": names,
+                    "sha256": {f"{name}/{META_FILE}": sha256(tmp / name / META_FILE) for name in names}}
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+            if directory.exists():
+                directory.rmdir()
+            os.replace(tmp, directory)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(directory, exc) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+
+def find_member(grid: Grid, given: dict) -> int:
+    """The number of the one member of ``grid`` whose settings (``grid.member_names()``) are ``given``
+    (None: any value); a one-line error naming the grid's values, or some candidates, otherwise."""
+    names = grid.member_names()
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise UnderspecError(f"{shown(unknown[0])} is not an axis of this run: address a member by "
+                             f"{', '.join(names)}")
+    given = {k: _exact(v, k, grid) for k, v in given.items() if v is not None}
+    asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
+    members = grid.members()
+    found = [i for i, member in enumerate(members)
+             if all(given.get(k, m) == m for k, m in zip(names, member))]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        values = "; ".join(f"{k} {shown(list(dict.fromkeys(m[j] for m in members)))}" for j, k in enumerate(names))
+        raise UnderspecError(f"no member {asked} in this run: it has {values}")
+    named = "; ".join(", ".join(f"{k}={shown(v)}" for k, v in zip(names, members[i])) for i in found[:6])
+    raise UnderspecError(f"{len(found)} members have {asked}: give more of {', '.join(names)} to pick one "
+                         f"(for example {named}{', ...' if len(found) > 6 else ''})")
+
+
+def _exact(value, name: str, grid: Grid):
+    """A setting as a member tuple holds it, never rounded (a seed of 0.7 is no seed)."""
+    j = grid.member_names().index(name)
+    sample = next((m[j] for m in grid.members() if m[j] is not None), 0)
+    if isinstance(sample, str):
+        if not isinstance(value, str):
+            raise UnderspecError(f"{name} must be a name, got {shown(value)}")
+        return value
+    return _exact_int(value, name) if isinstance(sample, int) else _exact_float(value, name)
+
+
 def check_run(run, what: str) -> "Run":
-    """``run`` if it is a Run, else the one-line error naming the function ``what`` that needed one."""
+    """``run`` if it is a Run, else the one-line error naming the function ``what`` that needed one (for a
+    mixed run: how to take one of its uniform parts)."""
+    if isinstance(run, MixedRun):
+        raise UnderspecError(f"{what} takes a run of one width, depth and optimizer setting; this one varies "
+                             f"{', '.join(run.grid.axes())}: take one part, e.g. run.part("
+                             f"{', '.join(f'{k}={getattr(run.grid.parts()[0], k)!r}' for k in run.grid.axes())})")
     if not isinstance(run, Run):
         raise UnderspecError(f"{what} needs a Run, got {type(run).__name__}: train one with underspec.train or "
                              "load one with underspec.load_run")
@@ -222,7 +346,7 @@ def read_run_header(directory: str | os.PathLike) -> dict:
     return header
 
 
-def load_run(directory: str | os.PathLike) -> Run:
+def load_run(directory: str | os.PathLike) -> "Run | MixedRun":
     """Load a run written by ``Run.save``; a clear error for a missing, corrupt, altered or foreign folder.
 
     Every file must match the checksum recorded at save time, and every tensor and the history must have the
@@ -231,6 +355,8 @@ def load_run(directory: str | os.PathLike) -> Run:
     directory = Path(directory).expanduser()
     header = read_run_header(directory)
     grid = Grid.from_dict(header["grid"])
+    if "parts" in header:
+        return _load_mixed(directory, header, grid)
     for name in (TENSOR_FILE, HISTORY_FILE):
         try:
             ok = sha256(directory / name) == header["sha256"].get(name)
@@ -254,6 +380,27 @@ def load_run(directory: str | os.PathLike) -> Run:
         raise UnderspecError(f"the run in {directory} does not match its grid ({problem}): it is corrupt: train it "
                              "again")
     return run
+
+
+def _load_mixed(directory: Path, header: dict, grid: Grid) -> MixedRun:
+    """A mixed run: every part folder checked against its checksum and loaded, each the grid's part."""
+    names, parts = header["parts"], grid.parts()
+    if not isinstance(names, list) or len(names) != len(parts) or not grid.axes():
+        raise UnderspecError(f"the run in {directory} does not match its grid (its parts): it is corrupt: train it "
+                             "again")
+    runs = []
+    for name, part in zip(names, parts):
+        file = f"{name}/{META_FILE}"
+        if not isinstance(name, str) or "/" in name or name.startswith(".") or \
+                not (directory / file).is_file() or sha256(directory / file) != header["sha256"].get(file):
+            raise UnderspecError(f"{directory / str(name)} does not match the checksum in {META_FILE} (altered, "
+                                 "damaged or missing): the run is corrupt: train it again")
+        run = load_run(directory / name)
+        if not isinstance(run, Run) or run.grid != part:
+            raise UnderspecError(f"{directory / name} is not the part of the grid in {directory / META_FILE}: the "
+                                 "run is corrupt: train it again")
+        runs.append(run)
+    return MixedRun(grid, runs, header.get("meta", {}))
 
 
 def _inconsistency(run: Run) -> str | None:

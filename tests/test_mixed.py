@@ -1,0 +1,142 @@
+"""Mixed grids: every knob may be an axis (width, depth, optimizer, learning rate, momentum, weight decay,
+batch size, init and data-order seeds); the grid is the product, trained in one call, and every member is the
+paper's loop for its own settings."""
+
+import random
+
+import pytest
+import torch
+
+import underspec
+from underspec import Grid, UnderspecError, reference_train, train
+from underspec.training.run import MixedRun
+
+from test_engine import max_difference
+
+AXES = dict(seeds=(0, 1), order_seed=(5, 6), l1=(0.01,), n_classes=(2, 10), hidden=(8, 32), depth=(1, 2),
+            optimizer=("sgd", "adam", "adamw"), momentum=(0.0, 0.9), lr=(0.01, 0.003), batch_size=(32, 64))
+
+
+def _settings(run: MixedRun, i: int) -> dict:
+    return dict(zip(run.grid.member_names(), run.grid.members()[i]))
+
+
+def _loop(small, run: MixedRun, i: int, **kwargs):
+    """The paper's loop for member ``i`` of ``run``, with every setting of its part."""
+    seed, l1, c = run.grid.members()[i][:3]
+    part = run.parts[i // len(run.parts[0].grid)].grid
+    knobs = ("hidden", "depth", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "init_seed",
+             "order_seed", "epochs", "class_mode")
+    return reference_train(seed, l1, c, small, probe_size=40, **{k: getattr(part, k) for k in knobs}, **kwargs)
+
+
+@pytest.mark.parametrize("class_mode", ["relabel", "subset"])
+def test_every_part_of_a_mixed_grid_equals_the_reference_loop_in_float64(small, class_mode):
+    """2 init x 2 order seeds x widths {8, 32} x depths {1, 2} x SGD (momentum 0, 0.9), Adam, AdamW x 2
+    learning rates x batch sizes {32, 64} x C {2, 10}: 512 networks in one call. One member of every part (all
+    128 parts, so every value of every axis) is checked against the loop over 2 epochs."""
+    grid = Grid(**AXES, epochs=2, class_mode=class_mode)
+    assert len(grid.parts()) == 2 * 2 * 2 * 2 * 4 * 2 and len(grid) == 4 * len(grid.parts())
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=40, snapshots=True, embeddings=True)
+    assert isinstance(run, MixedRun) and len(run.members) == len(grid)
+    pick = random.Random(0)
+    size = len(grid.parts()[0])
+    for p, part in enumerate(grid.parts()):
+        i = p * size + pick.randrange(size)
+        settings = _settings(run, i)
+        ref = _loop(small, run, i, dtype=torch.float64)
+        member = run.member(**settings)
+        assert member.settings == {k: settings[k] for k in grid.axes()}
+        assert max_difference(member, ref) < 1e-10, settings
+
+
+def test_a_mixed_grid_in_float32_equals_the_reference_loop(small):
+    grid = Grid(**{**AXES, "seeds": (0,), "order_seed": (5,)}, epochs=1)
+    run = train(grid, small, progress=False, probe_size=40, snapshots=True, embeddings=True)
+    for i in range(0, len(grid), 3):
+        settings = _settings(run, i)
+        assert max_difference(run.member(**settings), _loop(small, run, i)) < 1e-5, settings
+
+
+def test_a_part_trained_in_a_mixed_grid_equals_it_trained_alone(small):
+    """Learning rates and momenta share a program (per-member settings), widths do not: either way a member
+    is the network its own uniform grid gives."""
+    grid = Grid(seeds=(0, 3), l1=(0.0, 0.01), n_classes=(3, 10), hidden=(8, 16), lr=(0.01, 0.1),
+                momentum=(0.0, 0.5), epochs=2)
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=20)
+    for part, alone in zip(run.parts, grid.parts()):
+        uniform = train(alone, small, dtype=torch.float64, progress=False, probe_size=20)
+        assert part.grid == alone
+        for name in uniform.final:
+            assert (part.final[name] - uniform.final[name]).abs().max() < 1e-12
+        assert (part.history.test_acc - uniform.history.test_acc).abs().max() < 1e-12
+
+
+def test_a_mixed_run_is_addressed_by_any_axes_and_saves_and_loads(small, tmp_path):
+    grid = Grid(seeds=(0, 1), hidden=(8, 16), optimizer=("sgd", "adam"), lr="0.01 0.001", epochs=1)
+    run = train(grid, small, progress=False, probe_size=10)
+    assert grid.axes() == ("hidden", "lr", "optimizer") and len(run.parts) == 8
+    table = run.members
+    assert list(table.columns) == ["seed", "l1", "n_classes", "hidden", "lr", "optimizer"]
+    assert len(table) == 16 and set(run.history.columns) >= {"hidden", "lr", "optimizer", "test_acc"}
+    member = run.member(seed=1, hidden=16, optimizer="adam", lr=0.001)
+    assert member.final["w1"].shape == (16, 784) and member.seed == 1
+    alone = run.part(hidden=16, optimizer="adam", lr=0.001).member(seed=1)
+    assert torch.equal(member.final["w1"], alone.final["w1"])
+    with pytest.raises(UnderspecError, match=r"4 members have seed=1, hidden=16: give more of .*lr"):
+        run.member(seed=1, hidden=16)
+    with pytest.raises(UnderspecError, match=r"no member hidden=12 in this run: it has .*hidden \[8, 16\]"):
+        run.member(hidden=12)
+    with pytest.raises(UnderspecError, match="'width' is not an axis of this run"):
+        run.member(width=8)
+    with pytest.raises(UnderspecError, match=r"compare takes a run of one width.*run\.part\(hidden=8"):
+        underspec.compare(run)
+
+    loaded = underspec.load_run(run.save(tmp_path / "run"))
+    assert isinstance(loaded, MixedRun) and loaded.grid == grid
+    assert all(torch.equal(a.final["w1"], b.final["w1"]) for a, b in zip(loaded.parts, run.parts))
+    assert loaded.members.equals(table)
+
+
+def test_a_mixed_run_with_an_altered_part_is_refused(small, tmp_path):
+    run = train(Grid(hidden=(4, 8), epochs=1), small, progress=False, probe_size=10)
+    folder = run.save(tmp_path / "run")
+    header = folder / "part-001" / "run.json"
+    header.write_text(header.read_text().replace('"hidden": 8', '"hidden": 4'))
+    with pytest.raises(UnderspecError, match="part-001 does not match the checksum"):
+        underspec.load_run(folder)
+
+
+def test_an_old_run_format_asks_to_retrain(small, tmp_path):
+    folder = train(Grid(epochs=1), small, progress=False, probe_size=10).save(tmp_path / "run")
+    header = folder / "run.json"
+    header.write_text(header.read_text().replace('"version": 3', '"version": 2'))
+    with pytest.raises(UnderspecError, match="format version 2, this underspec reads 3: retrain the run"):
+        underspec.load_run(folder)
+
+
+def test_the_parts_of_a_mixed_grid():
+    grid = Grid(optimizer=("sgd", "adam"), momentum=(0.0, 0.9))
+    assert [(p.optimizer, p.momentum) for p in grid.parts()] == [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)]
+    assert Grid(optimizer=("sgd", "adam"), momentum=0.9).parts()[1].momentum == 0.0
+    assert Grid.paper().parts() == [Grid.paper()] and Grid.paper().axes() == ()
+    assert Grid(hidden="16 64").hidden == (16, 64) and Grid(hidden="16").hidden == 16
+    assert Grid(hidden=[16, 64]).to_dict(science_only=True)["hidden"] == [16, 64]
+
+
+@pytest.mark.parametrize("knobs, message", [
+    (dict(hidden=(16, 0)), "hidden must be a positive integer"),
+    (dict(depth="1 -2"), "depth"),
+    (dict(lr=(0.01, -1)), "the learning rate must be > 0"),
+    (dict(optimizer=("sgd", "rmsprop")), "unknown optimizer 'rmsprop'"),
+    (dict(momentum=(0, 1)), r"momentum must be in \[0, 1\)"),
+    (dict(optimizer=("adam", "adamw"), momentum=(0, 0.9)), "momentum is SGD's"),
+    (dict(weight_decay=(0, float("nan"))), "weight decay must be finite"),
+    (dict(hidden=(16, 16)), "duplicate hidden"),
+    (dict(hidden=[]), "the seed|hidden"),
+    (dict(init_seed=(1, 2), order_seed=3), "init_seed and order_seed together"),
+    (dict(batch_size=(32, 64), steps=100), "a steps budget needs one batch size"),
+])
+def test_bad_axes_are_refused(knobs, message):
+    with pytest.raises(UnderspecError, match=message):
+        Grid(**knobs)
