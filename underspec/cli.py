@@ -40,7 +40,7 @@ def add_knob_flags(parser: argparse.ArgumentParser, title: str) -> None:
     for f in dataclasses.fields(Grid):
         flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
         default = f.default if not isinstance(f.default, tuple) else " ".join(map(str, f.default))
-        group.add_argument(flag, dest=f.name, nargs="+" if f.metadata["list"] else None, metavar=f.name.upper(),
+        group.add_argument(flag, dest=f.name, nargs="+" if f.metadata["list"] or f.metadata["axis"] else None, metavar=f.name.upper(),
                            help=f"{f.metadata['help']} (default {default})")
 
 
@@ -152,8 +152,8 @@ def cmd_train(args) -> int:
         print(f"saved to {out}")
     print(f"{len(grid)} networks, {grid.epochs} epochs on {data.name} in {run.meta['seconds']:.1f} s "
           f"({run.meta['device']})")
-    if "stopped" in run.meta:  # the stopping rule: how many stopped, and when
-        epochs = [e for e in run.meta["stopped"] if e is not None]
+    if grid.stop_loss is not None:  # the stopping rule: how many stopped, and when
+        epochs = [e for part in run.parts for e in part.meta["stopped"] if e is not None]
         print(f"{len(epochs)} of {len(grid)} networks stopped, their training loss below {grid.stop_loss:g}"
               + (f" (after epoch {min(epochs)} to {max(epochs)})" if epochs else ""))
     print(summary_table(run))
@@ -163,10 +163,11 @@ def cmd_train(args) -> int:
 
 def warn_diverged(run) -> None:
     """One line on stderr naming the members whose training diverged (their accuracy is not shown)."""
-    diverged = run.meta.get("diverged") or []
+    diverged = [(run.settings(i), d) for i, part in enumerate(run.parts) for d in part.meta.get("diverged") or []]
     if diverged:
-        shown_ = "; ".join(f"seed {d['seed']}, λ {d['l1']:g}, C {d['n_classes']} from epoch {d['epoch']}"
-                           for d in diverged[:3]) + (" ..." if len(diverged) > 3 else "")
+        shown_ = "; ".join(", ".join([f"seed {d['seed']}, λ {d['l1']:g}, C {d['n_classes']}",
+                                      *(f"{k} {v}" for k, v in axes.items())]) + f" from epoch {d['epoch']}"
+                           for axes, d in diverged[:3]) + (" ..." if len(diverged) > 3 else "")
         print(f"underspec: warning: {len(diverged)} of {len(run.grid)} networks diverged (loss or weights not "
               f"finite): {shown_}; lower --lr", file=sys.stderr)
 
@@ -175,7 +176,7 @@ def summary_table(run) -> str:
     """Final-epoch test accuracy per configuration: mean and std over the seeds that did not diverge
     (``seeds`` counts them; a configuration with none left says "diverged")."""
     final = run.history[run.history.epoch == run.grid.epochs]
-    table = final.groupby(["l1", "n_classes"]).test_acc.agg(["mean", "std", "count"])
+    table = final.groupby([*run.grid.axes(), "l1", "n_classes"]).test_acc.agg(["mean", "std", "count"])
     text = table.astype(object)
     text["mean"] = [f"{v:.4f}" if c else "diverged" for v, c in zip(table["mean"], table["count"])]
     text["std"] = [f"{v:.4f}" if c > 1 else "-" for v, c in zip(table["std"], table["count"])]

@@ -23,7 +23,8 @@ from scipy import stats
 
 from ..training.data import Dataset, class_labels
 from ..training.model import forward, permutation_spec, preactivations
-from ..training.run import Run, check_run
+from ..training.grid import AXES
+from ..training.run import MixedRun, Run, check_run
 from .chance import null_structured
 from .matching import pair_metrics, seed_pairs, weight_matching
 from .predictions import disagreement, linear_path
@@ -45,6 +46,9 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     values differ from ``compare``'s, which draws the mixings of all pairs at once). Needs only the initial
     and final parameters of the run.
     """
+    if isinstance(run, MixedRun):  # part by part, the axes as columns
+        return run.tables(lambda part: seed_similarity(part, data, l1=l1, n_classes=n_classes,
+                                                       probe_size=probe_size, seed=seed))
     check_run(run, "seed_similarity")
     g = run.grid
     l1 = g.l1[0] if l1 is None else float(l1)
@@ -95,7 +99,17 @@ def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float =
     table, with ``metrics=layers.LAYER_METRICS``) with its seed-level interval (delete-one-seed jackknife,
     ``metrics.uncertainty``) and the mean of its null: one row per metric (``metric``, ``value``, ``low``,
     ``high``, ``null``; a metric without a null column has null 0). Accuracy is a per-seed quantity: its
-    interval is the t interval over seeds, and it has no null."""
+    interval is the t interval over seeds, and it has no null. A table of a mixed run (``AXES`` among its
+    columns) gets one block of rows per part, the axes as its first columns."""
+    axes = [k for k in AXES if k in table.columns]
+    if axes:
+        blocks = []
+        for values, part in table.groupby(axes, sort=False):
+            block = similarity_estimates(part.drop(columns=axes), metrics=metrics, level=level)
+            for j, (name, value) in enumerate(zip(axes, values)):
+                block.insert(j, name, value)
+            blocks.append(block)
+        return pd.concat(blocks, ignore_index=True)
     rows = []
     for metric in metrics:
         if metric == "accuracy":

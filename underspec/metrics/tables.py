@@ -14,7 +14,8 @@ import torch
 
 from ..errors import UnderspecError, check_choice, shown
 from ..training.data import Dataset, class_labels, data_pixels
-from ..training.run import Run, check_run
+from ..training.grid import AXES
+from ..training.run import MixedRun, Run, check_run
 from .chance import null_structured, null_untrained, random_pairing
 from .matching import (
     DEFAULT_POLICY,
@@ -66,6 +67,9 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     in grid order (l1-major), then pairs, then targets. A pair with a diverged member (non-finite weights, see
     ``Run.meta["diverged"]``) keeps its row with NaN metrics, which ``summarize`` leaves out of ``n``.
     """
+    if isinstance(run, MixedRun):  # part by part, the axes as columns
+        return run.tables(lambda part: compare(part, pairs, targets=targets, policy=policy, data=data, null=null,
+                                               n_null=n_null, alive=alive, seed=seed))
     check_run(run, "compare")
     grid = run.grid
     targets, nulls = _check_args(run, targets, policy, null, n_null, data)
@@ -175,7 +179,7 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
     check_choice(method, METHODS, "interval method")
     if not 0 < level < 1:
         raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {shown(level)}")
-    keys = [k for k in ("target", "l1", "n_classes") if k in table.columns]
+    keys = [k for k in ("target", *AXES, "l1", "n_classes") if k in table.columns]
     metrics = [m for m in METRICS if m in table.columns]
     if not metrics:
         raise UnderspecError(f"the table has no metric columns ({', '.join(METRICS)}): pass compare()'s output")
@@ -205,7 +209,10 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
 
 def member_table(run: Run, data: Dataset | None = None) -> pd.DataFrame:
     """One row per member: seed, l1, n_classes, final test accuracy and loss, distance from init
-    (``rel_change``, ``init_cosine``), dead units and whether training diverged (the regime of a study)."""
+    (``rel_change``, ``init_cosine``), dead units and whether training diverged (the regime of a study); for a
+    mixed run, part by part with the axes as columns."""
+    if isinstance(run, MixedRun):
+        return run.tables(lambda part: member_table(part, data))
     table = distance_from_init(check_run(run, "member_table"))
     final = run.history[run.history.epoch == run.grid.epochs].reset_index(drop=True)
     table["test_acc"], table["test_loss"] = final.test_acc.to_numpy(), final.test_loss.to_numpy()

@@ -8,6 +8,7 @@ Nothing here changes global state: ``styled`` applies the settings to each figur
 from __future__ import annotations
 
 import dataclasses
+import string
 import functools
 import io
 
@@ -86,6 +87,8 @@ def describe(grid: Grid, data_name: str, *, n_train: int | None = None, pairs: s
         value, label = getattr(grid, f.name), f.metadata["label"]
         if f.metadata["list"]:
             counts.append(f"{len(value)} {label}")
+        elif isinstance(value, tuple):  # an axis of a mixed grid: every value
+            values.append(_show_axis(label, value))
         elif value is not None and grid.is_set(f):
             values.append(label.format(value))
     head = data_name + (f" (first {n_train:,} training images)" if n_train else "")
@@ -93,6 +96,12 @@ def describe(grid: Grid, data_name: str, *, n_train: int | None = None, pairs: s
     if missing:
         text += f" · INCOMPLETE: {len(missing)} shards missing"
     return text
+
+
+def _show_axis(label: str, values: tuple) -> str:
+    """A knob's label with every value of an axis in braces: ``"lr {:g}"`` -> ``"lr {0.01, 0.0003}"``."""
+    return "".join(text + ("{" + ", ".join(format(v, spec) for v in values) + "}" if name is not None else "")
+                   for text, name, spec, _ in string.Formatter().parse(label))
 
 
 def subtitle(data_name: str, *, seeds=None, l1=None, n_classes=None, epochs=None, extra: str = "") -> str:

@@ -361,6 +361,9 @@ class Grid:
         return cls(**{**defaults, **{k: namespace[k] for k in names if k in namespace}})
 
 
+AXES = tuple(f.name for f in dataclasses.fields(Grid) if f.metadata["axis"])  # the knobs that may be axes
+
+
 def _no_duplicates(values, what):
     dup = sorted({v for v in values if values.count(v) > 1})
     if dup:

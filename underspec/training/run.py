@@ -93,6 +93,15 @@ class Run:
         rounded to a member)."""
         return find_member(self.grid, {"seed": seed, "l1": l1, "n_classes": n_classes})
 
+    @property
+    def parts(self) -> list["Run"]:
+        """The run as its uniform parts, as a ``MixedRun`` has them: itself."""
+        return [self]
+
+    def settings(self, part: int) -> dict:
+        """A uniform run's part has no axes of its own."""
+        return {}
+
     def lambdas(self, l1=None) -> tuple[float, ...]:
         """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
         if l1 is None:
@@ -184,7 +193,7 @@ class MixedRun:
     """The run of a mixed grid (one whose ``axes()`` vary width, depth, optimizer, learning rate, ...): one
     uniform ``Run`` per part, in ``grid.parts()`` order. Members are numbered part after part, as
     ``grid.members()`` lists them; every metric takes a part (``run.part(hidden=64)``), and
-    ``seed_similarity`` and ``compare`` take the whole run, with the axes as columns."""
+    ``seed_similarity``, ``compare`` and ``member_table`` take the whole run, with the axes as columns."""
 
     grid: Grid
     parts: list[Run]
@@ -199,13 +208,13 @@ class MixedRun:
         return {name: getattr(self.parts[part].grid, name) for name in self.grid.axes()}
 
     def tables(self, table_of) -> pd.DataFrame:
-        """``table_of(part)`` for every part (a Run), concatenated, with the part's axis values as columns
-        after the first (seed / l1 / n_classes) ones."""
+        """``table_of(part)`` for every part (a Run), concatenated, with the part's axis values as the first
+        columns (the parts are the outer loop)."""
         tables = []
         for i, part in enumerate(self.parts):
             table = table_of(part).copy()
             for j, (name, value) in enumerate(self.settings(i).items()):
-                table.insert(min(3, len(table.columns)) + j, name, value)
+                table.insert(j, name, value)
             tables.append(table)
         return pd.concat(tables, ignore_index=True)
 
