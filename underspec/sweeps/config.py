@@ -126,6 +126,10 @@ class SweepConfig:
         object.__setattr__(self, "_settings", settings)
         if len(grid.seeds) < 2:
             raise UnderspecError(f"a sweep compares seeds: give at least 2, got {shown(list(grid.seeds))}")
+        if grid.axes():  # its shards, tables and Figure 3.1 are per (lambda, C): one setting of everything else
+            raise UnderspecError(f"a sweep takes one value of {', '.join(grid.axes())} (it shards lambda and C "
+                                 f"and draws Figure 3.1 over them): run one sweep per value, or train the mixed "
+                                 "grid with `underspec train` or underspec.train")
         n_configs = len(grid.l1) * len(grid.n_classes)
         if settings.shards is not None and settings.shards > n_configs:
             raise UnderspecError(f"shards = {settings.shards} but the grid has only {n_configs} (lambda, C) "
