@@ -43,6 +43,8 @@ def test_deep_members_equal_the_reference_loop(small, sparse, depth, knobs):
         member = run.member(seed, l1, c)
         assert list(member.final) == list(param_names(depth))
         assert member.final[f"w{depth + 1}"].shape == (c, 8)
+        assert member.embeddings["layers"].shape == (3, depth, 50, 8)  # every hidden layer, every epoch
+        assert torch.equal(run.layer_embeddings(depth)[run.index(seed, l1, c)], member.embeddings["layers"][:, -1])
         assert max_difference(member, ref) < 1e-10, (seed, l1, c)
 
 
@@ -58,6 +60,9 @@ def test_a_deep_run_saves_loads_and_refuses_the_one_layer_metrics(small, tmp_pat
     run = train(Grid(seeds=(0, 1), hidden=8, depth=2, epochs=1), small, progress=False, probe_size=10)
     loaded = underspec.load_run(run.save(tmp_path / "run"))
     assert all(torch.equal(loaded.final[k], run.final[k]) for k in param_names(2))
+    assert torch.equal(loaded.deeper_embeddings, run.deeper_embeddings) and run.deeper_embeddings.shape == (2, 2, 1, 10, 8)
+    with pytest.raises(UnderspecError, match=r"layer must be a hidden layer 1\.\.2"):
+        run.layer_embeddings(3)
     assert loaded.stack(0.0, 10)["w3"].shape == (2, 10, 8)
     with pytest.raises(UnderspecError, match=r"has 2: use underspec\.metrics\.layers\.layer_similarity"):
         underspec.compare(run)

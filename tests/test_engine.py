@@ -17,6 +17,9 @@ def max_difference(member, ref) -> float:
     diffs = [(getattr(member, r)[k] - getattr(ref, r)[k]).abs().max().item() for r in RECORDS for k in ref.init]
     diffs += [(member.snapshots[k] - ref.snapshots[k]).abs().max().item() for k in ref.init]
     diffs.append((member.embeddings["pre"] - ref.embeddings["pre"]).abs().max().item())
+    assert ("layers" in member.embeddings) == ("layers" in ref.embeddings)
+    if "layers" in ref.embeddings:  # every hidden layer's, at depth > 1
+        diffs.append((member.embeddings["layers"] - ref.embeddings["layers"]).abs().max().item())
     cols = ["train_loss", "train_acc", "test_loss", "test_acc"]
     diffs.append((member.history[cols] - ref.history[cols]).abs().to_numpy().max())
     # the mean gradient norm, relative: the loop's float32 Tensor.norm of an L1-dominated gradient (all terms

@@ -93,9 +93,10 @@ def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snap
 
 
 def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize: int) -> tuple[int, int]:
-    """Bytes of one member's per-epoch snapshots and of its per-epoch probe embeddings (init included)."""
+    """Bytes of one member's per-epoch snapshots and of its per-epoch probe embeddings of every hidden layer
+    (init included)."""
     e = grid.epochs + 1
-    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * grid.hidden * itemsize
+    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * grid.hidden * grid.depth * itemsize
 
 
 def default_memory_budget(device: torch.device) -> int | None:
@@ -289,8 +290,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
           embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None) -> Run:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run``.
 
-    ``snapshots`` / ``embeddings``: record every epoch's parameters / first-layer outputs on the probe
-    images (the first ``probe_size`` test images); ``"auto"`` records them when they fit in 512 MiB.
+    ``snapshots`` / ``embeddings``: record every epoch's parameters / every hidden layer's pre-activations
+    on the probe images (the first ``probe_size`` test images); ``"auto"`` records them when they fit in 512 MiB.
     ``sparse``: multiply the images into the first layer as sparse sums over their non-zero pixels (True) or
     as dense matrix products (False); ``"auto"``: dense on a GPU, and on a CPU whichever is faster on this
     machine at this data's density, measured once and remembered (``products.choose_products``; the choice and
@@ -404,8 +405,8 @@ class _Records:
         self.init, self.final, self.grad_sum = {}, {}, {}
         self.history = torch.zeros(n_members, e, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
         self.snapshots = {} if keep_snapshots else None
-        self.embeddings = (torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
-                           if keep_embeddings else None)
+        self.embeddings = ([torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
+                            for _ in range(grid.depth)] if keep_embeddings else None)  # one per hidden layer
         self.stopped = torch.zeros(n_members, dtype=torch.long, device=device)  # epoch a member stopped; 0: never
         self.n_members, self.epochs = n_members, e
 
@@ -454,9 +455,13 @@ class _Records:
         index = pd.MultiIndex.from_tuples([(*m, ep) for m in grid.members() for ep in range(1, grid.epochs + 1)],
                                           names=["seed", "l1", "n_classes", "epoch"])
         history = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS)).reset_index()
-        embeddings = cut(self.embeddings) if self.embeddings is not None else None
+        embeddings = deeper = None
+        if self.embeddings is not None:
+            embeddings = cut(self.embeddings[0])
+            if grid.depth > 1:
+                deeper = torch.stack([cut(layer) for layer in self.embeddings[1:]], 2)
         return Run(grid, data_name, cpu["init"], cpu["final"], cpu["grad_sum"], history, probe_index, snapshots,
-                   embeddings, meta)
+                   embeddings, meta, deeper)
 
 
 def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]:
@@ -653,8 +658,8 @@ def _forward(params, z1: torch.Tensor, const: _Constants, depth: int):
 
 @torch.no_grad()
 def _evaluate(params, setup: _Setup, const: _Constants, epoch: int) -> torch.Tensor:
-    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings (the first layer's) of
-    ``epoch`` on the way.
+    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings (every hidden layer's
+    pre-activations) of ``epoch`` on the way.
 
     The products ``setup.test`` have the whole test set as every stream's batch. Same transposed layout as
     ``_gradients``.
@@ -662,11 +667,11 @@ def _evaluate(params, setup: _Setup, const: _Constants, epoch: int) -> torch.Ten
     depth = depth_of(params)
     s, m, _, h = params[output_names(depth)[0]].shape
     z1 = setup.test.forward(params["w1"], params["b1"])  # (S, M*H, T)
-    embeddings = setup.records.embeddings
-    if embeddings is not None:
-        p = embeddings.shape[2]
-        embeddings[const.flat, epoch] = z1[..., :p].reshape(s * m, h, p).transpose(1, 2)
-    logits = _forward(params, z1, const, depth)[2]  # (S, M, K, T)
+    zs, _, logits = _forward(params, z1, const, depth)  # (S, M, H, T) per hidden layer, (S, M, K, T)
+    if setup.records.embeddings is not None:
+        for z, embeddings in zip(zs, setup.records.embeddings):
+            p = embeddings.shape[2]
+            embeddings[const.flat, epoch] = z[..., :p].reshape(s * m, h, p).transpose(1, 2)
     labels = const.test_labels.unsqueeze(2)
     log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
     valid = const.test_valid

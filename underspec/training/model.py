@@ -74,6 +74,15 @@ class PaperMLP(nn.Module):
             x = torch.relu(layer(x))
         return self.layers[-1](x)
 
+    @torch.no_grad()
+    def hidden_preactivations(self, x: torch.Tensor) -> torch.Tensor:
+        """Every hidden layer's pre-activations on ``x`` (P, D): (L, P, H)."""
+        out = []
+        for layer in self.layers[:-1]:
+            out.append(layer(x))
+            x = torch.relu(out[-1])
+        return torch.stack(out)
+
     def params(self) -> dict[str, torch.Tensor]:
         """The parameters as a detached dict (``w1``, ``b1``, ..., see ``param_names``)."""
         return {name: p.detach().clone() for name, p in zip(param_names(len(self.layers) - 1), self.parameters())}

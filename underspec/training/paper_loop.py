@@ -28,9 +28,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
 
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
     drives ``DataLoader(shuffle=True)``. Loss: mean cross-entropy + l1 * sum|W1|. Records every epoch's
-    parameters, probe embeddings (the first ``probe_size`` test images) and history, like ``train``.
-    ``depth``: hidden layers of ``hidden`` units (the paper: 1; ``PaperMLP`` says how they are drawn). L1 and
-    the recorded embeddings are the first layer's. ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
+    parameters, probe embeddings (every hidden layer's pre-activations on the first ``probe_size`` test
+    images) and history, like ``train``.
+    ``depth``: hidden layers of ``hidden`` units (the paper: 1; ``PaperMLP`` says how they are drawn). L1 is on
+    the first layer. ``optimizer``, ``momentum``, ``weight_decay``: torch.optim's SGD, Adam or AdamW with these settings (the paper:
     plain SGD). ``init_seed`` / ``order_seed``: seed the initialisation / the data order with this instead of
     ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set. ``stop_loss``: stop after
@@ -57,7 +58,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
         init = model.params()
         grad_sum = {k: torch.zeros_like(v) for k, v in init.items()}
         stopped = None  # the epoch after which the stopping rule ended training
-        snapshots, embeddings, rows = [init], [model.fc1(probe).detach()], []
+        snapshots, embeddings, rows = [init], [model.hidden_preactivations(probe)], []
         for epoch in range(1, epochs + 1):
             loss_sum = correct = seen = grad_norm = steps = 0
             for xb, yb in loader:
@@ -82,14 +83,16 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                              "test_acc": (logits.argmax(1) == y_test).double().mean().item(),
                              "grad_norm": grad_norm / steps})
                 snapshots.append(model.params())
-                embeddings.append(model.fc1(probe))
+                embeddings.append(model.hidden_preactivations(probe))
             if stop_loss is not None and rows[-1]["train_loss"] < stop_loss:
                 stopped = epoch
                 break
-    pre = torch.stack(embeddings).cpu()
+    layers = torch.stack(embeddings).cpu()  # (E+1, L, P, H)
+    pre = layers[:, 0]
     snapshots = {k: torch.stack([s[k] for s in snapshots]).cpu() for k in init}
+    recorded = {"pre": pre, "post": torch.relu(pre), **({"layers": layers} if depth > 1 else {})}
     return Member(seed, float(l1), n_classes, _cpu(init), _cpu(model.params()), _cpu(grad_sum), pd.DataFrame(rows),
-                  snapshots, {"pre": pre, "post": torch.relu(pre)}, stopped)
+                  snapshots, recorded, stopped)
 
 
 def _cpu(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

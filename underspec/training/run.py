@@ -38,7 +38,8 @@ class Member:
 
     ``snapshots``: the same names with a leading epoch axis (E+1, ...), entry 0 = init (or None).
     ``embeddings``: ``{"pre": (E+1, P, H), "post": (E+1, P, H)}`` first-layer outputs on the probe images
-    before and after ReLU, entry 0 = init (or None). ``history``: one row per epoch. ``stopped``: the epoch
+    before and after ReLU, entry 0 = init (or None); at depth L > 1 also ``"layers"`` (E+1, L, P, H), every
+    hidden layer's pre-activations. ``history``: one row per epoch. ``stopped``: the epoch
     after which the stopping rule (``Grid.stop_loss``) froze it, or None. ``settings``: in a mixed grid, its
     values of the grid's other axes (``{"hidden": 64, "optimizer": "adam"}``).
     """
@@ -62,7 +63,8 @@ class Run:
 
     ``snapshots``: dict of (N, E+1, ...) parameter tensors per epoch (entry 0 = init), or None.
     ``embeddings``: (N, E+1, P, H) first-layer pre-activations on the probe images ``x_test[probe_index]``,
-    or None. ``history``: DataFrame (seed, l1, n_classes, epoch, train_loss, train_acc, test_loss, test_acc,
+    or None; ``deeper_embeddings``: at depth L > 1, those of hidden layers 2..L, (N, E+1, L-1, P, H)
+    (``layer_embeddings`` gives any layer's). ``history``: DataFrame (seed, l1, n_classes, epoch, train_loss, train_acc, test_loss, test_acc,
     grad_norm).
     """
 
@@ -76,6 +78,7 @@ class Run:
     snapshots: dict[str, torch.Tensor] | None = None
     embeddings: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
+    deeper_embeddings: torch.Tensor | None = None
 
     @property
     def members(self) -> pd.DataFrame:
@@ -101,6 +104,14 @@ class Run:
     def settings(self, part: int) -> dict:
         """A uniform run's part has no axes of its own."""
         return {}
+
+    def layer_embeddings(self, layer: int = 1) -> torch.Tensor:
+        """Hidden layer ``layer``'s (1 = the first) pre-activations on the probe images: (N, E+1, P, H)."""
+        if self.embeddings is None:
+            raise UnderspecError("this run has no embeddings: train with embeddings=True")
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= self.grid.depth:
+            raise UnderspecError(f"layer must be a hidden layer 1..{self.grid.depth} of this run, got {shown(layer)}")
+        return self.embeddings if layer == 1 else self.deeper_embeddings[:, :, layer - 2]
 
     def lambdas(self, l1=None) -> tuple[float, ...]:
         """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
@@ -128,6 +139,8 @@ class Run:
         embeddings = None
         if self.embeddings is not None:
             embeddings = {"pre": self.embeddings[i], "post": torch.relu(self.embeddings[i])}
+            if self.deeper_embeddings is not None:
+                embeddings["layers"] = torch.cat([self.embeddings[i][:, None], self.deeper_embeddings[i]], 1)
         history = self.history[(self.history.seed == seed) & (self.history.l1 == l1)
                                & (self.history.n_classes == c)].reset_index(drop=True)
         return Member(int(seed), float(l1), c, cut(self.init), cut(self.final), cut(self.grad_sum), history,
@@ -169,7 +182,8 @@ class Run:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             tensors = {name: getattr(self, name) for name in RECORDS}
-            tensors.update(snapshots=self.snapshots, embeddings=self.embeddings, probe_index=self.probe_index)
+            tensors.update(snapshots=self.snapshots, embeddings=self.embeddings, probe_index=self.probe_index,
+                           deeper_embeddings=self.deeper_embeddings)
             torch.save({k: _to_cpu(v) for k, v in tensors.items()}, tmp / TENSOR_FILE)
             self.history.to_parquet(tmp / HISTORY_FILE, index=False)
             meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": self.grid.to_dict(),
@@ -380,7 +394,7 @@ def load_run(directory: str | os.PathLike) -> "Run | MixedRun":
             tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True)
         history = pd.read_parquet(directory / HISTORY_FILE)
         run = Run(grid, header["data"], *(tensors[k] for k in RECORDS), history, tensors["probe_index"],
-                  tensors["snapshots"], tensors["embeddings"], header.get("meta", {}))
+                  tensors["snapshots"], tensors["embeddings"], header.get("meta", {}), tensors["deeper_embeddings"])
     except Exception as exc:  # never relay torch's advice on weights_only: it would run a payload
         raise UnderspecError(f"cannot read the run in {directory} ({type(exc).__name__}; not a plain tensor "
                              "file): it is corrupt: train it again") from None
@@ -434,6 +448,10 @@ def _inconsistency(run: Run) -> str | None:
     if run.embeddings is not None and (run.embeddings.shape[:2] != (n, e + 1) or run.embeddings.shape[3] != h
                                        or run.embeddings.shape[2] != len(run.probe_index)):
         return f"embeddings of shape {tuple(run.embeddings.shape)}"
+    deeper = (None if run.embeddings is None or g.depth == 1
+              else (n, e + 1, g.depth - 1, len(run.probe_index), h))
+    if (None if run.deeper_embeddings is None else tuple(run.deeper_embeddings.shape)) != deeper:
+        return "the deeper layers' embeddings do not match its depth"
     columns = ["seed", "l1", "n_classes", "epoch", *HISTORY_COLUMNS]
     if list(run.history.columns) != columns or len(run.history) != n * e:
         return "its history has other columns or rows"
