@@ -30,7 +30,7 @@ def _loop(small, run: MixedRun, i: int, **kwargs):
     seed, l1, c = run.grid.members()[i][:3]
     part = run.parts[i // len(run.parts[0].grid)].grid
     knobs = ("hidden", "depth", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "init_seed",
-             "order_seed", "epochs", "class_mode")
+             "order_seed", "epochs", "class_mode", "stop_loss")
     return reference_train(seed, l1, c, small, probe_size=40, **{k: getattr(part, k) for k in knobs}, **kwargs)
 
 
@@ -64,6 +64,25 @@ def test_a_mixed_grid_in_float32_equals_the_reference_loop(small):
     for i in range(0, len(grid), 3):
         settings = _settings(run, i)
         assert max_difference(run.member(**settings), _loop(small, run, i)) < 1e-5, settings
+
+
+def test_schedules_and_class_modes_as_axes_equal_the_reference_loop(small):
+    """Epochs, the stopping rule (a threshold every member passes after its first epoch, and none) and the
+    class mode as axes: every member against the loop, in float64."""
+    grid = Grid(seeds=(0, 1), n_classes=(3, 10), epochs=(1, 2), stop_loss=(None, 10.0), class_mode=("relabel", "subset"))
+    run = train(grid, small, dtype=torch.float64, progress=False, probe_size=40, snapshots=True, embeddings=True)
+    assert len(run.parts) == 8
+    for i in range(len(grid)):
+        ref = _loop(small, run, i, dtype=torch.float64)
+        member = run.member(**_settings(run, i))
+        assert member.stopped == ref.stopped == (1 if member.settings["stop_loss"] else None)
+        if member.stopped is None:
+            assert max_difference(member, ref) < 1e-10, _settings(run, i)
+        else:  # the loop's records end at the stop; the parameters and history up to it must agree
+            for record in ("init", "final", "grad_sum"):
+                assert all((getattr(member, record)[k] - getattr(ref, record)[k]).abs().max() < 1e-10 for k in ref.init)
+            cut = member.history.iloc[:member.stopped].reset_index(drop=True)
+            assert (cut.test_acc - ref.history.test_acc).abs().max() < 1e-10
 
 
 def test_a_part_trained_in_a_mixed_grid_equals_it_trained_alone(small):

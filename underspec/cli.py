@@ -15,12 +15,14 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
+
 from .errors import UnderspecError, check_choice, shown
 from .files import check_writable
 from .sweeps.config import SweepConfig, SweepSettings
 from .training.data import DATASETS, load_dataset
 from .training.engine import resolve_device, train
-from .training.grid import Grid
+from .training.grid import Grid, values_of
 from .training.run import load_run, read_run_header
 
 TRAIN_ONLY = ("dataset", "data_root", "paper", "device", "tf32", "out", "no_progress")
@@ -150,11 +152,14 @@ def cmd_train(args) -> int:
     if out is not None:
         run.save(out)
         print(f"saved to {out}")
-    print(f"{len(grid)} networks, {grid.epochs} epochs on {data.name} in {run.meta['seconds']:.1f} s "
+    print(f"{len(grid)} networks, {'/'.join(map(str, values_of(grid.epochs)))} epochs on {data.name} in "
+          f"{run.meta['seconds']:.1f} s "
           f"({run.meta['device']})")
-    if grid.stop_loss is not None:  # the stopping rule: how many stopped, and when
-        epochs = [e for part in run.parts for e in part.meta["stopped"] if e is not None]
-        print(f"{len(epochs)} of {len(grid)} networks stopped, their training loss below {grid.stop_loss:g}"
+    thresholds = [v for v in values_of(grid.stop_loss) if v is not None]
+    if thresholds:  # the stopping rule: how many stopped, and when
+        epochs = [e for part in run.parts for e in part.meta.get("stopped", []) if e is not None]
+        print(f"{len(epochs)} of {len(grid)} networks stopped, their training loss below "
+              f"{'/'.join(f'{v:g}' for v in thresholds)}"
               + (f" (after epoch {min(epochs)} to {max(epochs)})" if epochs else ""))
     print(summary_table(run))
     warn_diverged(run)
@@ -175,8 +180,9 @@ def warn_diverged(run) -> None:
 def summary_table(run) -> str:
     """Final-epoch test accuracy per configuration: mean and std over the seeds that did not diverge
     (``seeds`` counts them; a configuration with none left says "diverged")."""
-    final = run.history[run.history.epoch == run.grid.epochs]
-    table = final.groupby([*run.grid.axes(), "l1", "n_classes"]).test_acc.agg(["mean", "std", "count"])
+    final = pd.concat([part.history[part.history.epoch == part.grid.epochs].assign(**run.settings(i))
+                       for i, part in enumerate(run.parts)])
+    table = final.groupby([*run.grid.axes(), "l1", "n_classes"], dropna=False).test_acc.agg(["mean", "std", "count"])
     text = table.astype(object)
     text["mean"] = [f"{v:.4f}" if c else "diverged" for v, c in zip(table["mean"], table["count"])]
     text["std"] = [f"{v:.4f}" if c > 1 else "-" for v, c in zip(table["std"], table["count"])]

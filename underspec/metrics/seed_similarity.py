@@ -104,7 +104,7 @@ def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float =
     axes = [k for k in AXES if k in table.columns]
     if axes:
         blocks = []
-        for values, part in table.groupby(axes, sort=False):
+        for values, part in table.groupby(axes, sort=False, dropna=False):
             block = similarity_estimates(part.drop(columns=axes), metrics=metrics, level=level)
             for j, (name, value) in enumerate(zip(axes, values)):
                 block.insert(j, name, value)

@@ -184,6 +184,7 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
     if not metrics:
         raise UnderspecError(f"the table has no metric columns ({', '.join(METRICS)}): pass compare()'s output")
     groups = table.drop_duplicates(keys)[keys].reset_index(drop=True)
+    subsets = [part for _, part in table.groupby(keys, sort=False, dropna=False)]  # in the order of ``groups``
     rows = []
     for m in metrics:
         _, _, v = pair_array(table, m, keys)  # (groups, S, S), in the order of ``groups``
@@ -192,7 +193,7 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
             values = part[0][np.triu_indices(part.shape[-1], 1)]
             values = values[~np.isnan(values)]
             est = estimate(part, method=method, level=level, n_boot=n_boot, seed=seed)
-            here = table.loc[(table[keys] == group.to_numpy()).all(axis=1)]
+            here = subsets[k]
             nulls = {column: here[f"{m}_{column}"].mean() if f"{m}_{column}" in table else np.nan
                      for column in NULL_COLUMN.values()}
             rows.append({**group.to_dict(), "metric": m, "n": len(values),
@@ -202,7 +203,7 @@ def summarize(table: pd.DataFrame, *, method: str = "jackknife", level: float = 
                          "ci_low": est.low, "ci_high": est.high, **nulls, "method": method})
     order = {m: i for i, m in enumerate(metrics)}
     out = pd.DataFrame(rows)
-    out["_g"] = out.groupby(keys, sort=False).ngroup()
+    out["_g"] = out.groupby(keys, sort=False, dropna=False).ngroup()
     return out.sort_values(["_g", "metric"], key=lambda c: c.map(order) if c.name == "metric" else c,
                            kind="stable").drop(columns="_g").reset_index(drop=True)
 

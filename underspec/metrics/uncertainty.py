@@ -62,7 +62,7 @@ def pair_array(table: pd.DataFrame, value: str, by: list[str]) -> tuple[pd.Index
     V (K, S, S)); NaN where a pair is missing or its value is NaN."""
     seeds = sorted(set(table.seed_a) | set(table.seed_b))
     position = {s: i for i, s in enumerate(seeds)}
-    groups = table.groupby(by, sort=False).ngroup().to_numpy() if by else np.zeros(len(table), dtype=int)
+    groups = table.groupby(by, sort=False, dropna=False).ngroup().to_numpy() if by else np.zeros(len(table), dtype=int)
     keys = table.drop_duplicates(by)[by] if by else pd.DataFrame(index=[0])
     v = np.full((groups.max() + 1 if len(groups) else 0, len(seeds), len(seeds)), np.nan)
     a = table.seed_a.map(position).to_numpy()

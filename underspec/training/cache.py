@@ -14,7 +14,7 @@ from ..errors import UnderspecError
 from .code import training_code_hash
 from .data import Dataset
 from .engine import train
-from .grid import Grid
+from .grid import Grid, values_of
 from .run import Run, load_run
 
 RUNS_ENV = "UNDERSPEC_RUNS"
@@ -25,7 +25,8 @@ def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
     blob = json.dumps({"grid": grid.to_dict(science_only=True), "data": data.name, "n_train": len(data.y_train),
                        "n_test": len(data.y_test), "options": options, "code": training_code_hash()},
                       sort_keys=True)
-    return f"{data.name.split('[')[0]}-{len(grid)}nets-{grid.epochs}ep-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    epochs = "-".join(map(str, values_of(grid.epochs)))
+    return f"{data.name.split('[')[0]}-{len(grid)}nets-{epochs}ep-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | None = None,

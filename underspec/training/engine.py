@@ -315,7 +315,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     device = resolve_device(device)
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
-    fewest = min(int(class_labels(data.y_train, c, grid.class_mode)[0].sum()) for c in grid.n_classes)
+    fewest = min(int(class_labels(data.y_train, c, mode)[0].sum()) for c in grid.n_classes
+                 for mode in values_of(grid.class_mode))
     if max(values_of(grid.batch_size)) > fewest:
         raise UnderspecError(f"batch size {max(values_of(grid.batch_size))} is larger than the {fewest:,} training "
                              f"images a member of this grid sees: use --batch-size {fewest} or less, or more "
@@ -330,11 +331,13 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
                                       or memory_budget < 1):
         raise UnderspecError(f"memory_budget must be a number of bytes >= 1 or None, got {shown(memory_budget)}")
     budget = default_memory_budget(device) if memory_budget is None else memory_budget
-    # Parts that share a shape, a batch size and an optimizer train as one group (learning rate, momentum,
-    # weight decay, seeds, l1 and C vary per member inside it); each group is planned before any training.
+    # Parts that share a shape, a batch size, an optimizer and a schedule train as one group (learning rate,
+    # momentum, weight decay, init and order seeds, l1 and C vary per member inside it); each group is planned
+    # before any training.
     groups: dict[tuple, list[int]] = {}
     for i, part in enumerate(parts):
-        groups.setdefault((part.hidden, part.depth, part.batch_size, part.optimizer), []).append(i)
+        key = (part.hidden, part.depth, part.batch_size, part.optimizer, part.epochs, part.class_mode, part.stop_loss)
+        groups.setdefault(key, []).append(i)
     plans = []
     for indices in groups.values():
         group = [parts[i] for i in indices]

@@ -189,13 +189,15 @@ class Grid:
     hidden: int | tuple[int, ...] = knob(16, "hidden units (several: an axis, e.g. 16 64 256)", parse=_axis(parse_int), label="hidden {}")
     depth: int | tuple[int, ...] = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=_axis(parse_int), label="depth {}",
                       optional=True)
-    epochs: int = knob(50, "epochs (passes over the training images)", parse=parse_int, label="{} epochs")
+    epochs: int | tuple[int, ...] = knob(50, "epochs (passes over the training images)", parse=_axis(parse_int),
+                                         label="{} epochs")
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
                              "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
                              label="{} steps budget")
-    stop_loss: float | None = knob(None, "stop updating a network after the first epoch whose mean training "
+    stop_loss: float | tuple | None = knob(None, "stop updating a network after the first epoch whose mean training "
                                    "cross-entropy is below this (to compare networks at equal training loss, as "
-                                   "Neyshabur et al. 2019); the epoch is in run.members", parse=_parse_optional_float,
+                                   "Neyshabur et al. 2019); the epoch is in run.members",
+                                   parse=_axis(_parse_optional_float),
                                    label="stop below train loss {:g}", optional=True)
     batch_size: int | tuple[int, ...] = knob(64, "images per SGD step", parse=_axis(parse_int), label="batch {}")
     lr: float | tuple[float, ...] = knob(0.01, "learning rate", parse=_axis(parse_float), label="lr {:g}")
@@ -213,8 +215,8 @@ class Grid:
     order_seed: int | tuple | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
                                   "vary only the initialisation", parse=_axis(_parse_optional_int),
                                   label="data-order seed {}", optional=True)
-    class_mode: str = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
-                           "(only digits 0..C-1)", parse=parse_str, label="class mode {}")
+    class_mode: str | tuple[str, ...] = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
+                           "(only digits 0..C-1)", parse=_axis(parse_str), label="class mode {}")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -256,16 +258,19 @@ class Grid:
                                                                           values_of(self.order_seed)):
             raise UnderspecError("init_seed and order_seed together leave the seeds nothing to vary (every network "
                                  "would be the same): fix one of them, or neither (the paper: a seed sets both)")
-        if self.stop_loss is not None and not (math.isfinite(self.stop_loss) and self.stop_loss > 0):
+        if any(v is not None and not (math.isfinite(v) and v > 0) for v in values_of(self.stop_loss)):
             raise UnderspecError(f"stop_loss must be a training cross-entropy > 0 (e.g. 0.01), or None to train "
                                  f"every epoch; got {shown(self.stop_loss)}")
-        check_choice(self.class_mode, CLASS_MODES, "class mode")
+        for mode in values_of(self.class_mode):
+            check_choice(mode, CLASS_MODES, "class mode")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
         if self.steps is not None and isinstance(self.batch_size, tuple):
             raise UnderspecError("a steps budget needs one batch size: with several, each would train a different "
                                  "number of epochs; give --epochs instead, or one grid per batch size")
-        if self.steps is not None and self.class_mode == "subset":
+        if self.steps is not None and isinstance(self.epochs, tuple):
+            raise UnderspecError("a steps budget sets the epochs: give steps or a list of epochs, not both")
+        if self.steps is not None and "subset" in values_of(self.class_mode):
             raise UnderspecError("a steps budget needs class_mode relabel: in subset mode every C trains on its own "
                                  "number of images, so one budget gives each a different number of epochs")
 

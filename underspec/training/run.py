@@ -94,7 +94,8 @@ class Run:
         the given ones leave one member (``run.index(seed=42)`` in a grid of one lambda and one C). A clear
         error if none or several are left, or a value has the wrong type (a seed of 0.7 or a C of 2.9 is never
         rounded to a member)."""
-        return find_member(self.grid, {"seed": seed, "l1": l1, "n_classes": n_classes})
+        given = {"seed": seed, "l1": l1, "n_classes": n_classes}
+        return find_member(self.grid, {k: v for k, v in given.items() if v is not None})
 
     @property
     def parts(self) -> list["Run"]:
@@ -301,14 +302,14 @@ class MixedRun:
 
 
 def find_member(grid: Grid, given: dict) -> int:
-    """The number of the one member of ``grid`` whose settings (``grid.member_names()``) are ``given``
-    (None: any value); a one-line error naming the grid's values, or some candidates, otherwise."""
+    """The number of the one member of ``grid`` whose settings (``grid.member_names()``) are ``given`` (the
+    others may be any value); a one-line error naming the grid's values, or some candidates, otherwise."""
     names = grid.member_names()
     unknown = [k for k in given if k not in names]
     if unknown:
         raise UnderspecError(f"{shown(unknown[0])} is not an axis of this run: address a member by "
                              f"{', '.join(names)}")
-    given = {k: _exact(v, k, grid) for k, v in given.items() if v is not None}
+    given = {k: _exact(v, k, grid) for k, v in given.items()}
     asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
     members = grid.members()
     found = [i for i, member in enumerate(members)
@@ -324,7 +325,10 @@ def find_member(grid: Grid, given: dict) -> int:
 
 
 def _exact(value, name: str, grid: Grid):
-    """A setting as a member tuple holds it, never rounded (a seed of 0.7 is no seed)."""
+    """A setting as a member tuple holds it, never rounded (a seed of 0.7 is no seed); None stays None (no
+    stopping rule, no fixed seed)."""
+    if value is None:
+        return None
     j = grid.member_names().index(name)
     sample = next((m[j] for m in grid.members() if m[j] is not None), 0)
     if isinstance(sample, str):
