@@ -18,6 +18,10 @@ about 80%), sums over each image's non-zero pixels (``embedding_bag`` over the r
 stacked as (S, D, M*H)): the same sums over fewer terms, so exact up to float rounding, and about 2.5x
 cheaper on a CPU. See ``products.py``.
 
+A mixed grid (``Grid.parts``) is trained group by group: the parts that share a width, depth, batch size,
+optimizer, schedule and class mode form one group, trained as the programs above with the learning rate,
+momentum, weight decay and both seeds set per member; each part comes back as its own ``Run`` (``MixedRun``).
+
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain, through every hidden layer) and applied by
 ``optimizers.StackedOptimizer``: torch.optim's SGD (momentum, weight decay), Adam and AdamW written out with
 a learning rate, momentum and weight decay per member, each member updated as its own torch.optim would.

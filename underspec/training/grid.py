@@ -170,10 +170,15 @@ def knob(default, help: str, *, parse, label: str, flag: str | None = None, scie
 
 @dataclass(frozen=True)
 class Grid:
-    """The product of its list knobs (seeds x L1 strengths x class counts), trained under its scalar knobs.
+    """The product of its list knobs (seeds x L1 strengths x class counts) and of its axes.
 
     The defaults train one network of the paper's protocol; ``Grid.paper()`` is the paper's whole grid.
-    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. A member's seed sets both
+    Members are ordered seed-major: ``members()[i]`` is ``(seed, l1, n_classes)``. Any other knob but
+    ``steps`` may be given several values (``hidden=[16, 64]``, ``optimizer=["sgd", "adam"]``, ``lr="0.01
+    0.001"``): it is then an *axis* (``axes()``), the grid is mixed, and it is the product of its uniform
+    ``parts()``, one per combination of axis values, each a grid with one value of every knob; a member's tuple
+    then also holds its axis values (``member_names()``). A knob of one value stays a plain value, so every
+    uniform grid (and its cache key) is as before. A member's seed sets both
     its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
     of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?).
     Every value may also be given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``,
