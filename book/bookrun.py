@@ -701,18 +701,25 @@ DEPTH_WIDTH = 64
 # a round value above the final training loss of width 16 on mnist-5k after 50 epochs (about 0.30); width 4
 # (about 0.9) never reaches it and is left out
 EQUAL_LOSS = 0.35
+OPTIMIZERS = ("sgd", "adam")
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
+LEARNING_RATES = (0.01, 3e-4)  # the paper's SGD rate and Adam's usual one, each with both optimizers
 
 
-def first_look_settings(init_seed: int) -> dict[str, dict[str, dict]]:
-    """The first look's experiments: {experiment: {setting: the knobs it changes from the paper's network}}.
-    Settings that coincide (width 16 with SGD and both seeds varying) are one grid, trained once."""
+def first_look_experiments(init_seed: int) -> dict[str, tuple[list[dict], object]]:
+    """The first look's experiments: {experiment: (the knobs of its grids, each changed from the paper's
+    network, and the name of a setting: a function of a part's grid)}. Where an experiment is a product of
+    axes it is one mixed grid (``Grid.parts``), trained in one call."""
+    def seeds_varied(g):
+        return "init only" if g.order_seed is not None else "order only" if g.init_seed is not None else "init and order"
+
     return {
-        "width (depth 1)": {str(h): {"hidden": h} for h in WIDTHS},
-        f"width at train loss {EQUAL_LOSS}": {str(h): {"hidden": h, "stop_loss": EQUAL_LOSS} for h in WIDTHS[1:]},
-        f"depth (width {DEPTH_WIDTH})": {str(d): {"hidden": DEPTH_WIDTH, "depth": d} for d in DEPTHS},
-        "optimizer (width 16)": {"SGD, lr 0.01": {}, "Adam, lr 3e-4": {"optimizer": "adam", "lr": 3e-4}},
-        "what the seeds vary (width 16)": {"init and order": {}, "init only": {"order_seed": init_seed},
-                                           "order only": {"init_seed": init_seed}},
+        "width (depth 1)": ([{"hidden": WIDTHS}], lambda g: str(g.hidden)),
+        f"width at train loss {EQUAL_LOSS}": ([{"hidden": WIDTHS[1:], "stop_loss": EQUAL_LOSS}], lambda g: str(g.hidden)),
+        f"depth (width {DEPTH_WIDTH})": ([{"hidden": DEPTH_WIDTH, "depth": DEPTHS}], lambda g: str(g.depth)),
+        "optimizer x learning rate (width 16)": ([{"optimizer": OPTIMIZERS, "lr": LEARNING_RATES}],
+                                                 lambda g: f"{OPTIMIZER_NAMES[g.optimizer]}, lr {g.lr:g}"),
+        "what the seeds vary (width 16)": ([{}, {"order_seed": init_seed}, {"init_seed": init_seed}], seeds_varied),
     }
 
 
@@ -773,14 +780,15 @@ class FirstLook:
                 f"setting: {len(b.seeds)} seeds ({', '.join(map(str, b.seeds))}), λ = {fmt_l1(b.l1[0])}, "
                 f"C = {b.n_classes[0]}, {b.for_data(n).epochs} epochs of batch {b.batch_size}; widths {widths} at "
                 f"depth 1 (and from {WIDTHS[1]} on, each network stopped once its training loss is below "
-                f"{EQUAL_LOSS}), depths {', '.join(map(str, DEPTHS))} at width {DEPTH_WIDTH}, SGD (lr {b.lr:g}) "
-                "against Adam (lr 3e-4), and one source of randomness fixed at a time.")
+                f"{EQUAL_LOSS}), depths {', '.join(map(str, DEPTHS))} at width {DEPTH_WIDTH}, SGD and Adam each at "
+                f"learning rates {' and '.join(f'{lr:g}' for lr in LEARNING_RATES)}, and one source of randomness "
+                "fixed at a time.")
 
 
 def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50,
                n_train: int | None = None, n_test: int | None = None, device: str = "auto",
                results_dir: str | None = "../runs/cache", steps=None) -> FirstLook:
-    """Every setting of ``first_look_settings`` trained (or loaded from the cache) for the chapter's first
+    """Every setting of ``first_look_experiments`` trained (or loaded from the cache) for the chapter's first
     ``FIRST_LOOK_SEEDS`` seeds at its first lambda and largest C, and compared (``seed_similarity``)."""
     data = underspec.load_dataset(dataset).take(n_train, n_test)
     grid = underspec.Grid(PAPER_SEEDS if seeds is None else seeds, PAPER_L1 if l1 is None else l1,
@@ -790,22 +798,23 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
     cache = Path(results_dir).resolve() if results_dir else None
     _map_from_disk()
     rows, pairs, epochs = [], {}, {}
-    measured = {}  # grid -> its table and epochs (settings that coincide are measured once)
-    for experiment, settings in first_look_settings(base.seeds[0]).items():
-        for setting, knobs in settings.items():
-            grid = dataclasses.replace(base, **knobs)
-            if grid not in measured:
-                run = underspec.load_or_train(grid, data, cache_dir=cache, device=device, progress=False,
-                                              snapshots=False, embeddings=False)
-                stopped = run.members.get("stopped")  # a stopping rule's epochs (NA: trained to the end)
-                trained = ([run.grid.epochs] * len(run.grid) if stopped is None
-                           else stopped.fillna(run.grid.epochs).astype(int).tolist())
-                measured[grid] = seed_similarity(run, data), trained
-                if grid.depth == max(DEPTHS):
-                    deepest = layer_similarity(run, data)
-            table, trained = measured[grid]
-            pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
-            rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
+    measured = {}  # part grid -> its table and epochs (settings that coincide, e.g. width 16 with SGD, once)
+    for experiment, (grids, name) in first_look_experiments(base.seeds[0]).items():
+        for knobs in grids:
+            run = underspec.load_or_train(dataclasses.replace(base, **knobs), data, cache_dir=cache, device=device,
+                                          progress=False, snapshots=False, embeddings=False)
+            for part in run.parts:
+                if part.grid not in measured:
+                    stopped = part.members.get("stopped")  # a stopping rule's epochs (NA: trained to the end)
+                    trained = ([part.grid.epochs] * len(part.grid) if stopped is None
+                               else stopped.fillna(part.grid.epochs).astype(int).tolist())
+                    measured[part.grid] = seed_similarity(part, data), trained
+                    if part.grid.depth == max(DEPTHS):
+                        deepest = layer_similarity(part, data)
+                setting = name(part.grid)
+                table, trained = measured[part.grid]
+                pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
+                rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
     layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
         experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
         for layer, part in deepest.groupby("layer")], ignore_index=True)
