@@ -13,6 +13,7 @@ from underspec import Grid, UnderspecError, reference_train, train
 from underspec.cli import main
 from underspec.metrics.layers import layer_similarity
 from underspec.metrics.seed_similarity import seed_similarity, similarity_estimates
+from underspec.report.widgets import training_explorer
 from underspec.training.run import MixedRun
 
 from test_engine import max_difference
@@ -118,6 +119,8 @@ def test_a_mixed_run_is_addressed_by_any_axes_and_saves_and_loads(small, tmp_pat
         run.member(width=8)
     with pytest.raises(UnderspecError, match=r"layer_similarity takes a run of one width.*run\.part\(hidden=8"):
         layer_similarity(run, small)
+    with pytest.raises(UnderspecError, match=r"an explorer takes a run of one width"):
+        training_explorer(run)
 
     loaded = underspec.load_run(run.save(tmp_path / "run"))
     assert isinstance(loaded, MixedRun) and loaded.grid == grid

@@ -22,6 +22,7 @@ from ..metrics.matching import match_units
 from ..metrics.representations import pca_trajectories
 from ..metrics.symmetry import permute_hidden
 from ..training.model import forward
+from ..training.run import check_run
 from . import pictures
 from .style import fmt_l1, png_bytes, subtitle
 
@@ -113,7 +114,7 @@ class Explorer:
 
 
 def _run_options(run, epochs: bool = True) -> dict[str, tuple]:
-    g = run.grid
+    g = check_run(run, "an explorer").grid
     classes = list(g.n_classes)
     why = (f"C (classes) offers {', '.join(map(str, classes))}: the class counts this run recorded every epoch "
            "for (recording all of 2..10 would need far more memory); the study chapter compares every C.")
@@ -226,7 +227,7 @@ def representation_explorer(run, labels, *, static_epochs=None, **defaults) -> E
 
     ``static_epochs``: epochs of a precomputed slider for the static page (default: none, a still image).
     """
-    if run.embeddings is None:
+    if check_run(run, "the representation explorer").embeddings is None:
         raise UnderspecError("the representation explorer needs embeddings: train with embeddings=True")
     state = _default(run, **defaults)
     cache = {}
