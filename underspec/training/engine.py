@@ -33,7 +33,7 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
@@ -74,11 +74,12 @@ class MemoryPlan:
     per-epoch records asked for, of every member, kept until the end), ``per_member`` (the working memory of
     one member being trained: parameters, gradients, their sum, the optimizer's state, its activations on a
     batch and on the test set) and ``per_stream`` (what each stream of a block adds: its copy of the test
-    images)."""
+    images); ``networks``: how many networks the records are of."""
 
     records: int
     per_member: int
     per_stream: int
+    networks: int
 
 
 def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snapshots: bool, embeddings: bool,
@@ -93,7 +94,8 @@ def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snap
     # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
     # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
     working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
-    return MemoryPlan((len(grid) if n_members is None else n_members) * per_record, working, n_test * n_inputs * itemsize)
+    n = len(grid) if n_members is None else n_members
+    return MemoryPlan(n * per_record, working, n_test * n_inputs * itemsize, n)
 
 
 def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize: int) -> tuple[int, int]:
@@ -134,7 +136,7 @@ def block_sizes(plan: MemoryPlan, budget: int | None, n_streams: int, n_columns:
         return n_streams, n_columns
     free = budget - plan.records - plan.per_stream
     if free < plan.per_member:
-        n = n_streams * n_columns
+        n = plan.networks
         fit = budget // (plan.records // n + plan.per_member + plan.per_stream)
         fits = f"about {fit:,} such networks would fit" if fit else "not even one such network fits"
         raise UnderspecError(
@@ -342,16 +344,18 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     for i, part in enumerate(parts):
         key = (part.hidden, part.depth, part.batch_size, part.optimizer, part.epochs, part.class_mode, part.stop_loss)
         groups.setdefault(key, []).append(i)
+    members = {key: _members([parts[i] for i in indices]) for key, indices in groups.items()}
+    memory = {key: memory_plan(parts[indices[0]], d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
+                               embeddings=keep_embeddings, itemsize=itemsize, n_members=len(members[key]))
+              for key, indices in groups.items()}
+    records = sum(plan.records for plan in memory.values())  # every group's records are kept to the end
     plans = []
-    for indices in groups.values():
-        group = [parts[i] for i in indices]
-        members = _members(group)
-        plan = memory_plan(group[0], d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
-                           embeddings=keep_embeddings, itemsize=itemsize, n_members=len(members))
-        blocks = [block for program in _programs(group[0], members, data.y_train)
+    for key, indices in groups.items():
+        plan = replace(memory[key], records=records, networks=len(grid))
+        blocks = [block for program in _programs(parts[indices[0]], members[key], data.y_train)
                   for block in _split(program, *block_sizes(plan, budget, len(program.orders),
                                                             len(program.members[0]), device))]
-        plans.append((indices, members, blocks))
+        plans.append((indices, members[key], blocks))
 
     started = time.perf_counter()
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
