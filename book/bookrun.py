@@ -815,6 +815,7 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                 table, trained = measured[part.grid]
                 pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
                 rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
+            del run  # before the next grid trains: the chapter stays within 1 GB
     layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
         experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
         for layer, part in deepest.groupby("layer")], ignore_index=True)

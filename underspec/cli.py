@@ -42,8 +42,9 @@ def add_knob_flags(parser: argparse.ArgumentParser, title: str) -> None:
     for f in dataclasses.fields(Grid):
         flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
         default = f.default if not isinstance(f.default, tuple) else " ".join(map(str, f.default))
-        group.add_argument(flag, dest=f.name, nargs="+" if f.metadata["list"] or f.metadata["axis"] else None, metavar=f.name.upper(),
-                           help=f"{f.metadata['help']} (default {default})")
+        several = f.metadata["list"] or f.metadata["axis"]  # an axis: several values make a mixed grid
+        group.add_argument(flag, dest=f.name, nargs="+" if several else None, metavar=f.name.upper(),
+                           help=f"{f.metadata['help']}{'; several: an axis' * f.metadata['axis']} (default {default})")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:

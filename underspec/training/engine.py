@@ -348,10 +348,10 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     memory = {key: memory_plan(parts[indices[0]], d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
                                embeddings=keep_embeddings, itemsize=itemsize, n_members=len(members[key]))
               for key, indices in groups.items()}
-    records = sum(plan.records for plan in memory.values())  # every group's records are kept to the end
+    kept = sum(plan.records for plan in memory.values())  # every group's records are kept to the end
     plans = []
     for key, indices in groups.items():
-        plan = replace(memory[key], records=records, networks=len(grid))
+        plan = replace(memory[key], records=kept, networks=len(grid))
         blocks = [block for program in _programs(parts[indices[0]], members[key], data.y_train)
                   for block in _split(program, *block_sizes(plan, budget, len(program.orders),
                                                             len(program.members[0]), device))]

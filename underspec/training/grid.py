@@ -178,8 +178,7 @@ class Grid:
     0.001"``): it is then an *axis* (``axes()``), the grid is mixed, and it is the product of its uniform
     ``parts()``, one per combination of axis values, each a grid with one value of every knob; a member's tuple
     then also holds its axis values (``member_names()``). A knob of one value stays a plain value, so every
-    uniform grid (and its cache key) is as before. A member's seed sets both
-    its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
+    uniform grid (and its cache key) is as before. A member's seed sets both its initialisation and its data order, as in the paper, unless ``init_seed`` or ``order_seed`` fixes one
     of the two for the whole grid (then the seeds vary only the other: where does the diversity come from?).
     Every value may also be given as the string a command line passes (``seeds="0-6"``, ``l1="0 0.01"``,
     ``epochs="50"``).
@@ -191,37 +190,40 @@ class Grid:
                                  parse=parse_floats, label="λ")
     n_classes: tuple[int, ...] = knob((10,), "class counts C in 2..10, ranges allowed: 2-10 or 2 5 10",
                                       parse=parse_ints, label="C", flag="classes")
-    hidden: int | tuple[int, ...] = knob(16, "hidden units (several: an axis, e.g. 16 64 256)", parse=_axis(parse_int), label="hidden {}")
-    depth: int | tuple[int, ...] = knob(1, "hidden layers, each of `hidden` units (the paper: 1)", parse=_axis(parse_int), label="depth {}",
-                      optional=True)
+    hidden: int | tuple[int, ...] = knob(16, "hidden units", parse=_axis(parse_int), label="hidden {}")
+    depth: int | tuple[int, ...] = knob(1, "hidden layers, each of `hidden` units (the paper: 1)",
+                                        parse=_axis(parse_int), label="depth {}", optional=True)
     epochs: int | tuple[int, ...] = knob(50, "epochs (passes over the training images)", parse=_axis(parse_int),
                                          label="{} epochs")
     steps: int | None = knob(None, "a budget of SGD steps instead of epochs, rounded up to whole epochs (the "
                              "paper: 46,900 = 50 epochs of 938 steps); overrides epochs", parse=_parse_optional_int,
                              label="{} steps budget")
-    stop_loss: float | tuple | None = knob(None, "stop updating a network after the first epoch whose mean training "
-                                   "cross-entropy is below this (to compare networks at equal training loss, as "
-                                   "Neyshabur et al. 2019); the epoch is in run.members",
-                                   parse=_axis(_parse_optional_float),
-                                   label="stop below train loss {:g}", optional=True)
+    stop_loss: float | tuple | None = knob(None, "stop updating a network after the first epoch whose mean "
+                                           "training cross-entropy is below this (to compare networks at equal "
+                                           "training loss, as Neyshabur et al. 2019); the epoch is in run.members",
+                                           parse=_axis(_parse_optional_float), label="stop below train loss {:g}",
+                                           optional=True)
     batch_size: int | tuple[int, ...] = knob(64, "images per SGD step", parse=_axis(parse_int), label="batch {}")
     lr: float | tuple[float, ...] = knob(0.01, "learning rate", parse=_axis(parse_float), label="lr {:g}")
-    optimizer: str | tuple[str, ...] = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults otherwise)",
-                          parse=_axis(parse_str), label="{}")
-    momentum: float | tuple[float, ...] = knob(0.0, "SGD momentum in [0, 1) (the paper: 0; Adam and AdamW take none)",
-                           parse=_axis(parse_float), label="momentum {:g}",
-                           optional=True)
-    weight_decay: float = knob(0.0, "weight decay >= 0 on every parameter, as torch.optim applies it (the "
-                               "paper: 0; AdamW decouples it)", parse=_axis(parse_float), label="weight decay {:g}",
-                               optional=True)
-    init_seed: int | tuple | None = knob(None, "one initialisation for every network, drawn with this seed: the seeds then "
-                                 "vary only the data order", parse=_axis(_parse_optional_int), label="init seed {}",
-                                 optional=True)
-    order_seed: int | tuple | None = knob(None, "one data order for every network, drawn with this seed: the seeds then "
-                                  "vary only the initialisation", parse=_axis(_parse_optional_int),
-                                  label="data-order seed {}", optional=True)
-    class_mode: str | tuple[str, ...] = knob("relabel", "what C means: relabel (the paper: digits >= C become class 0) or subset "
-                           "(only digits 0..C-1)", parse=_axis(parse_str), label="class mode {}")
+    optimizer: str | tuple[str, ...] = knob("sgd", f"one of {', '.join(OPTIMIZERS)} (torch.optim's, its defaults "
+                                            "otherwise)", parse=_axis(parse_str), label="{}")
+    momentum: float | tuple[float, ...] = knob(0.0, "SGD momentum in [0, 1) (the paper: 0; Adam and AdamW take "
+                                               "none)", parse=_axis(parse_float), label="momentum {:g}",
+                                               optional=True)
+    weight_decay: float | tuple[float, ...] = knob(0.0, "weight decay >= 0 on every parameter, as torch.optim "
+                                                   "applies it (the paper: 0; AdamW decouples it)",
+                                                   parse=_axis(parse_float), label="weight decay {:g}",
+                                                   optional=True)
+    init_seed: int | tuple | None = knob(None, "one initialisation for every network, drawn with this seed: the "
+                                         "seeds then vary only the data order", parse=_axis(_parse_optional_int),
+                                         label="init seed {}", optional=True)
+    order_seed: int | tuple | None = knob(None, "one data order for every network, drawn with this seed: the "
+                                          "seeds then vary only the initialisation",
+                                          parse=_axis(_parse_optional_int), label="data-order seed {}",
+                                          optional=True)
+    class_mode: str | tuple[str, ...] = knob("relabel", "what C means: relabel (the paper: digits >= C become "
+                                             "class 0) or subset (only digits 0..C-1)", parse=_axis(parse_str),
+                                             label="class mode {}")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

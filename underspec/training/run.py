@@ -173,34 +173,15 @@ class Run:
         """Write the run to ``directory`` (created; must not hold anything else), atomically, with the SHA-256
         of every file recorded in ``run.json`` (``load_run`` checks them). A failure (full or read-only disk, a
         kill) leaves nothing behind; temporaries of saves killed earlier are removed first."""
-        directory = Path(directory).expanduser()
-        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-            raise UnderspecError(f"{directory} is not empty: choose a new folder or remove it first")
-        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        try:
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(directory.parent, f".{directory.name}.tmp-*")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
+        def write(tmp: Path) -> dict:
             tensors = {name: getattr(self, name) for name in RECORDS}
             tensors.update(snapshots=self.snapshots, embeddings=self.embeddings, probe_index=self.probe_index,
                            deeper_embeddings=self.deeper_embeddings)
             torch.save({k: _to_cpu(v) for k, v in tensors.items()}, tmp / TENSOR_FILE)
             self.history.to_parquet(tmp / HISTORY_FILE, index=False)
-            meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": self.grid.to_dict(),
-                    "data": self.data_name, "meta": self.meta,
-                    "sha256": {name: sha256(tmp / name) for name in (TENSOR_FILE, HISTORY_FILE)}}
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-            if directory.exists():
-                directory.rmdir()
-            os.replace(tmp, directory)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise write_error(directory, exc) from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return directory
+            return {"sha256": {name: sha256(tmp / name) for name in (TENSOR_FILE, HISTORY_FILE)}}
+
+        return _save(directory, self, write)
 
 
 @dataclass(eq=False)
@@ -273,32 +254,41 @@ class MixedRun:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the run to ``directory`` as ``Run.save`` does, one folder per part, atomically."""
-        directory = Path(directory).expanduser()
-        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-            raise UnderspecError(f"{directory} is not empty: choose a new folder or remove it first")
-        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        names = [f"part-{i:03d}" for i in range(len(self.parts))]
-        try:
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(directory.parent, f".{directory.name}.tmp-*")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
+        def write(tmp: Path) -> dict:
+            names = [f"part-{i:03d}" for i in range(len(self.parts))]
             for name, part in zip(names, self.parts):
                 part.save(tmp / name)
-            meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": self.grid.to_dict(),
-                    "data": self.data_name, "meta": self.meta, "parts": names,
-                    "sha256": {f"{name}/{META_FILE}": sha256(tmp / name / META_FILE) for name in names}}
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-            if directory.exists():
-                directory.rmdir()
-            os.replace(tmp, directory)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise write_error(directory, exc) from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return directory
+            return {"parts": names, "sha256": {f"{name}/{META_FILE}": sha256(tmp / name / META_FILE) for name in names}}
+
+        return _save(directory, self, write)
+
+
+def _save(directory: str | os.PathLike, run: "Run | MixedRun", write) -> Path:
+    """Save ``run`` into the new folder ``directory`` atomically: ``write(tmp)`` writes its files into a
+    temporary folder beside it and returns what ``run.json`` records of them (checksums, parts); then the folder
+    is moved into place. A failure leaves nothing behind; temporaries of saves killed earlier are removed."""
+    directory = Path(directory).expanduser()
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise UnderspecError(f"{directory} is not empty: choose a new folder or remove it first")
+    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(directory.parent, f".{directory.name}.tmp-*")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "grid": run.grid.to_dict(), "data": run.data_name,
+                "meta": run.meta, **write(tmp)}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        if directory.exists():
+            directory.rmdir()
+        os.replace(tmp, directory)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(directory, exc) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
 
 
 def find_member(grid: Grid, given: dict) -> int:
