@@ -21,9 +21,9 @@ from .training.engine import train
 from .training.grid import Grid
 from .training.model import PaperMLP, forward, init_params
 from .training.paper_loop import reference_train, train_paper_loop
-from .training.run import Member, Run, load_run
+from .training.run import Member, MixedRun, Run, load_run
 
-__all__ = ["Dataset", "Grid", "Member", "PaperMLP", "Run", "UnderspecError", "class_labels", "forward",
+__all__ = ["Dataset", "Grid", "Member", "MixedRun", "PaperMLP", "Run", "UnderspecError", "class_labels", "forward",
            "init_params", "load_dataset", "load_or_train", "load_run", "reference_train", "train",
            "train_paper_loop"]
 __all__ += ["accuracy", "align_units", "aligned_view", "apc", "barrier", "compare", "disagreement",

@@ -293,8 +293,9 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
-          embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None) -> Run:
-    """Train every member of ``grid`` on ``data`` at once and return the ``Run``.
+          embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None) -> Run | MixedRun:
+    """Train every member of ``grid`` on ``data`` at once and return the ``Run`` (for a mixed grid, the
+    ``MixedRun``: a Run per part; see the module docstring for how its parts are grouped).
 
     ``snapshots`` / ``embeddings``: record every epoch's parameters / every hidden layer's pre-activations
     on the probe images (the first ``probe_size`` test images); ``"auto"`` records them when they fit in 512 MiB.
