@@ -4,8 +4,9 @@
     python width_depth.py --widths 16 64 --epochs 2  # a quick look
     python width_depth.py --device cuda
 
-For every (width, depth, optimizer) the engine trains the seeds together (one grid: the grid's axes are scalars,
-so each setting is its own grid) and the loop trains one network of it; both on mnist-5k at lambda 0, C = 10.
+For every (width, depth, optimizer) the engine trains the seeds together (each setting timed as its own grid;
+settings of different shapes train one after the other even in one mixed grid, and `mixed_grid.py` measures
+what one call gains where settings share a shape) and the loop trains one network of it; both on mnist-5k at lambda 0, C = 10.
 Prints networks x steps per second of each, their ratio, how many blocks the engine split the grid into under
 its memory budget (``--budget-gib`` forces a smaller one), and the peak memory of the whole run; appends the
 result to RESULTS.md. On a CPU the engine's time includes choosing its first-layer products for a shape it has
