@@ -225,3 +225,14 @@ def test_a_mixed_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same
         assert (a.history[numbers] - b.history[numbers]).abs().to_numpy().max() <= 1e-12  # the norm's sum: ulps
     with pytest.raises(UnderspecError, match=r"records of .* for 12 networks"):
         train(grid, small, memory_budget=records, **kw)
+
+
+def test_a_depth_axis_is_compared_layer_by_layer(small):
+    run = train(Grid(seeds=(0, 1, 2), hidden=8, depth=(1, 2), epochs=1), small, progress=False, probe_size=10)
+    table = layer_similarity(run, small, probe_size=30)
+    assert list(table.columns[:4]) == ["depth", "seed_a", "seed_b", "layer"]
+    assert table.groupby("depth").layer.max().to_dict() == {1: 1, 2: 2} and len(table) == 3 * (1 + 2)
+    deep = table[table.depth == 2].drop(columns="depth").reset_index(drop=True)
+    pd.testing.assert_frame_equal(deep, layer_similarity(run.part(depth=2), small, probe_size=30))
+    with pytest.raises(UnderspecError, match="compare measures the paper's one hidden layer; this run has 2"):
+        underspec.compare(run)

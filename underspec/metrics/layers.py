@@ -23,7 +23,7 @@ import torch
 
 from ..training.data import Dataset, class_labels
 from ..training.model import depth_of, permutation_spec, preactivations
-from ..training.run import Run, check_run
+from ..training.run import MixedRun, Run, check_run
 from .matching import DEFAULT_POLICY, apc, match_activations, match_units, pe, seed_pairs
 from .representations import linear_cka
 from .symmetry import permute
@@ -71,7 +71,11 @@ def layer_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_clas
     """``layer_metrics`` for every seed pair of one configuration of ``run`` (default: its first lambda and
     largest C) on the first ``probe_size`` test images of its classes, and the same for the pair's initial
     parameters (the ``<metric>_null`` columns). One row per (pair, layer): ``seed_a``, ``seed_b``, ``layer``
-    (1 = first hidden layer), then the metrics and their nulls."""
+    (1 = first hidden layer), then the metrics and their nulls. A mixed run: part by part, the axes as its
+    first columns (a depth axis compares the layers of every depth)."""
+    if isinstance(run, MixedRun):
+        return run.tables(lambda part: layer_similarity(part, data, l1=l1, n_classes=n_classes,
+                                                        probe_size=probe_size, policy=policy))
     check_run(run, "layer_similarity")
     g = run.grid
     l1 = g.l1[0] if l1 is None else float(l1)

@@ -67,7 +67,9 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     in grid order (l1-major), then pairs, then targets. A pair with a diverged member (non-finite weights, see
     ``Run.meta["diverged"]``) keeps its row with NaN metrics, which ``summarize`` leaves out of ``n``.
     """
-    if isinstance(run, MixedRun):  # part by part, the axes as columns
+    if isinstance(run, MixedRun):  # part by part, the axes as columns (every part of one hidden layer)
+        for part in run.parts:  # every part checked before any is measured
+            _check_args(part, targets, policy, null, n_null, data)
         return run.tables(lambda part: compare(part, pairs, targets=targets, policy=policy, data=data, null=null,
                                                n_null=n_null, alive=alive, seed=seed))
     check_run(run, "compare")
