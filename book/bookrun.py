@@ -27,6 +27,8 @@ This file chooses grids and tables and calls the package; the metrics, nulls and
 """
 
 
+import ctypes
+import ctypes.util
 import dataclasses
 import functools
 import hashlib
@@ -52,6 +54,22 @@ from underspec.report.pictures import SETTING_METRICS
 from underspec.report.style import fmt_l1
 from underspec.training.cache import run_key
 from underspec.training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS
+
+def return_freed_memory_to_the_system() -> None:
+    """Large blocks (1 MiB and up) from their own memory maps, given back to the system when freed.
+
+    glibc raises its threshold for that after the first large block is freed, so the tens of megabytes a wide
+    layer's metrics allocate and free again afterwards stay in the process: a chapter's resident memory grows
+    with every wide network it measures. A fixed threshold (``mallopt(M_MMAP_THRESHOLD)``) keeps it at what is
+    in use. Nothing to do on a C library without ``mallopt``."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(1 << 20))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+return_freed_memory_to_the_system()
 
 DETAIL_CLASSES = (2, 5, 10)  # the class counts that get per-epoch records
 PROBE_SIZE = 500  # test images whose first-layer outputs are recorded every epoch
@@ -803,7 +821,9 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
         for knobs in grids:
             run = underspec.load_or_train(dataclasses.replace(base, **knobs), data, cache_dir=cache, device=device,
                                           progress=False, snapshots=False, embeddings=False)
-            for part in run.parts:
+            parts, run = run.parts, None  # measured one by one, each freed once measured: within 1 GB
+            while parts:
+                part = parts.pop(0)
                 if part.grid not in measured:
                     stopped = part.members.get("stopped")  # a stopping rule's epochs (NA: trained to the end)
                     trained = ([part.grid.epochs] * len(part.grid) if stopped is None
@@ -815,7 +835,6 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                 table, trained = measured[part.grid]
                 pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
                 rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
-            del run  # before the next grid trains: the chapter stays within 1 GB
     layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
         experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
         for layer, part in deepest.groupby("layer")], ignore_index=True)

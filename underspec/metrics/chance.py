@@ -113,14 +113,16 @@ def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n
     hidden space), computed without forming the mixed weights (``matching.mixed_correlation``)."""
     g = torch.Generator().manual_seed(seed)
     lead, h = a["w1"].shape[:-2], a["w1"].shape[-2]
-    gaussians = torch.randn(n_mix, *lead, h, h, generator=g, dtype=torch.float64)  # Q = haar_orthogonal of them
     views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
-    # a few mixings at a time: their QR and every view's (mixings, ..., H, H) float64 tensors for wide layers
-    # take hundreds of megabytes at once; the metrics of each mixing do not depend on the others
-    per_chunk = max(1, MIX_ELEMENTS // gaussians[0].numel())
+    # a few mixings at a time, each drawn when needed: their Gaussians, QR and every view's (mixings, ..., H, H)
+    # float64 tensors for wide layers take hundreds of megabytes at once; the metrics of each mixing do not
+    # depend on the others. The draws are those of all mixings at once wherever a chunk holds a multiple of 16
+    # numbers (torch draws normals 16 at a time), as it does for every H divisible by 4.
+    per_chunk = max(1, MIX_ELEMENTS // (math.prod(lead) * h * h))
     parts = []
-    for chunk in gaussians.split(per_chunk):
-        q = haar_orthogonal(chunk).to(a["w1"].device)  # (chunk, ..., H, H)
+    for start in range(0, n_mix, per_chunk):
+        gaussians = torch.randn(min(per_chunk, n_mix - start), *lead, h, h, generator=g, dtype=torch.float64)
+        q = haar_orthogonal(gaussians).to(a["w1"].device)  # (chunk, ..., H, H)
         metrics = metrics_of({view: mixed_correlation(ua, ub, q) for view, (ua, ub) in views.items()},
                              policy=policy)
         parts.append({k: v.double() for k, v in metrics.items() if not k.startswith("zero_var")})

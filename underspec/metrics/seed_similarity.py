@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 
 from ..training.data import Dataset, class_labels
@@ -55,8 +56,13 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     c = max(g.n_classes) if n_classes is None else int(n_classes)
     keep, labels = class_labels(data.y_test, c, g.class_mode)
     x = data.x_test[keep].double()
-    final = {k: v.double() for k, v in run.stack(l1, c).items()}
-    logits = forward(final, x)  # (S, T, C)
+    stacked = {record: run.stack(l1, c, record) for record in ("final", "init")}  # as trained, float32
+
+    def network(n: int, record: str = "final") -> dict:  # one seed's parameters in float64
+        return {k: v[n].double() for k, v in stacked[record].items()}
+
+    # seed by seed, in float64: the parameters and hidden layers of every seed at once take tens of megabytes
+    logits = torch.stack([forward(network(n), x) for n in range(len(g.seeds))])  # (S, T, C)
     acc = (logits.argmax(-1) == labels[keep]).double().mean(-1)  # (S,)
     churn = disagreement(logits[:, None], logits[None])  # (S, S)
     pairs = seed_pairs(g.seeds, "all")
@@ -68,11 +74,12 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     table = pd.DataFrame({"seed_a": [a for a, _ in pairs], "seed_b": [b for _, b in pairs],
                           "acc_a": p.numpy(), "acc_b": q.numpy(), "disagreement": churn[ia, ib].numpy(),
                           "disagreement_null": (1 - agree_by_chance).numpy()})
-    probe, probe_labels = x[:probe_size], labels[keep][:probe_size]
-    hidden = {}  # column -> the layer's pre-activations of every seed on the probe images (S, P, H)
-    for suffix, params in (("", final), ("_null", {k: v.double() for k, v in run.stack(l1, c, "init").items()})):
-        layers = preactivations(params, probe)
-        hidden.update({f"cka{suffix}": layers[0], f"cka_last{suffix}": layers[g.depth - 1]})
+    probe, probe_labels = x[:probe_size].clone(), labels[keep][:probe_size]
+    del x, logits
+    hidden = {}  # column -> every seed's pre-activations of the layer on the probe images, [(P, H)] * S
+    for suffix, record in (("", "final"), ("_null", "init")):
+        layers = [preactivations(network(n, record), probe) for n in range(len(g.seeds))]
+        hidden.update({f"cka{suffix}": [h[0] for h in layers], f"cka_last{suffix}": [h[g.depth - 1] for h in layers]})
     first = ("w1", "b1", "w2", "b2")  # the first hidden layer's weights in and out
     spec = permutation_spec(g.depth)
     # pair by pair: all pairs of wide layers at once (their structured nulls above all) take gigabytes
@@ -80,9 +87,10 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
         table[column] = [float(linear_cka(h[i], h[j])) for i, j in zip(ia, ib)]
     del hidden, layers  # wide layers: tens of megabytes that the paths below need
     for row, (i, j) in enumerate(zip(ia, ib)):
-        a, b = ({k: final[k][n] for k in first} for n in (i, j))
-        table.loc[row, "apc1_excess"] = float(pair_metrics(a, b)["apc1"] - null_structured(a, b, seed=seed)["apc1"])
-        a, b = ({k: v[n] for k, v in final.items()} for n in (i, j))
+        a, b = network(i), network(j)
+        first_a, first_b = ({k: params[k] for k in first} for params in (a, b))
+        table.loc[row, "apc1_excess"] = float(pair_metrics(first_a, first_b)["apc1"]
+                                              - null_structured(first_a, first_b, seed=seed)["apc1"])
         aligned = permute(b, weight_matching(a, b, spec=spec), spec)
         for column, other in (("barrier", aligned), ("barrier_null", b)):  # float32: the paths of wide layers
             path = linear_path(_single(a), _single(other), probe.float(), probe_labels)  # are large
