@@ -235,8 +235,9 @@ class MixedRun:
         if unknown:
             raise UnderspecError(f"{shown(unknown[0])} is not an axis of this mixed run: pick a part by "
                                  f"{', '.join(self.grid.axes())}")
-        found = [run for i, run in enumerate(self.parts)
-                 if all(self.settings(i)[k] == _exact(v, k, self.grid) for k, v in axes.items())]
+        members, names = self.grid.members(), self.grid.member_names()
+        axes = {k: _exact(v, k, members, names.index(k)) for k, v in axes.items()}
+        found = [run for i, run in enumerate(self.parts) if all(self.settings(i)[k] == v for k, v in axes.items())]
         if len(found) != 1:
             choices = "; ".join(", ".join(f"{k}={v!r}" for k, v in self.settings(i).items())
                                 for i in range(len(self.parts)))
@@ -299,9 +300,9 @@ def find_member(grid: Grid, given: dict) -> int:
     if unknown:
         raise UnderspecError(f"{shown(unknown[0])} is not an axis of this run: address a member by "
                              f"{', '.join(names)}")
-    given = {k: _exact(v, k, grid) for k, v in given.items()}
-    asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
     members = grid.members()
+    given = {k: _exact(v, k, members, names.index(k)) for k, v in given.items()}
+    asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
     found = [i for i, member in enumerate(members)
              if all(given.get(k, m) == m for k, m in zip(names, member))]
     if len(found) == 1:
@@ -314,13 +315,12 @@ def find_member(grid: Grid, given: dict) -> int:
                          f"(for example {named}{', ...' if len(found) > 6 else ''})")
 
 
-def _exact(value, name: str, grid: Grid):
-    """A setting as a member tuple holds it, never rounded (a seed of 0.7 is no seed); None stays None (no
-    stopping rule, no fixed seed)."""
+def _exact(value, name: str, members: list[tuple], j: int):
+    """A setting as entry ``j`` of the member tuples ``members`` holds it, never rounded (a seed of 0.7 is no
+    seed); None stays None (no stopping rule, no fixed seed)."""
     if value is None:
         return None
-    j = grid.member_names().index(name)
-    sample = next((m[j] for m in grid.members() if m[j] is not None), 0)
+    sample = next((m[j] for m in members if m[j] is not None), 0)
     if isinstance(sample, str):
         if not isinstance(value, str):
             raise UnderspecError(f"{name} must be a name, got {shown(value)}")
