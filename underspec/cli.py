@@ -15,8 +15,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pandas as pd
-
 from .errors import UnderspecError, check_choice, shown
 from .files import check_writable
 from .sweeps.config import SweepConfig, SweepSettings
@@ -181,8 +179,7 @@ def warn_diverged(run) -> None:
 def summary_table(run) -> str:
     """Final-epoch test accuracy per configuration: mean and std over the seeds that did not diverge
     (``seeds`` counts them; a configuration with none left says "diverged")."""
-    final = pd.concat([part.history[part.history.epoch == part.grid.epochs].assign(**run.settings(i))
-                       for i, part in enumerate(run.parts)])
+    final = run.tables(lambda part: part.history[part.history.epoch == part.grid.epochs])
     table = final.groupby([*run.grid.axes(), "l1", "n_classes"], dropna=False).test_acc.agg(["mean", "std", "count"])
     text = table.astype(object)
     text["mean"] = [f"{v:.4f}" if c else "diverged" for v, c in zip(table["mean"], table["count"])]

@@ -232,8 +232,8 @@ def study_tables(run: Run, data: Dataset, *, pairs: str = "all", far: Dataset | 
     (``member_table``) and ``shifts`` (``shift_table``: every seed pair under each shifted test set, with
     ``far`` as the far shift); for a mixed run, part by part with the axes as columns."""
     if isinstance(run, MixedRun):
-        tables = [study_tables(part, data, pairs=pairs, far=far, null=null) for part in run.parts]
-        return {name: run.tables(lambda part: tables[run.parts.index(part)][name]) for name in tables[0]}
+        per_part = {id(part): study_tables(part, data, pairs=pairs, far=far, null=null) for part in run.parts}
+        return {name: run.tables(lambda part: per_part[id(part)][name]) for name in ("metrics", "members", "shifts")}
     return {"metrics": compare(run, pairs, data=data, null=null),
             "members": member_table(run, data), "shifts": shift_table(run, data, far=far, pairs=pairs)}
 

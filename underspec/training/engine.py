@@ -500,9 +500,10 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
     return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
 
 
-def _constants(program: _Program, setup: _Setup, w1: torch.Tensor) -> _Constants:
-    """The per-member constants of ``program`` (see ``_Constants``); ``w1``: its stacked first layer."""
-    grid, members, device = setup.grid, [setup.members[i] for row in program.members for i in row], w1.device
+def _constants(program: _Program, setup: _Setup, members: list[_Member], w1: torch.Tensor) -> _Constants:
+    """The per-member constants of ``program`` (see ``_Constants``); ``members``: its members, stream-major;
+    ``w1``: its stacked first layer."""
+    grid, device = setup.grid, w1.device
     s, m, h = len(program.orders), len(program.members[0]), grid.hidden
     k = max(grid.n_classes)
     flat = torch.tensor(program.members).reshape(-1)  # (S*M,)
@@ -527,13 +528,12 @@ def _train_program(program: _Program, setup: _Setup):
     setup.test.set_batch(torch.arange(len(setup.y_test), device=setup.y_test.device).expand(len(program.orders), -1),
                          backward=False)  # the whole test set as every stream's batch
     params = _initial_params(program, setup)
-    const = _constants(program, setup, params["w1"])
+    members = [setup.members[i] for row in program.members for i in row]  # stream-major, as the layout
+    const = _constants(program, setup, members, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}
     n, device = len(program.train_index), params["w1"].device
     s, m = const.class_mask.shape[:2]
     Products = type(setup.products)
-
-    members = [setup.members[i] for row in program.members for i in row]
 
     def per_member(setting):  # a setting of every member, (S, M) float64, shaped for every parameter
         values = torch.tensor([getattr(member, setting) for member in members], dtype=torch.float64)

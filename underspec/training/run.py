@@ -106,6 +106,10 @@ class Run:
         """A uniform run's part has no axes of its own."""
         return {}
 
+    def tables(self, table_of) -> pd.DataFrame:
+        """``table_of(self)``: a uniform run is its only part (``MixedRun.tables`` adds the axes as columns)."""
+        return table_of(self)
+
     def layer_embeddings(self, layer: int = 1) -> torch.Tensor:
         """Hidden layer ``layer``'s (1 = the first) pre-activations on the probe images: (N, E+1, P, H)."""
         if self.embeddings is None:
