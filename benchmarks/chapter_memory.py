@@ -35,7 +35,7 @@ TARGET_GB = 1.0  # 10^9 bytes
 PEAK = ("import resource, sys\n"
         "print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
 FLOOR = ("%matplotlib inline\nimport matplotlib.pyplot, pandas, scipy, torch\nimport underspec\n"
-         "from underspec.report import claims, pictures, widgets\nimport bookrun")
+         "from underspec.report import pictures, widgets\nfrom underspec.studies import claims\nimport bookrun")
 
 
 def chapters() -> list[str]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from underspec.studies import book_study
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 TINY = {"dataset": "mnist-5k", "seeds": [0, 42, 1337], "l1": [0.0, 0.01], "classes": [5, 10], "epochs": 2,
@@ -127,10 +129,10 @@ def test_every_parameters_cell_is_the_shared_one():
     assert f"```python\n{book.PARAMETERS}\n```" in (BOOK / "running.md").read_text()
 
 
-def test_book_runs_reads_parameter_strings(tmp_path):
-    """papermill's -p passes lists as text: book_runs hands the raw values to Grid, which reads them."""
+def test_book_study_reads_parameter_strings(tmp_path):
+    """papermill's -p passes lists as text: book_study hands the raw values to Grid, which reads them."""
     book = bookrun()
-    runs = book.book_runs("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=200,
+    runs = book_study("mnist-5k", seeds="[0, 42]", l1="0 0.01", classes="4-5", epochs=1, n_train=200,
                           n_test=32, device="cpu", results_dir=str(tmp_path), steps="None")
     assert runs.paper.grid.seeds == (0, 42) and runs.paper.grid.l1 == (0.0, 0.01)
     assert runs.paper.grid.n_classes == (4, 5) and runs.detail.grid.n_classes == (5,)  # C = 5 has per-epoch records
@@ -139,12 +141,11 @@ def test_book_runs_reads_parameter_strings(tmp_path):
     assert banner.startswith("```{admonition} What was run for this page\n") and runs.summary() in banner
 
 
-def test_book_runs_take_a_steps_budget(tmp_path):
+def test_book_study_takes_a_steps_budget(tmp_path):
     """``steps`` (a string, as papermill passes it) sets the epochs: the fewest whole epochs that reach it; the
     subset-mode grid trains as many epochs (a steps budget is refused in subset mode)."""
-    book = bookrun()
     # C = 10 only: its subset-mode grid keeps all 64 images, one batch (a batch larger than the images is refused)
-    runs = book.book_runs("mnist-5k", seeds="[0]", l1="0", classes="10", n_train=64, n_test=32, device="cpu",
+    runs = book_study("mnist-5k", seeds="[0]", l1="0", classes="10", n_train=64, n_test=32, device="cpu",
                           results_dir=str(tmp_path), steps="3")
     assert runs.epochs == 3 and runs.steps == 3 and runs.paper.grid.epochs == 3  # one step an epoch
     assert runs.subset.grid.class_mode == "subset" and runs.subset.grid.epochs == 3
@@ -271,9 +272,9 @@ def test_every_figure_of_a_notebook_is_shown_not_only_the_first():
     backend turns interactive mode on while the first figure is drawn, and every later figure needs it."""
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")
-    code = ("import numpy as np, pandas as pd\nfrom underspec.report import pictures\n"
+    code = ("import numpy as np, pandas as pd\nfrom underspec.report import curves\n"
             "values = pd.DataFrame({'kind': ['a', 'a', 'b'], 'v': [1.0, 2.0, 3.0]})\n")
-    draw = "pictures.bars_with_points(values, x='kind', y='v', title='t', ylabel='v');"
+    draw = "curves.bars_with_points(values, x='kind', y='v', title='t', ylabel='v');"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(draw),
                                          nbformat.v4.new_code_cell(draw), nbformat.v4.new_code_cell(draw)])
     execute_in_kernel(nb)

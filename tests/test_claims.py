@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from underspec import UnderspecError
-from underspec.report import claims
+from underspec.studies import claims
 
 SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)

@@ -7,7 +7,8 @@ import torch
 
 import underspec
 from underspec import Grid, reference_train, train
-from underspec.training.engine import matmul_precision, memory_plan
+from underspec.training.engine import matmul_precision
+from underspec.training.memory import memory_plan
 
 RECORDS = ("init", "final", "grad_sum")
 
@@ -104,8 +105,10 @@ def test_the_stopping_rule_freezes_a_member_after_the_first_epoch_below_the_thre
                          ids=["dense-relabel", "sparse-subset"])
 def test_a_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same_networks(small, sparse, class_mode):
     """Blocks of whole streams, or of one stream's members, train one after the other: every member is the
-    network of the grid trained at once (bitwise with sparse products; dense batched products may round
-    differently by the batch's shape), and a budget its records do not fit in is refused in one line."""
+    network of the grid trained at once, and a budget its records do not fit in is refused in one line.
+
+    Equal to float64 rounding (1e-12), not bit for bit: a block has other shapes than the whole program, and
+    with several threads torch splits a product's sums by its shape (seen: 5.6e-17 at 2 threads, 0 at one)."""
     grid = Grid(seeds=(0, 42, 7), l1=(0.0, 0.01), n_classes=(3, 10), epochs=2, class_mode=class_mode)
     kw = dict(dtype=torch.float64, progress=False, probe_size=20, snapshots=True, embeddings=True, sparse=sparse)
     whole = train(grid, small, **kw)
@@ -121,10 +124,10 @@ def test_a_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same_netwo
         assert run.meta["blocks"] == blocks, (budget, run.meta["blocks"])
         for name in ("init", "final", "grad_sum", "snapshots"):
             for k, v in getattr(whole, name).items():
-                assert (getattr(run, name)[k] - v).abs().max() <= (0 if sparse else 1e-12), (budget, name, k)
-        assert (run.embeddings - whole.embeddings).abs().max() <= (0 if sparse else 1e-12)
+                assert (getattr(run, name)[k] - v).abs().max() <= 1e-12, (budget, name, k)
+        assert (run.embeddings - whole.embeddings).abs().max() <= 1e-12
         numbers = list(run.history.columns[4:])
-        assert (run.history[numbers] - whole.history[numbers]).abs().to_numpy().max() <= (0 if sparse else 1e-12)
+        assert (run.history[numbers] - whole.history[numbers]).abs().to_numpy().max() <= 1e-12
     with pytest.raises(underspec.UnderspecError, match=r"needs at least .* MiB .* such networks would fit"):
         train(grid, small, memory_budget=plan.records // 2, **kw)
 

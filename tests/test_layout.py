@@ -17,14 +17,21 @@ import underspec
 PACKAGE = Path(underspec.__file__).parent
 # Each layer may import only from the layers listed for it (besides itself).
 ALLOWED = {
-    "base": set(),  # errors.py, files.py, progress.py
+    "base": set(),  # errors.py, files.py, progress.py, text.py
     "training": {"base"},
     "metrics": {"base", "training"},
-    "report": {"base", "training", "metrics"},
-    "sweeps": {"base", "training", "metrics", "report"},
-    "cli": {"base", "training", "metrics", "report", "sweeps"},
+    "studies": {"base", "training", "metrics", "sweep files"},
+    "report": {"base", "training", "metrics", "studies"},
+    "sweeps": {"base", "training", "metrics", "studies", "report", "sweep files"},
+    "sweep files": {"base", "training"},  # sweeps/config.py and store.py: what a sweep writes, and how to read it
+    "cli": {"base", "training", "metrics", "studies", "report", "sweeps", "sweep files"},
     "face": {"base", "training", "metrics"},  # __init__.py: the public names of the first two layers
 }
+SWEEP_FILES = ("underspec.sweeps.config", "underspec.sweeps.store")
+# Modules of one idea: none of the package's over this many lines; the book's own helpers stay small (the
+# chapters' analyses belong in the package, tested).
+MODULE_LINES = 520
+BOOK_HELPERS = {"bookrun.py": 200}
 
 
 def layer_of(module: str) -> str:
@@ -32,7 +39,9 @@ def layer_of(module: str) -> str:
     parts = module.split(".")
     if parts == ["underspec"]:
         return "face"
-    if parts[1] in ("training", "metrics", "report", "sweeps"):
+    if module in SWEEP_FILES:
+        return "sweep files"
+    if parts[1] in ("training", "metrics", "studies", "report", "sweeps"):
         return parts[1]
     return "cli" if parts[1] == "cli" else "base"
 
@@ -68,6 +77,21 @@ def test_imports_run_one_way_along_the_data_flow():
     bad = [(a, b) for a, b, _, _ in package_imports()
            if layer_of(b) != layer_of(a) and layer_of(b) not in ALLOWED[layer_of(a)]]
     assert not bad, f"imports against the data flow: {bad}"
+
+
+def test_every_layer_is_known_and_every_module_is_one_idea():
+    """Every package folder is a layer of ALLOWED; no module is longer than MODULE_LINES; the book's helper
+    modules (outside the package) stay under their limits."""
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert folders <= set(ALLOWED), folders - set(ALLOWED)
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MODULE_LINES}
+    assert not long, f"modules over {MODULE_LINES} lines (split them by idea): {long}"
+    book = PACKAGE.parent / "book"
+    for name, limit in BOOK_HELPERS.items():
+        n = len((book / name).read_text().splitlines())
+        assert n <= limit, f"book/{name} has {n} lines (limit {limit}): move analysis into underspec.studies"
+    assert sorted(p.name for p in book.glob("*.py")) == sorted(BOOK_HELPERS), "a new helper module in book/"
 
 
 def test_no_import_cycles():

@@ -14,7 +14,7 @@ from underspec.cli import main
 from underspec.metrics.layers import layer_similarity
 from underspec.metrics.seed_similarity import seed_similarity, similarity_estimates
 from underspec.report.widgets import training_explorer
-from underspec.training.engine import memory_plan
+from underspec.training.memory import memory_plan
 from underspec.training.run import MixedRun
 
 from test_engine import max_difference
@@ -210,8 +210,9 @@ def test_the_cli_trains_a_mixed_grid_and_shows_every_part(tmp_path, capsys):
 
 def test_a_mixed_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same_networks(small):
     """The budget counts the records of every part (all are kept to the end): a budget that leaves room for
-    one member of the widest group at a time splits the groups, and every member is the one trained at once
-    (its parameters bit for bit; the mean gradient norm of the history is summed in another order)."""
+    one member of the widest group at a time splits the groups, and every member is the one trained at once,
+    to float64 rounding (1e-12): a block's products have other shapes than the whole group's, and with several
+    threads torch splits their sums by shape (bit for bit at one thread only)."""
     grid = Grid(seeds=(0, 1, 2), hidden=(8, 16), lr=(0.01, 0.1), epochs=1)
     kw = dict(dtype=torch.float64, progress=False, probe_size=20, snapshots=True, embeddings=True, sparse=True)
     whole = train(grid, small, **kw)
@@ -223,7 +224,7 @@ def test_a_mixed_grid_over_its_memory_budget_trains_in_blocks_and_gives_the_same
     assert whole.parts[-1].meta["blocks"] == 1 and run.parts[-1].meta["blocks"] == 6  # one member at a time
     for a, b in zip(run.parts, whole.parts):
         for name in ("init", "final", "grad_sum", "snapshots"):
-            assert all(torch.equal(getattr(a, name)[k], v) for k, v in getattr(b, name).items())
+            assert all((getattr(a, name)[k] - v).abs().max() <= 1e-12 for k, v in getattr(b, name).items())
         numbers = list(a.history.columns[4:])
         assert (a.history[numbers] - b.history[numbers]).abs().to_numpy().max() <= 1e-12  # the norm's sum: ulps
     with pytest.raises(UnderspecError, match=r"records of .* for 12 networks"):

@@ -20,4 +20,16 @@ def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "st
         from tqdm.auto import tqdm
     except ImportError:
         return _Silent()
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=0.5, file=sys.stderr)
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=interval(sys.stderr), file=sys.stderr)
+
+
+def interval(stream) -> float:
+    """Seconds between a bar's updates: twice a second on a terminal; once every ``LOG_INTERVAL`` seconds into
+    a file or a pipe (a log), where every update is kept and thousands of them bury the rest."""
+    try:
+        return 0.5 if stream.isatty() else LOG_INTERVAL
+    except (AttributeError, ValueError):  # a stream without isatty, or a closed one
+        return LOG_INTERVAL
+
+
+LOG_INTERVAL = 30.0

@@ -28,6 +28,13 @@ from ..training.grid import AXES
 from ..training.run import MixedRun, Run, check_run
 from .chance import null_structured
 from .matching import pair_metrics, seed_pairs, weight_matching
+
+# What each metric of ``seed_similarity`` and of ``layers.layer_similarity`` is called in a figure or a sentence.
+METRIC_NAMES = {"accuracy": "test accuracy", "disagreement": "disagreement between seeds",
+                "cka": "CKA, first hidden layer", "cka_last": "CKA, last hidden layer",
+                "apc1_excess": "APC-1 above its structured null", "barrier": "loss barrier, units aligned",
+                "apc_in": "APC, incoming weights", "apc_out": "APC, outgoing weights", "pe": "PE",
+                "apc_act": "APC, activations", "layer_cka": "CKA"}
 from .predictions import disagreement, linear_path
 from .representations import linear_cka
 from .symmetry import permute

@@ -14,7 +14,10 @@ import io
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
+from ..text import fmt_l1
 from ..training.grid import Grid
 
 RC = {
@@ -67,14 +70,16 @@ def styled(draw):
     return wrapper
 
 
+def as_numpy(x) -> np.ndarray:
+    """A tensor (any device, any float type) or array-like as a float64 numpy array, for drawing."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
 def metric_label(metric: str, *, short: bool = False) -> str:
     long, brief = METRIC_LABELS.get(metric, (metric, metric))
     return brief if short else long
-
-
-def fmt_l1(value: float) -> str:
-    """λ as the book writes it: 0, 0.001, 0.0025, ..."""
-    return "0" if value == 0 else f"{value:g}"
 
 
 def describe(grid: Grid, data_name: str, *, n_train: int | None = None, pairs: str | None = None,

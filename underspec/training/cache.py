@@ -21,7 +21,7 @@ RUNS_ENV = "UNDERSPEC_RUNS"
 def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
     """A short stable name for the training of ``grid`` on ``data`` with these recording options (and this
     version of the training code)."""
-    options = {k: str(v) for k, v in sorted(train_kwargs.items()) if k not in ("device", "progress")}
+    options = {k: str(v) for k, v in sorted(train_kwargs.items()) if k not in ("device", "progress", "threads")}
     blob = json.dumps({"grid": grid.to_dict(science_only=True), "data": data.name, "n_train": len(data.y_train),
                        "n_test": len(data.y_test), "options": options, "code": training_code_hash()},
                       sort_keys=True)
@@ -30,12 +30,14 @@ def run_key(grid: Grid, data: Dataset, **train_kwargs) -> str:
 
 
 def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | None = None,
-                  device: str | torch.device = "auto", progress: bool = True, **train_kwargs) -> Run:
+                  device: str | torch.device = "auto", progress: bool = True, mmap: bool = False,
+                  **train_kwargs) -> Run:
     """The cached Run of ``grid`` on ``data`` if one exists under ``cache_dir``; otherwise train and cache it.
 
     ``cache_dir`` defaults to $UNDERSPEC_RUNS, else ``runs/cache`` in the current directory. An entry is
     served only when it loads cleanly (checksums, shapes) and holds this grid on this data; a damaged entry
     is replaced. When another process saves the same entry first, its run is served (a hit) and ours dropped.
+    ``mmap``: a cached run is mapped from disk (``load_run(mmap=True)``), not read into memory.
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"load_or_train needs a Grid, got {type(grid).__name__}")
@@ -43,7 +45,7 @@ def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | N
         raise UnderspecError(f"load_or_train needs a Dataset, got {type(data).__name__}")
     root = Path(cache_dir or os.environ.get(RUNS_ENV) or "runs/cache").expanduser()
     directory = root / run_key(grid, data, **train_kwargs)
-    cached = _cached(directory, grid, data)
+    cached = _cached(directory, grid, data, mmap)
     if cached is not None:
         return cached
     if directory.exists():  # damaged or foreign: the entry is derived data, so replace it
@@ -52,18 +54,18 @@ def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | N
     try:
         run.save(directory)
     except UnderspecError:
-        theirs = _cached(directory, grid, data)
+        theirs = _cached(directory, grid, data, mmap)
         if theirs is None:
             raise
         return theirs  # another process filled the entry while we trained
     return run
 
 
-def _cached(directory: Path, grid: Grid, data: Dataset) -> Run | None:
+def _cached(directory: Path, grid: Grid, data: Dataset, mmap: bool = False) -> Run | None:
     if not directory.is_dir():
         return None
     try:
-        run = load_run(directory)
+        run = load_run(directory, mmap=mmap)
     except UnderspecError:
         return None
     return run if run.grid == grid.for_data(len(data.y_train)) and run.data_name == data.name else None

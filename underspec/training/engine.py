@@ -30,12 +30,10 @@ a learning rate, momentum and weight decay per member, each member updated as it
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from dataclasses import dataclass, replace
 
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
@@ -46,8 +44,12 @@ from .data import Dataset, class_labels, data_pixels
 from .grid import Grid, values_of
 from .model import depth_of, init_params, output_names
 from .optimizers import StackedOptimizer
+from .memory import block_sizes, default_memory_budget, memory_plan, per_epoch_record_bytes, split
 from .products import DenseProducts, SparseProducts, choose_products
+from .step import evaluate, gradients
+from .records import Records
 from .run import HISTORY_COLUMNS, MixedRun, Run
+from .threads import check_threads, default_threads, torch_threads
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
 
@@ -66,100 +68,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise UnderspecError(f"there is no {device}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
-
-
-@dataclass
-class MemoryPlan:
-    """What a training holds, roughly, in bytes: ``records`` (init, final, gradient sum, history and the
-    per-epoch records asked for, of every member, kept until the end), ``per_member`` (the working memory of
-    one member being trained: parameters, gradients, their sum, the optimizer's state, its activations on a
-    batch and on the test set) and ``per_stream`` (what each stream of a block adds: its copy of the test
-    images); ``networks``: how many networks the records are of."""
-
-    records: int
-    per_member: int
-    per_stream: int
-    networks: int
-
-
-def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snapshots: bool, embeddings: bool,
-                itemsize: int = 4, n_members: int | None = None) -> MemoryPlan:
-    """The ``MemoryPlan`` of training ``n_members`` networks (default: every member) of the uniform ``grid``
-    on images of ``n_inputs`` pixels with ``n_test`` test images."""
-    h, e, k = grid.hidden, grid.epochs, max(grid.n_classes)
-    n_params = n_parameters(grid, n_inputs)
-    snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, n_inputs, probe_size, itemsize)
-    per_record = 3 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
-    per_record += snapshot_bytes * snapshots + embedding_bytes * embeddings
-    # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
-    # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
-    working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
-    n = len(grid) if n_members is None else n_members
-    return MemoryPlan(n * per_record, working, n_test * n_inputs * itemsize, n)
-
-
-def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize: int) -> tuple[int, int]:
-    """Bytes of one member's per-epoch snapshots and of its per-epoch probe embeddings of every hidden layer
-    (init included)."""
-    e = grid.epochs + 1
-    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * grid.hidden * grid.depth * itemsize
-
-
-def default_memory_budget(device: torch.device) -> int | None:
-    """Bytes a training may use on ``device``: 90% of a GPU's free memory, 80% of the host's available
-    memory (None where the host does not say)."""
-    if device.type == "cuda":
-        return int(0.9 * torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        try:
-            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # not POSIX: no budget
-            return None
-    return int(0.8 * available)
-
-
-def n_parameters(grid: Grid, n_inputs: int) -> int:
-    """Parameters of one member (the output layer padded to the grid's largest C)."""
-    h, k = grid.hidden, max(grid.n_classes)
-    return h * n_inputs + h + (grid.depth - 1) * (h * h + h) + k * h + k
-
-
-def block_sizes(plan: MemoryPlan, budget: int | None, n_streams: int, n_columns: int,
-                device: torch.device) -> tuple[int, int]:
-    """How many streams, and how many members of each stream, to train at once within ``budget`` bytes: all
-    of them if they fit; else whole streams, as many as fit; else one stream's members in groups. Refuses a
-    grid whose records and one member's training alone exceed the budget, before any work."""
-    if budget is None:
-        return n_streams, n_columns
-    free = budget - plan.records - plan.per_stream
-    if free < plan.per_member:
-        n = plan.networks
-        fit = budget // (plan.records // n + plan.per_member + plan.per_stream)
-        fits = f"about {fit:,} such networks would fit" if fit else "not even one such network fits"
-        raise UnderspecError(
-            f"this grid needs at least {_size(plan.records + plan.per_member + plan.per_stream)} (records of "
-            f"{_size(plan.records)} for {n:,} network{'s' * (n > 1)}, and {_size(plan.per_member)} to train one at "
-            f"a time), more than the {_size(budget)} free on this {device.type}; {fits}: train fewer networks, "
-            "fewer hidden units or epochs, or without per-epoch records")
-    stream = n_columns * plan.per_member + plan.per_stream
-    if budget - plan.records >= stream:
-        return min(n_streams, (budget - plan.records) // stream), n_columns
-    return 1, min(n_columns, free // plan.per_member)
-
-
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
-
-
-def _split(program: "_Program", streams: int, columns: int) -> list["_Program"]:
-    """``program`` as blocks of at most ``streams`` streams and ``columns`` members of each stream: every
-    member trains exactly as in the whole program (streams and members do not interact)."""
-    return [_Program(program.orders[i:i + streams], [row[j:j + columns] for row in program.members[i:i + streams]],
-                     program.train_index)
-            for j in range(0, len(program.members[0]), columns) for i in range(0, len(program.orders), streams)]
 
 
 @contextlib.contextmanager
@@ -239,7 +147,7 @@ class _Setup:
     test: DenseProducts | SparseProducts
     y_train: torch.Tensor
     y_test: torch.Tensor
-    records: "_Records"
+    records: Records
     bar: object
     dtype: torch.dtype
 
@@ -293,7 +201,8 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
-          embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None) -> Run | MixedRun:
+          embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None,
+          threads: int | None = None) -> Run | MixedRun:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run`` (for a mixed grid, the
     ``MixedRun``: a Run per part; see the module docstring for how its parts are grouped).
 
@@ -310,6 +219,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     available memory). A grid that needs more is trained in blocks of streams (or of one stream's members),
     one after the other, each member exactly as in one block (``Run.meta["blocks"]``); one whose records
     alone do not fit is refused before any work.
+    ``threads``: torch's CPU threads while training (default: ``threads.default_threads()``, the cores this
+    process may use, or ``$OMP_NUM_THREADS``); restored afterwards, recorded in ``Run.meta["threads"]``.
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
@@ -319,6 +230,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     check_flag(sparse, "sparse", auto=True)
     check_flag(tf32, "tf32")
+    threads = check_threads(threads) or default_threads()
     device = resolve_device(device)
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
@@ -354,10 +266,19 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     for key, indices in groups.items():
         plan = replace(memory[key], records=kept, networks=len(grid))
         blocks = [block for program in _programs(parts[indices[0]], members[key], data.y_train)
-                  for block in _split(program, *block_sizes(plan, budget, len(program.orders),
+                  for block in split(program, *block_sizes(plan, budget, len(program.orders),
                                                             len(program.members[0]), device))]
         plans.append((indices, members[key], blocks))
 
+    with torch_threads(threads):
+        return _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
+                             keep_snapshots, keep_embeddings)
+
+
+def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
+                  keep_snapshots, keep_embeddings) -> Run | MixedRun:
+    """``train`` once every check is done and every group planned: the groups one after the other."""
+    n, d = data.x_train.shape
     started = time.perf_counter()
     # Pixels that are 0 in every training image add exactly nothing to either matrix product of a step, so
     # the engine orders pixels live-first and multiplies only the live ones (W1's dead columns still get
@@ -371,7 +292,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
     runs: list[Run | None] = [None] * len(parts)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "tf32": tf32 and device.type == "cuda",
-            "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": training_code_hash()}
+            "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": training_code_hash(),
+            "threads": threads if device.type == "cpu" else None}
     for indices, members, blocks in plans:
         group = parts[indices[0]]
         calibration = None
@@ -385,7 +307,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         # Built once for every program: the products with the training images, and with the whole test set as
         # every stream's batch.
         products, test = Products(x_train, d), Products(x_test, d)
-        records = _Records(len(members), group, probe_size, keep_snapshots, keep_embeddings, device, dtype)
+        records = Records(len(members), group, probe_size, keep_snapshots, keep_embeddings, device, dtype)
         setup = _Setup(group, members, pixels, torch.argsort(pixels).to(device), products, test,
                        data.y_train.to(device), data.y_test.to(device), records, bar, dtype)
         with matmul_precision(device, tf32):
@@ -407,73 +329,6 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     if not grid.axes():
         return runs[0]
     return MixedRun(grid, runs, {**meta, "seconds": seconds})
-
-
-class _Records:
-    """Everything recorded during training, for all N members, kept on the device until the end."""
-
-    def __init__(self, n_members, grid, probe_size, keep_snapshots, keep_embeddings, device, dtype):
-        h, e = grid.hidden, grid.epochs
-        self.init, self.final, self.grad_sum = {}, {}, {}
-        self.history = torch.zeros(n_members, e, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
-        self.snapshots = {} if keep_snapshots else None
-        self.embeddings = ([torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
-                            for _ in range(grid.depth)] if keep_embeddings else None)  # one per hidden layer
-        self.stopped = torch.zeros(n_members, dtype=torch.long, device=device)  # epoch a member stopped; 0: never
-        self.n_members, self.epochs = n_members, e
-
-    def store(self, name: str, index: torch.Tensor, params: dict[str, torch.Tensor], epoch: int | None = None):
-        """Write member-major ``params`` (len(index), ...) into record ``name`` at the members ``index``."""
-        target = getattr(self, name)
-        for key, value in params.items():
-            if key not in target:
-                shape = (self.n_members, *(() if epoch is None else (self.epochs + 1,)), *value.shape[1:])
-                target[key] = torch.zeros(shape, dtype=value.dtype, device=value.device)
-            if epoch is None:
-                target[key][index] = value
-            else:
-                target[key][index, epoch] = value
-
-    def diverged(self, grid: Grid, rows: slice) -> list[dict]:
-        """The members ``rows`` (of the uniform ``grid``) whose training loss or final weights are not finite,
-        each with the first epoch whose loss was not finite (checked once, after training: no host sync on the
-        hot path). Their test loss and accuracy are set to NaN: a NaN network's arg-max is class 0, and its
-        "accuracy" would be a lie."""
-        history = self.history[rows]
-        loss_bad = ~torch.isfinite(history[..., 0])  # (N, E)
-        weights_bad = torch.stack([~torch.isfinite(v[rows].flatten(1)).all(1) for v in self.final.values()]).any(0)
-        bad = (loss_bad.any(1) | weights_bad).cpu()
-        if not bad.any():
-            return []
-        first = torch.where(loss_bad.any(1), loss_bad.float().argmax(1) + 1, self.epochs).cpu()
-        history[bad.to(history.device), :, 2:4] = float("nan")
-        members = grid.members()
-        return [{"seed": members[i][0], "l1": members[i][1], "n_classes": members[i][2], "epoch": int(first[i])}
-                for i in torch.nonzero(bad).squeeze(1).tolist()]
-
-    def to_run(self, grid: Grid, rows: slice, data_name: str, probe_index: torch.Tensor, meta: dict, *,
-               whole: bool) -> Run:
-        """The members ``rows`` as the Run of their uniform ``grid`` (``whole``: they are every member, so
-        no copy is needed; otherwise copies, so that a saved part does not carry its group's tensors)."""
-        def cut(t):
-            return t.cpu() if whole else t[rows].cpu().clone()
-
-        meta = {**meta, "diverged": self.diverged(grid, rows)}
-        if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
-            meta["stopped"] = [epoch or None for epoch in self.stopped[rows].tolist()]
-        cpu = {name: {k: cut(v) for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}
-        snapshots = {k: cut(v) for k, v in self.snapshots.items()} if self.snapshots is not None else None
-        values = cut(self.history).reshape(-1, len(HISTORY_COLUMNS)).numpy()
-        index = pd.MultiIndex.from_tuples([(*m, ep) for m in grid.members() for ep in range(1, grid.epochs + 1)],
-                                          names=["seed", "l1", "n_classes", "epoch"])
-        history = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS)).reset_index()
-        embeddings = deeper = None
-        if self.embeddings is not None:
-            embeddings = cut(self.embeddings[0])
-            if grid.depth > 1:
-                deeper = torch.stack([cut(layer) for layer in self.embeddings[1:]], 2)
-        return Run(grid, data_name, cpu["init"], cpu["final"], cpu["grad_sum"], history, probe_index, snapshots,
-                   embeddings, meta, deeper)
 
 
 def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]:
@@ -551,7 +406,7 @@ def _train_program(program: _Program, setup: _Setup):
     if records.snapshots is not None:
         record("snapshots", params, 0)
     if records.embeddings is not None:
-        _evaluate(params, setup, const, 0)
+        evaluate(params, setup, const, 0)
     # The stopping rule, on the device (no host sync): a member whose epoch's mean training loss fell below
     # grid.stop_loss keeps the parameters it had then (``held``); its gradients are no longer summed.
     stopping = grid.stop_loss is not None
@@ -572,7 +427,7 @@ def _train_program(program: _Program, setup: _Setup):
         for start in range(0, n, grid.batch_size):
             idx = order[:, start:start + grid.batch_size]  # (S, B)
             setup.products.set_batch(idx)
-            grads, ce_sum, n_correct = _gradients(params, setup.products, setup.y_train[idx], const)
+            grads, ce_sum, n_correct = gradients(params, setup.products, setup.y_train[idx], const)
             for name in params:
                 grad_sum[name] += grads[name] * masks[name] if stopping else grads[name]
             opt.step(grads)
@@ -588,7 +443,7 @@ def _train_program(program: _Program, setup: _Setup):
         history[epoch, ..., 0] = loss_sum / n
         history[epoch, ..., 1] = correct / n
         history[epoch, ..., 4] = norm_sum / steps
-        history[epoch, ..., 2:4] = _evaluate(params, setup, const, epoch + 1)
+        history[epoch, ..., 2:4] = evaluate(params, setup, const, epoch + 1)
         if records.snapshots is not None:
             record("snapshots", params, epoch + 1)
         if stopping:
@@ -614,88 +469,6 @@ def _per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axi
     shaped.update({name: values.view(*values.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
                    if name not in shaped})
     return shaped
-
-
-def _gradients(params, products, digits, const: _Constants):
-    """Gradients of mean cross-entropy + l1 * sum|W1| for every member on its stream's batch.
-
-    products: the first layer's products with the batch (see ``products.py``); digits (S, B) -> gradients
-    shaped like ``params``, summed cross-entropy (S, M) and number of correct predictions (S, M). Activations
-    are kept transposed, batch last ((S, M*H, B) = (S, M, H, B)), so every product below is a plain batched
-    matmul on contiguous memory, and the softmax over the few classes runs along a middle axis, which torch
-    vectorises far better than a short last axis.
-    """
-    depth = depth_of(params)
-    w_out, b_out = output_names(depth)
-    s, m, _, h = params[w_out].shape
-    b = digits.shape[1]
-    z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
-    zs, acts, logits = _forward(params, z1, const, depth)
-    labels = torch.gather(const.member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
-    log_p = torch.log_softmax(logits, dim=2)
-    ce_sum = -log_p.gather(2, labels).sum((2, 3))
-    n_correct = (_argmax_classes(logits) == labels.squeeze(2)).sum(-1)
-
-    d_logits = log_p.exp()  # softmax - onehot, divided by B for the batch mean
-    d_logits.scatter_add_(2, labels, torch.full_like(labels, -1, dtype=d_logits.dtype))
-    d_logits /= b
-    grads = {w_out: d_logits @ acts[-1].transpose(-1, -2), b_out: d_logits.sum(-1)}  # (S, M, K, H), (S, M, K)
-    d_a = params[w_out].transpose(-1, -2) @ d_logits  # (S, M, H, B): back through the deeper hidden layers
-    for layer in range(depth, 1, -1):
-        d_z = d_a * (zs[layer - 1] > 0)
-        grads[f"w{layer}"] = d_z @ acts[layer - 2].transpose(-1, -2)  # (S, M, H, H)
-        grads[f"b{layer}"] = d_z.sum(-1)
-        d_a = params[f"w{layer}"].transpose(-1, -2) @ d_z
-    d_z1 = d_a.view(s, m * h, b)  # (S, M*H, B)
-    d_z1 *= z1 > 0
-    d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
-    d_w1.addcmul_(torch.sign(params["w1"], out=const.scratch), const.l1_units)
-    grads.update(w1=d_w1, b1=d_z1.sum(-1))
-    return grads, ce_sum, n_correct
-
-
-def _forward(params, z1: torch.Tensor, const: _Constants, depth: int):
-    """From the first layer's pre-activations z1 (S, M*H, B) on: every hidden layer's pre-activations and
-    activations (lists of (S, M, H, B), layer 1 first) and the logits (S, M, K, B), padded classes -inf."""
-    w_out, b_out = output_names(depth)
-    s, m, _, h = params[w_out].shape
-    zs = [z1.view(s, m, h, -1)]
-    acts = [torch.relu(zs[0])]
-    for layer in range(2, depth + 1):
-        zs.append(params[f"w{layer}"] @ acts[-1] + params[f"b{layer}"].unsqueeze(-1))
-        acts.append(torch.relu(zs[-1]))
-    logits = params[w_out] @ acts[-1] + params[b_out].unsqueeze(-1) + const.class_mask
-    return zs, acts, logits
-
-
-@torch.no_grad()
-def _evaluate(params, setup: _Setup, const: _Constants, epoch: int) -> torch.Tensor:
-    """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings (every hidden layer's
-    pre-activations) of ``epoch`` on the way.
-
-    The products ``setup.test`` have the whole test set as every stream's batch. Same transposed layout as
-    ``_gradients``.
-    """
-    depth = depth_of(params)
-    s, m, _, h = params[output_names(depth)[0]].shape
-    z1 = setup.test.forward(params["w1"], params["b1"])  # (S, M*H, T)
-    zs, _, logits = _forward(params, z1, const, depth)  # (S, M, H, T) per hidden layer, (S, M, K, T)
-    if setup.records.embeddings is not None:
-        for z, embeddings in zip(zs, setup.records.embeddings):
-            p = embeddings.shape[2]
-            embeddings[const.flat, epoch] = z[..., :p].reshape(s * m, h, p).transpose(1, 2)
-    labels = const.test_labels.unsqueeze(2)
-    log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
-    valid = const.test_valid
-    count = valid.sum(-1).to(torch.float64)
-    loss = -torch.where(valid, log_p, 0.0).sum(-1).to(torch.float64) / count
-    acc = ((_argmax_classes(logits) == const.test_labels) & valid).sum(-1).to(torch.float64) / count
-    return torch.stack([loss, acc], dim=-1)
-
-
-def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
-    """argmax over the class axis of (S, M, K, B) logits -> (S, M, B); a contiguous copy makes it ~3x faster."""
-    return logits.transpose(2, 3).contiguous().argmax(-1)
 
 
 def _member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:

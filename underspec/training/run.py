@@ -22,7 +22,7 @@ import torch
 
 from ..errors import UnderspecError, shown
 from ..files import remove_stale_temporaries, sha256, write_error
-from .grid import Grid
+from .grid import AXES, Grid
 from .model import output_names, param_names
 
 FORMAT = "underspec-run"
@@ -89,13 +89,15 @@ class Run:
             table["stopped"] = pd.array(self.meta["stopped"], dtype="Int64")
         return table
 
-    def index(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None) -> int:
+    def index(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None,
+              **settings) -> int:
         """The member number of (seed, l1, n_classes). An axis left out (None) may be any value, as long as
         the given ones leave one member (``run.index(seed=42)`` in a grid of one lambda and one C). A clear
         error if none or several are left, or a value has the wrong type (a seed of 0.7 or a C of 2.9 is never
-        rounded to a member)."""
+        rounded to a member). ``settings``: the run's other knobs, as a ``MixedRun`` takes them
+        (``run.index(seed=0, order_seed=5, hidden=64)``): the run's one value is accepted, another refused."""
         given = {"seed": seed, "l1": l1, "n_classes": n_classes}
-        return find_member(self.grid, {k: v for k, v in given.items() if v is not None})
+        return find_member(self.grid, {**{k: v for k, v in given.items() if v is not None}, **settings})
 
     @property
     def parts(self) -> list["Run"]:
@@ -130,10 +132,11 @@ class Run:
             raise UnderspecError(f"unknown record {shown(which)}: use one of {', '.join(RECORDS)}")
         return getattr(self, which)
 
-    def member(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None) -> Member:
+    def member(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None,
+               **settings) -> Member:
         """One network, with its records and its output layer cut to its own C rows; addressed as ``index``
-        addresses it (an axis of one value may be left out)."""
-        i = self.index(seed, l1, n_classes)
+        addresses it (an axis of one value may be left out; the run's other knobs may be given)."""
+        i = self.index(seed, l1, n_classes, **settings)
         seed, l1, c = self.grid.members()[i]
 
         out = output_names(self.grid.depth)
@@ -297,14 +300,29 @@ def _save(directory: str | os.PathLike, run: "Run | MixedRun", write) -> Path:
 
 
 def find_member(grid: Grid, given: dict) -> int:
-    """The number of the one member of ``grid`` whose settings (``grid.member_names()``) are ``given`` (the
-    others may be any value); a one-line error naming the grid's values, or some candidates, otherwise."""
+    """The number of the one member of ``grid`` whose settings are ``given`` (the others may be any value); a
+    one-line error naming the grid's values, or some candidates, otherwise.
+
+    A setting is any of ``grid.member_names()`` or any other knob that may be an axis (``AXES``: ``hidden``,
+    ``order_seed``, ...): the grid's one value of such a knob is accepted, any other value is refused naming
+    it. A seed knob left at None (each member's own seed) matches a member whose seed is that value.
+    """
     names = grid.member_names()
-    unknown = [k for k in given if k not in names]
+    unknown = [k for k in given if k not in names and k not in AXES]
     if unknown:
         raise UnderspecError(f"{shown(unknown[0])} is not an axis of this run: address a member by "
-                             f"{', '.join(names)}")
+                             f"{', '.join(names)} (or a setting the run has one value of)")
     members = grid.members()
+    for k in [k for k in given if k not in names]:  # a knob of one value in this grid
+        own, value = getattr(grid, k), given.pop(k)
+        if k in ("init_seed", "order_seed") and own is None and value is not None:
+            if given.get("seed") not in (None, value):
+                raise UnderspecError(f"in this run every member's {k} is its own seed: {k}={shown(value)} and "
+                                     f"seed={shown(given['seed'])} name no member")
+            given["seed"] = value
+        elif value != own and not (own is not None and value is not None and
+                                   _exact(value, k, [(own,)], 0) == own):
+            raise UnderspecError(f"this run has {k}={own!r} for every member, not {shown(value)}")
     given = {k: _exact(v, k, members, names.index(k)) for k, v in given.items()}
     asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
     found = [i for i, member in enumerate(members)
@@ -367,17 +385,18 @@ def read_run_header(directory: str | os.PathLike) -> dict:
     return header
 
 
-def load_run(directory: str | os.PathLike) -> "Run | MixedRun":
+def load_run(directory: str | os.PathLike, *, mmap: bool = False) -> "Run | MixedRun":
     """Load a run written by ``Run.save``; a clear error for a missing, corrupt, altered or foreign folder.
 
     Every file must match the checksum recorded at save time, and every tensor and the history must have the
-    shapes and members that the recorded grid implies.
+    shapes and members that the recorded grid implies. ``mmap``: map the tensors from disk instead of reading
+    them (``torch.load(mmap=True)``): the process then holds in memory only the records it touches.
     """
     directory = Path(directory).expanduser()
     header = read_run_header(directory)
     grid = Grid.from_dict(header["grid"])
     if "parts" in header:
-        return _load_mixed(directory, header, grid)
+        return _load_mixed(directory, header, grid, mmap)
     for name in (TENSOR_FILE, HISTORY_FILE):
         try:
             ok = sha256(directory / name) == header["sha256"].get(name)
@@ -389,7 +408,7 @@ def load_run(directory: str | os.PathLike) -> "Run | MixedRun":
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles on stderr: the error below says it
             warnings.simplefilter("ignore")
-            tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True)
+            tensors = torch.load(directory / TENSOR_FILE, map_location="cpu", weights_only=True, mmap=bool(mmap))
         history = pd.read_parquet(directory / HISTORY_FILE)
         run = Run(grid, header["data"], *(tensors[k] for k in RECORDS), history, tensors["probe_index"],
                   tensors["snapshots"], tensors["embeddings"], header.get("meta", {}), tensors["deeper_embeddings"])
@@ -403,7 +422,7 @@ def load_run(directory: str | os.PathLike) -> "Run | MixedRun":
     return run
 
 
-def _load_mixed(directory: Path, header: dict, grid: Grid) -> MixedRun:
+def _load_mixed(directory: Path, header: dict, grid: Grid, mmap: bool) -> MixedRun:
     """A mixed run: every part folder checked against its checksum and loaded, each the grid's part."""
     names, parts = header["parts"], grid.parts()
     if not isinstance(names, list) or len(names) != len(parts) or not grid.axes():
@@ -416,7 +435,7 @@ def _load_mixed(directory: Path, header: dict, grid: Grid) -> MixedRun:
                 not (directory / file).is_file() or sha256(directory / file) != header["sha256"].get(file):
             raise UnderspecError(f"{directory / str(name)} does not match the checksum in {META_FILE} (altered, "
                                  "damaged or missing): the run is corrupt: train it again")
-        run = load_run(directory / name)
+        run = load_run(directory / name, mmap=mmap)
         if not isinstance(run, Run) or run.grid != part:
             raise UnderspecError(f"{directory / name} is not the part of the grid in {directory / META_FILE}: the "
                                  "run is corrupt: train it again")

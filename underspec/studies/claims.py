@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import UnderspecError
 from ..metrics.chance import null_fixed_similarity, similarity_for
 from ..metrics.uncertainty import Estimate, estimate, pair_array, pair_means
-from .style import fmt_l1
+from ..text import fmt_l1
 
 VERDICTS = ("confirmed", "not confirmed", "artefact of the chance level", "plateau: peak not identifiable",
             "not testable with this data")

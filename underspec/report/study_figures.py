@@ -1,0 +1,141 @@
+"""The study's figures: member tables as heat maps, seeds under shift per regime, Figure 3.1 by regime, and
+seed similarity across settings. Each function draws what it is given and returns a matplotlib ``Figure``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..metrics.seed_similarity import METRIC_NAMES
+from .metric_plots import plot_metric
+from .style import CHANCE_STYLE, TARGET_LABELS, fmt_l1, metric_label, styled
+
+
+@styled
+def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged: pd.DataFrame | None = None,
+                    flag_label: str = "flagged", ncols: int = 2):
+    """Per-network values of a ``member_table`` as small heat maps, one per column: the mean over seeds for
+    every λ (rows) and C (columns), written in each cell. ``columns``: {column: (label, format)}, e.g.
+    {"rel_change": ("‖W1 − W1₀‖ / ‖W1₀‖", "{:.2f}")}. ``flagged``: configurations (columns l1, n_classes) to
+    outline in red, named ``flag_label`` in the legend; ``ncols`` panels a row."""
+    means = members.groupby(["l1", "n_classes"])[list(columns)].mean()
+    l1s, classes = sorted(members.l1.unique()), sorted(members.n_classes.unique())
+    ncols = min(ncols, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=((0.5 * len(classes) + 2.2) * ncols, (0.42 * len(l1s) + 1.5) * nrows + 0.6),
+                             squeeze=False)
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    marks = set() if flagged is None else {(float(a), int(b)) for a, b in zip(flagged.l1, flagged.n_classes)}
+    for ax, (column, (label, fmt)) in zip(axes.flat, columns.items()):
+        grid = means[column].unstack("n_classes").reindex(index=l1s, columns=classes).to_numpy(float)
+        im = ax.imshow(grid, cmap="viridis", aspect="auto")
+        finite = grid[np.isfinite(grid)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for i, lam in enumerate(l1s):
+            for j, c in enumerate(classes):
+                ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if grid[i, j] < middle else "black")
+                if (float(lam), int(c)) in marks:
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
+        ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+        ax.set_yticks(range(len(l1s)), [fmt_l1(v) for v in l1s])
+        ax.set(xlabel="number of classes C", ylabel="L1 strength λ", title=label)
+        ax.title.set_fontsize(9)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle(title + (f"\nred outline: {flag_label}" if marks else ""))
+    return fig
+
+
+@styled
+def shift_panels(summaries: dict, *, title: str):
+    """Seeds under distribution shift, one panel per regime: for every test set (in distribution first, then
+    the shifts), the gap in accuracy between two seeds and the fraction of images on which they disagree,
+    each the mean over seed pairs with its seed-level interval (error bars). ``summaries``: {regime name:
+    ``summarize_shifts`` rows of one configuration}, columns shift, acc_gap(_low, _high), disagreement(_low,
+    _high)."""
+    names = list(summaries)
+    widest = max(len(part) for part in summaries.values())
+    fig, axes = plt.subplots(1, len(names), figsize=(0.55 * widest * len(names) + 1.8 * len(names) + 1.0, 4.2),
+                             squeeze=False, sharey=True)
+    series = (("acc_gap", "accuracy gap between two seeds", "C0", "s"),
+              ("disagreement", "disagreement between two seeds", "C3", "o"))
+    for ax, name in zip(axes[0], names):
+        part = summaries[name].set_index("shift")
+        shifts = list(part.index)
+        x = np.arange(len(shifts))
+        for k, (column, label, color, marker) in enumerate(series):
+            mean = part[column].to_numpy(float)
+            low, high = part[f"{column}_low"].to_numpy(float), part[f"{column}_high"].to_numpy(float)
+            err = np.vstack([mean - low, high - mean])
+            ax.errorbar(x + (k - 0.5) * 0.22, mean, yerr=np.where(np.isfinite(err), err, 0), fmt=marker, color=color,
+                        markersize=4, capsize=2, linewidth=1, label=label)
+        ax.axvspan(-0.5, 0.5, color="0.93", zorder=0)
+        ax.set_xticks(x, shifts, rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.25, linewidth=0.6)
+    axes[0, 0].set_ylabel("fraction of test images")
+    axes[0, 0].legend(loc="upper left", fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+REGIME_PANELS = (("pe", "params"), ("apc1", "params"), ("apc2", "params"), ("apc1", "grads"))
+
+
+@styled
+def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: str | None = "ci"):
+    """The paper's Figure 3.1 for several training regimes as small multiples: one row per regime
+    (``summaries``: {regime name: ``summarize`` table}), one column per (metric, target) of ``panels``, each
+    against λ with one line per C, its seed-level band and both nulls (``metric_plots.plot_metric``)."""
+    names = list(summaries)
+    fig, axes = plt.subplots(len(names), len(panels), figsize=(3.3 * len(panels) + 1.8, 2.5 * len(names) + 0.9),
+                             squeeze=False, sharex=True)
+    handles = []
+    for i, name in enumerate(names):
+        for j, (metric, target) in enumerate(panels):
+            ax = axes[i, j]
+            row = plot_metric(ax, summaries[name], metric, target, x="l1", spread=spread)
+            handles = handles if len(handles) >= len(row) else row
+            ax.set_title(f"{metric_label(metric, short=True)}, {TARGET_LABELS.get(target, target)}", fontsize=8)
+            ax.set_ylabel(name if j == 0 else "", fontsize=8)
+            if i < len(names) - 1:
+                ax.set_xlabel("")
+            else:
+                ax.set_xlabel("λ (categorical axis)", fontsize=8)
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+@styled
+def settings_figure(estimates: pd.DataFrame, *, title: str):
+    """Seed-to-seed similarity across settings: one row per experiment, one column per metric of
+    ``METRIC_NAMES`` (in the order of ``estimates``); each setting's mean with its 95% interval (error bar)
+    and the metric's null (grey dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
+    ``metric``, ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per
+    setting)."""
+    experiments = list(dict.fromkeys(estimates.experiment))
+    metrics = [m for m in dict.fromkeys(estimates.metric) if m in METRIC_NAMES]
+    fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(2.7 * len(metrics), 2.4 * len(experiments)),
+                             squeeze=False)
+    for i, experiment in enumerate(experiments):
+        part = estimates[estimates.experiment == experiment]
+        settings = list(dict.fromkeys(part.setting))
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            rows = part[part.metric == metric].set_index("setting").reindex(settings)
+            x = np.arange(len(settings))
+            ax.errorbar(x, rows.value, yerr=[rows.value - rows.low, rows.high - rows.value], fmt="o", capsize=3)
+            if rows.null.notna().any():
+                ax.scatter(x, rows.null, marker="_", s=300, color=CHANCE_STYLE["color"], zorder=3,
+                           label="null")
+            ax.set_xticks(x, settings, fontsize=7, rotation=20 if max(map(len, settings)) > 6 else 0)
+            ax.set_title(METRIC_NAMES[metric] if i == 0 else "", fontsize=8)
+            ax.set_ylabel(experiment if j == 0 else "", fontsize=8)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,220 @@
+"""The book's study: three runs on one data set and one set of seeds, declared once, trained once, and shared
+by every chapter through the run cache.
+
+- ``paper``: the paper's grid (seeds x lambdas x C), final parameters and learning curves only;
+- ``detail``: the same seeds and lambdas for a few class counts (``DETAIL_CLASSES``), with every epoch's
+  parameters and the hidden layers' outputs on ``PROBE_SIZE`` probe images (the chapters that follow training
+  over time);
+- ``subset``: the paper's grid with C meaning "only the digits 0..C-1" (``class_mode="subset"``), the classes
+  balanced, for "model knowledge" without the class imbalance of the paper's relabelling.
+
+``book_study(...)`` takes a chapter's parameters (the strings papermill passes included) and gives the
+``BookStudy``; the tables several chapters read are its methods, each cached beside the runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from ..metrics.predictions import barriers
+from ..metrics.representations import cka_baselines, cka_over_training
+from ..metrics.shift import shift_table
+from ..metrics.tables import compare, member_table
+from ..training.data import load_dataset
+from ..training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS, Grid
+from ..training.run import Run
+from . import claims
+from .degenerate import far_data
+from .regimes import PAPER_STEPS, PAPER_TRAIN, steps_per_epoch
+from .study import RunSpec, Study
+
+DETAIL_CLASSES = (2, 5, 10)  # the class counts that get per-epoch records
+PROBE_SIZE = 500  # test images whose hidden-layer outputs are recorded every epoch
+TARGETS = ("params", "grads", "displacement")  # what the study table compares
+NULLS = ("untrained", "structured")  # the nulls beside every metric (underspec.metrics.chance)
+
+
+def book_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None) -> Grid:
+    """The paper grid of a chapter's parameters: ``None`` means the paper's value (seeds, lambdas, class
+    counts); strings read as ``Grid`` reads them (``"[0, 42]"``, ``"0-6"``, ``"0 0.01"``, ``"46900"``)."""
+    return Grid(PAPER_SEEDS if seeds is None else seeds, PAPER_L1 if l1 is None else l1,
+                PAPER_CLASSES if classes is None else classes, epochs=epochs, steps=steps)
+
+
+class BookStudy(Study):
+    """The book's three runs (``paper``, ``detail``, ``subset``) for one grid on one data set, and the tables
+    several chapters read, each computed once and cached beside the runs."""
+
+    def __init__(self, data, grid: Grid, cache=None, *, device: str = "auto", progress: bool = False,
+                 threads: int | None = None):
+        detail_classes = tuple(c for c in grid.n_classes if c in DETAIL_CLASSES) or (max(grid.n_classes),)
+        effective = grid.for_data(len(data.y_train))  # a steps budget as whole epochs (subset mode needs epochs)
+        specs = {
+            "paper": RunSpec(grid),
+            "detail": RunSpec(dataclasses.replace(grid, n_classes=detail_classes), snapshots=True, embeddings=True,
+                              probe_size=PROBE_SIZE),
+            "subset": RunSpec(dataclasses.replace(effective, steps=None, class_mode="subset")),
+        }
+        super().__init__(data, specs, cache, device=device, progress=progress, threads=threads)
+        self.grid = grid
+
+    @property
+    def paper(self) -> Run:
+        return self.run("paper")
+
+    @property
+    def detail(self) -> Run:
+        return self.run("detail")
+
+    @property
+    def subset(self) -> Run:
+        return self.run("subset")
+
+    @property
+    def detail_grid(self) -> Grid:
+        return self.specs["detail"].grid
+
+    @property
+    def n_train(self) -> int:
+        return len(self.data.y_train)
+
+    @property
+    def dataset(self) -> str:
+        return self.data.name
+
+    @property
+    def epochs(self) -> int:
+        return self.grid.for_data(self.n_train).epochs
+
+    @property
+    def steps(self) -> int:
+        """The SGD steps every network of the paper grid made."""
+        return self.epochs * steps_per_epoch(self.n_train, self.grid.batch_size)
+
+    def summary(self) -> str:
+        """One sentence that says what was run (every chapter's banner)."""
+        p, d = self.grid, self.detail_grid
+        return (f"Data set **{self.data.name}** ({self.n_train:,} training / {len(self.data.y_test):,} test images). "
+                f"Paper grid: {len(p.seeds)} seeds x {len(p.l1)} lambdas x {len(p.n_classes)} class counts = "
+                f"{len(p)} networks, {self.epochs} epochs = {self.steps:,} SGD steps (the paper: {PAPER_STEPS:,} on "
+                f"{PAPER_TRAIN:,} images). Per-epoch records: C in {list(d.n_classes)}, {len(d)} networks, "
+                f"{min(PROBE_SIZE, len(self.data.y_test))} probe images.")
+
+    # ------------------------------------------------------------------------------ the shared tables
+
+    @property
+    def members(self) -> pd.DataFrame:
+        """``member_table`` of the paper grid (accuracy, distance from init, dead units)."""
+        return self.table("members", lambda: member_table(self.paper, self.data), runs=("paper",))
+
+    def compare_table(self) -> pd.DataFrame:
+        """The paper grid compared: every seed pair, configuration and target (``TARGETS``), with the untrained
+        and the structured null (``NULLS``) and the metrics over units alive in both networks."""
+        return self.table("compare", lambda: compare(self.paper, "all", targets=TARGETS, data=self.data, null=NULLS),
+                          runs=("paper",))
+
+    def subset_table(self) -> pd.DataFrame:
+        """The subset-mode grid compared (parameters, every pair, both nulls)."""
+        return self.table("compare", lambda: compare(self.subset, "all", targets=("params",), data=self.data,
+                                                     null=NULLS), runs=("subset",))
+
+    def cka_cell(self) -> tuple[float, int]:
+        """The configuration whose representations the verdict compares: lambda = 0 (the grid's first), the
+        largest C with per-epoch records."""
+        return self.detail_grid.l1[0], max(self.detail_grid.n_classes)
+
+    def cka(self) -> tuple[pd.DataFrame, dict[str, float]]:
+        """Linear CKA between every seed pair at the end of training (seed_a, seed_b, cka) at ``cka_cell``, and
+        its three baselines (``cka_baselines``: untrained networks, the input's own PCA projection, networks
+        trained for another C)."""
+        lam, c = self.cka_cell()
+
+        def pairs():
+            table = cka_over_training(self.detail, c, l1=lam)
+            return table[table.epoch == table.epoch.max()].reset_index(drop=True)
+
+        def levels():
+            found = cka_baselines(self.detail, self.data.x_test[self.detail.probe_index], c, l1=lam)
+            return pd.DataFrame({"baseline": list(found), "cka": list(found.values())})
+
+        baselines = self.table("cka-baselines", levels, runs=("detail",))
+        return self.table("cka-final", pairs, runs=("detail",)), dict(zip(baselines.baseline, baselines.cka))
+
+    def cka_over_training(self, n_classes: int) -> pd.DataFrame:
+        """``cka_over_training`` of the per-epoch run at ``n_classes``: every lambda, seed pair and epoch."""
+        return self.table(f"cka-over-training-{n_classes}", lambda: cka_over_training(self.detail, n_classes),
+                          runs=("detail",))
+
+    def shifts(self) -> pd.DataFrame:
+        """``shift_table`` of the paper grid: every seed pair on every shifted test set, Fashion-MNIST as the
+        far shift where it can be read (as many of its test images as the run has)."""
+        return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data)),
+                          runs=("paper",))
+
+    def verdicts(self) -> pd.DataFrame:
+        """Every claim of the paper judged by its rule (``claims.check_all``) on ``compare_table`` and ``cka``:
+        the one call behind the verdicts of the introduction and of the study chapter."""
+        def compute():
+            cka, baselines = self.cka()
+            return claims.check_all(self.compare_table(), cka=cka, baselines=baselines, hidden=self.grid.hidden)
+        return self.table("verdicts", compute, runs=("paper", "detail"))
+
+    def class_mode_verdicts(self) -> pd.DataFrame:
+        """The rules about trends in C (``pe_rises_with_c``, ``apc2_falls_with_c``) in both class modes: the
+        paper's relabelling and balanced classes; columns mode, claim, verdict, statistic, value, low, high,
+        finding."""
+        def compute():
+            rows = []
+            for mode, table in (("relabel (the paper)", self.compare_table()), ("subset (balanced)",
+                                                                                self.subset_table())):
+                for rule in (claims.pe_rises_with_c(table, hidden=self.grid.hidden), claims.apc2_falls_with_c(table)):
+                    rows.append({"mode": mode, **rule.row()})
+            return pd.DataFrame(rows)
+        return self.table("class-modes", compute, runs=("paper", "subset"))
+
+    def barriers(self, n_classes: int, *, n_align: int, n_points: int, keep_l1: float):
+        """``barriers`` of the paper grid at ``n_classes`` for every lambda: the table (one row per lambda,
+        alignment and seed pair), the path positions ``t`` and, at ``keep_l1``, the curves {alignment: {"loss":
+        (pairs, T), "acc": (pairs, T)}} (cached as one long table: alignment, pair, t, loss, acc)."""
+        def compute():
+            tables, paths = [], []
+            for lam in self.grid.l1:  # one lambda at a time: only the paths at keep_l1 are kept
+                part = barriers(self.paper, self.data, n_classes, l1=lam, n_align=n_align, n_points=n_points)
+                tables.append(part.table.assign(kind="barrier"))
+                for (at, name), curve in part.curves.items():
+                    if at == keep_l1:
+                        loss, acc = curve["loss"].numpy(), curve["acc"].numpy()
+                        paths += [{"kind": "path", "alignment": name, "pair": i, "t": float(t),
+                                   "loss": float(loss[i, j]), "acc": float(acc[i, j])}
+                                  for i in range(loss.shape[0]) for j, t in enumerate(part.t)]
+            return pd.concat([*tables, pd.DataFrame(paths)], ignore_index=True)
+
+        both = self.table(f"barriers-{n_classes}-{n_align}-{n_points}-{keep_l1:g}", compute, runs=("paper",))
+        table = both[both.kind == "barrier"].dropna(axis=1, how="all").drop(columns="kind").reset_index(drop=True)
+        table = table.astype({"seed_a": int, "seed_b": int})
+        paths = both[both.kind == "path"]
+        t = torch.tensor(sorted(paths.t.unique()))
+        curves = {name: {key: torch.tensor(part.pivot(index="pair", columns="t", values=key).to_numpy())
+                         for key in ("loss", "acc")} for name, part in paths.groupby("alignment", sort=False)}
+        return table, t, curves
+
+
+def book_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50,
+               n_train: int | None = None, n_test: int | None = None, device: str = "auto",
+               results_dir: str | None = "../runs/cache", progress: bool = False, steps=None,
+               threads: int | None = None) -> BookStudy:
+    """The book's study for a chapter's parameters, every run trained once (the first call trains what the
+    cache lacks) and each mapped from the cache when first used.
+
+    ``None`` means the paper's value (seeds, lambdas, class counts); ``steps``: a budget of SGD steps instead of
+    ``epochs``; ``n_train`` / ``n_test`` take the first images of the data set (quick runs); ``results_dir``:
+    where runs and their tables are cached (shared by all chapters; None keeps nothing).
+    """
+    data = load_dataset(dataset).take(n_train, n_test)
+    study = BookStudy(data, book_grid(seeds, l1, classes, epochs, steps), results_dir, device=device,
+                      progress=progress, threads=threads)
+    study.ensure()
+    return study
