@@ -69,11 +69,20 @@ def check_grid(config: SweepConfig) -> underspec.Grid:
                            "epochs": 1, "steps": None})
 
 
-def study_sparse(config: SweepConfig) -> bool:
-    """Which first-layer products the study's networks were trained with (recorded in its first shard's run)."""
+def study_sparse(config: SweepConfig, study: Path) -> bool:
+    """Which first-layer products the study's networks were trained with: recorded in its first shard's run,
+    or, where the sweep's scratch folder is not on this machine (a fresh checkout), in its provenance."""
     from underspec.training.run import read_run_header
 
-    return bool(read_run_header(Path(config.out) / SHARDS_DIR / config.plan()[0].id / "run")["meta"]["sparse"])
+    shard = Path(config.out) / SHARDS_DIR / config.plan()[0].id / "run"
+    if (shard / "run.json").is_file():
+        return bool(read_run_header(shard)["meta"]["sparse"])
+    recorded = json.loads((study / "provenance.json").read_text()).get("sparse") \
+        if (study / "provenance.json").is_file() else None
+    if not isinstance(recorded, bool):
+        sys.exit(f"{study.name}: neither its shards ({shard}) nor its provenance.json say which products trained "
+                 f"it: run `python scripts/results.py {study.name}` (the whole study) first")
+    return recorded
 
 
 def check_tables(config: SweepConfig, sparse: bool) -> dict[str, pd.DataFrame]:
@@ -123,7 +132,7 @@ def publish(study: Path, check_only: bool = False) -> None:
                       "wall_seconds_total": round(sum(m["seconds"] for m in markers), 1),
                       "written": time.strftime("%Y-%m-%d %H:%M:%S"), "publish_seconds": round(time.time() - started)}
         (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    sparse = study_sparse(config)
+    sparse = study_sparse(config, study)
     provenance = json.loads((study / "provenance.json").read_text())
     (study / "provenance.json").write_text(json.dumps({**provenance, "sparse": sparse}, indent=2) + "\n")
     for name, table in check_tables(config, sparse).items():

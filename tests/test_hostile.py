@@ -45,6 +45,11 @@ def cases(tmp: Path):
     bomb_results = tmp / "bomb-results"
     bomb_results.mkdir()
     (bomb_results / "sweep.yaml").write_text(ALIAS_BOMB)
+    (tmp / "empty").mkdir()
+    os.symlink(tmp / "empty", tmp / "link-to-empty")
+    linked_report = tmp / "linked-report"
+    linked_report.mkdir()
+    os.symlink(tmp / "empty", linked_report / "report")
     train_ = ["train", "--epochs", "1", "--no-progress"]
     sweep_ = ["sweep", "--seeds", "0", "1", "--epochs", "1", "--out", str(tmp / "s")]
     return [
@@ -126,6 +131,23 @@ def cases(tmp: Path):
         ("report of ~/ that is not there", ["report", "~/no-such-underspec-results"], "not a folder"),
         ("report --out below a file", ["report", str(bad_sweep), "--out", str(tmp / "afile" / "r")],
          "is below the file"),
+        # bounded work before any check (Hardening II)
+        ("100 ranges of 10,000 seeds", train_ + ["--seeds", *(f"{i * 10_000}-{i * 10_000 + 9_999}" for i in range(100))],
+         "more than 10,000 values"),
+        ("seven axes of ten values", train_ + [arg for flag in ("--hidden", "--batch-size", "--init-seed", "--epochs")
+                                               for arg in (flag, *map(str, range(1, 11)))]
+         + ["--lr", *(f"0.0{i}" for i in range(1, 10)), "0.1", "--momentum", *(f"0.{i}" for i in range(10)),
+            "--weight-decay", *(f"0.0{i}" for i in range(10))], "at most 100,000 networks"),
+        ("a depth of 10,000", train_ + ["--depth", "10000"], "depth must be at most 64"),
+        ("a config nested 5,000 deep", ["sweep", write(tmp / "deep.yaml", "seeds: " + "[" * 5000 + "]" * 5000),
+                                        "--dry-run"], "nested too deeply"),
+        ("a sweep of 10^7 hidden units", sweep_ + ["--hidden", "10000000", "--dry-run"], "GiB"),
+        ("no threads", train_ + ["--threads", "0"], "--threads takes a whole number"),
+        # output that could not be written, found before training
+        ("--out a link to an empty folder", train_ + ["--out", str(tmp / "link-to-empty")], "is a link"),
+        ("a 250-character --out", train_ + ["--out", str(tmp / ("o" * 250))], "choose a shorter name"),
+        ("a 300-character --out", train_ + ["--out", str(tmp / ("o" * 300))], "too long a name"),
+        ("a report folder that links elsewhere", ["report", str(linked_report)], "is a link"),
     ]
 
 
@@ -423,3 +445,299 @@ def test_results_with_other_rows_are_never_reported(tmp_path):
     assert rows_match((metrics, history), shard, config)
     assert not rows_match((metrics.assign(n_classes=3), history), shard, config)
     assert not rows_match((metrics, history.assign(seed=[5, 6])), shard, config)
+
+
+# ------------------------------------------------------------------------- 13: Hardening II, beyond the table
+
+def test_huge_grids_are_refused_from_the_lengths_of_their_lists(monkeypatch):
+    """A 10^7-part grid and a million seeds are refused before any part or seed list is built."""
+    def never(*args, **kwargs):
+        raise AssertionError("built before the bound was checked")
+
+    monkeypatch.setattr(Grid, "parts", never)
+    ten = list(range(1, 11))
+    with pytest.raises(UnderspecError, match="at most 100,000 networks and 10,000 settings"):
+        Grid(hidden=ten, batch_size=ten, init_seed=ten, epochs=ten, lr=[0.01 * i for i in ten],
+             momentum=[0.05 * i for i in range(10)], weight_decay=[0.01 * i for i in range(10)])
+
+    class Million:  # a list-like of a million seeds that must never be iterated
+        def __len__(self):
+            return 1_000_000
+
+        def __iter__(self):
+            raise AssertionError("iterated before the bound was checked")
+
+    with pytest.raises(UnderspecError, match="1,000,000 values; at most 10,000"):
+        Grid(seeds=Million())
+    with pytest.raises(UnderspecError, match="has 1,000,000 values"):
+        Grid(seeds="0-999999")
+
+
+def test_duplicates_among_many_seeds_are_found_in_linear_time():
+    seeds = list(range(10_000)) + [5]
+    seeds.pop(0)
+    started = time.process_time()
+    with pytest.raises(UnderspecError, match=r"duplicate seed\(s\) \[5\]"):
+        Grid(seeds=seeds)
+    assert time.process_time() - started < 5  # a quadratic check takes minutes here
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("special", ["dev-zero", "fifo", "link-to-file"])
+def test_special_files_in_a_run_folder_are_refused_without_reading_them(saved, tmp_path, special):
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(saved / "ours", run)
+    target = run / "tensors.pt"
+    target.unlink()
+    if special == "dev-zero":
+        os.symlink("/dev/zero", target)
+    elif special == "fifo":
+        os.mkfifo(target)
+    else:
+        os.symlink(saved / "ours" / "tensors.pt", target)  # the right bytes, through a link: refused too
+    with pytest.raises(UnderspecError, match="does not match the checksum"):
+        load_run(run)
+    (run / "run.json").unlink()
+    os.symlink("/dev/zero", run / "run.json")
+    with pytest.raises(UnderspecError, match="holds no underspec run|not an underspec run file"):
+        load_run(run)
+
+
+def test_a_run_json_nested_100000_deep_is_refused_in_one_line(saved, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "ours", run)
+    (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UnderspecError, match="not an underspec run file"):
+        load_run(run)
+
+
+def test_a_received_sweep_file_cannot_send_the_results_elsewhere(tmp_path):
+    from underspec.sweeps.config import SweepConfig
+    from underspec.sweeps.execute import prepare
+
+    config = SweepConfig(seeds=(0, 1), l1=(0.0,), n_classes=(10,), epochs=1, out=str(tmp_path / "s"), device="cpu")
+    out, _ = prepare(config)
+    received = tmp_path / "received"
+    received.mkdir()
+    text = (out / "sweep.yaml").read_text().replace(str(tmp_path / "s"), "../../escape")
+    (received / "sweep.yaml").write_text(text)
+    assert SweepConfig.from_yaml(received / "sweep.yaml").out == str(received.resolve())
+    (out / ".lock").unlink(missing_ok=True)
+    os.symlink(tmp_path / "elsewhere-lock", out / ".lock")
+    from underspec.sweeps.store import lock
+
+    with pytest.raises(UnderspecError, match="cannot lock"):
+        with lock(out):
+            pass
+    assert not (tmp_path / "elsewhere-lock").exists()
+
+
+def _fashion_copy(root: Path) -> Path:
+    """Fashion-MNIST's four IDX files unpacked under ``root`` as load_dataset keeps them (FashionMNIST/raw)."""
+    underspec.load_dataset("fashion-mnist", root=root, download=False)
+    return root / "FashionMNIST" / "raw"
+
+
+fashion = pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                             reason="needs Debian's dataset-fashion-mnist (make installs it)")
+
+
+@fashion
+@pytest.mark.parametrize("damage", ["truncate", "random-labels", "label-42", "one-label-short", "folder"])
+def test_damaged_fashion_mnist_files_are_rebuilt_from_debians_copy(tmp_path, damage):
+    raw = _fashion_copy(tmp_path)
+    labels = raw / "train-labels-idx1-ubyte"
+    if damage == "truncate":
+        data = (raw / "train-images-idx3-ubyte").read_bytes()
+        (raw / "train-images-idx3-ubyte").write_bytes(data[:len(data) // 2])
+    elif damage == "random-labels":
+        labels.write_bytes(np.random.default_rng(0).integers(0, 256, 60_008, dtype=np.uint8).tobytes())
+    elif damage == "label-42":
+        data = bytearray(labels.read_bytes())
+        data[100] = 42
+        labels.write_bytes(bytes(data))
+    elif damage == "one-label-short":
+        data = labels.read_bytes()
+        labels.write_bytes(data[:4] + (59_999).to_bytes(4, "big") + data[8:-1])
+    else:
+        labels.unlink()
+        labels.mkdir()
+        with pytest.raises(UnderspecError, match="is not a regular file"):
+            underspec.load_dataset("fashion-mnist", root=tmp_path, download=False)
+        return
+    data = underspec.load_dataset("fashion-mnist", root=tmp_path, download=False)  # unpacked again
+    assert len(data.y_train) == 60_000 and int(data.y_train.max()) == 9
+
+
+@fashion
+def test_a_damaged_debian_file_is_named_and_nothing_is_left_half_written(tmp_path, monkeypatch):
+    from underspec.training import data as datasets
+
+    copy = tmp_path / "debian"
+    copy.mkdir()
+    for path in datasets.DEBIAN_FASHION_MNIST.glob("*.gz"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    (copy / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", copy)
+    with pytest.raises(UnderspecError, match=r"train-labels-idx1-ubyte.gz: cannot be read .*reinstall") as err:
+        underspec.load_dataset("fashion-mnist", root=tmp_path / "cache", download=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "cache").exists()
+
+
+def test_a_malformed_products_cache_is_ignored_and_rebuilt(tmp_path, monkeypatch, small):
+    monkeypatch.setenv("UNDERSPEC_DATA", str(tmp_path))
+    for junk in ("[1]", '"a string"', "{not json", '{"key": 5}'):
+        (tmp_path / "products.json").write_text(junk)
+        run = train(Grid(seeds=(0,), epochs=1), small, progress=False)
+        assert run.meta["products"]["measured"] and isinstance(json.loads((tmp_path / "products.json").read_text()),
+                                                               dict)
+
+
+def test_the_product_choice_prefers_dense_within_noise(monkeypatch, tmp_path):
+    """Sparse is chosen only when it is clearly faster: at 95% of dense's time, dense is kept."""
+    from underspec.training import products
+
+    monkeypatch.setenv("UNDERSPEC_DATA", str(tmp_path))
+    times = {products.DenseProducts: 10.0, products.SparseProducts: 9.5}
+    monkeypatch.setattr(products, "_time_steps", lambda cls, *a: times[cls])
+    x = torch.rand(200, 50)
+    assert products.choose_products(x, 50, streams=1, units=16, batch_size=8)[0] is products.DenseProducts
+    times[products.SparseProducts] = 5.0
+    assert products.choose_products(x, 50, streams=2, units=16, batch_size=8)[0] is products.SparseProducts
+
+
+def test_library_misuse_of_data_runs_and_mixed_runs_is_one_line(small):
+    for call, message in [(lambda: underspec.load_dataset("mnist-5k", root=5), "root must be a folder"),
+                          (lambda: load_run(None), "load_run needs the folder of a saved run"),
+                          (lambda: Grid(steps=100).for_data(0), "at least one image")]:
+        with pytest.raises(UnderspecError, match=message):
+            call()
+    mixed = train(Grid(seeds=(0, 1), hidden=(8, 16), epochs=1), small, progress=False)
+    for name in ("params", "stack", "final"):
+        with pytest.raises(UnderspecError, match=rf"a mixed run has no {name} of its own.*run.part\(hidden=8\)"):
+            getattr(mixed, name)
+    with pytest.raises(UnderspecError, match="no member seed=0, l1=0.0, n_classes=2"):
+        mixed.member(0, 0.0, 2)
+    assert mixed.member(1, 0.0, 10, hidden=16).seed == 1
+
+
+def test_metrics_of_a_diverged_run_are_nan_rows_not_scipy_errors(small):
+    from underspec.metrics.layers import layer_similarity
+    from underspec.metrics.seed_similarity import seed_similarity
+
+    run = train(Grid(seeds=(0, 1, 2), depth=2, epochs=1), small, progress=False)
+    run.final["w1"][1, 0, 0] = float("inf")
+    table = seed_similarity(run, small, probe_size=30)
+    with_1 = (table.seed_a == 1) | (table.seed_b == 1)
+    assert table[with_1][["disagreement", "cka", "apc1_excess", "barrier"]].isna().all().all()
+    assert table[~with_1][["disagreement", "cka", "apc1_excess", "barrier"]].notna().all().all()
+    layers = layer_similarity(run, small, probe_size=30)
+    assert layers[(layers.seed_a == 1) | (layers.seed_b == 1)].apc_in.isna().all()
+    assert layers[(layers.seed_a == 0) & (layers.seed_b == 2)].apc_in.notna().all()
+    metrics = underspec.pair_metrics({k: run.final[k][[0, 1]] for k in ("w1", "w2")},
+                                     {k: run.final[k][[2, 2]] for k in ("w1", "w2")})
+    assert torch.isfinite(metrics["apc1"][0]) and torch.isnan(metrics["apc1"][1])
+    for call in (seed_similarity, layer_similarity):
+        with pytest.raises(UnderspecError, match="pass the data set the run was trained on"):
+            call(run, underspec.load_dataset("mnist-5k"))
+        for bad in (-1, 0, "5", 2.5):
+            with pytest.raises(UnderspecError, match="probe_size must be a whole number"):
+                call(run, small, probe_size=bad)
+
+
+def test_a_steps_budget_is_printed_and_compared_as_the_epochs_it_became(tmp_path, capsys):
+    argv = ["train", "--seeds", "0", "1", "--classes", "2", "--steps", "100", "--no-progress",
+            "--out", str(tmp_path / "r")]
+    assert main(argv) == 0
+    assert "2 networks, 2 epochs on mnist-5k" in capsys.readouterr().out  # 63 steps an epoch: 2 epochs
+    assert main(argv) == 0
+    assert "already holds this run" in capsys.readouterr().out
+
+
+def test_a_save_that_fails_after_training_keeps_the_run_elsewhere(tmp_path, monkeypatch, capsys):
+    """The disk fills while the trained run is written (torch's writer raises a RuntimeError): one line, and
+    the run is saved in a fallback folder that the line names."""
+    real, out = torch.save, tmp_path / "r"
+
+    def full_disk(obj, path, *args, **kwargs):
+        if f".{out.name}.tmp-" in str(path):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+        return real(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(["train", "--seeds", "0", "1", "--classes", "2", "--epochs", "1", "--no-progress",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "while writing" in err and "saved in" in err, err
+    assert not out.exists() and not list(tmp_path.glob(".r.tmp-*"))
+    kept = Path(err.split("saved in ")[1].split(" instead")[0])
+    assert load_run(kept).grid.seeds == (0, 1)
+
+
+def test_a_full_disk_while_saving_is_one_line_and_leaves_nothing(tmp_path, small):
+    """torch's writer raises a RuntimeError when the disk fills: one line, no half-written folder. On a real
+    small tmpfs where the test may mount one; skipped otherwise."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
+    try:
+        run = train(Grid(seeds=(0, 1), hidden=64, epochs=1), small, progress=False)
+        with pytest.raises(UnderspecError, match="while writing") as err:
+            run.save(mount / "r")
+        assert "\n" not in str(err.value) and not list(mount.iterdir())
+        assert main(["train", "--seeds", "0", "1", "--hidden", "512", "--epochs", "1", "--no-progress",
+                     "--out", str(mount / "r2")]) == 2  # refused before training: too little space
+        assert not list(mount.iterdir())
+    finally:  # lazily: a failed writer's file may stay open until it is collected
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_read_only_cache_trains_and_returns_the_run(tmp_path, small):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o500)
+    try:
+        if os.access(cache, os.W_OK):  # root writes anyway: make the cache a file's child instead
+            cache = tmp_path / "afile" / "cache"
+            (tmp_path / "afile").write_text("x")
+        with pytest.warns(UserWarning, match="trained but not cached"):
+            run = underspec.load_or_train(Grid(seeds=(0,), epochs=1), small, cache_dir=cache, progress=False)
+        assert run.grid.seeds == (0,)
+    finally:
+        (tmp_path / "cache").chmod(0o700)
+
+
+def test_a_refused_command_answers_before_torch_is_loaded():
+    code = ("import sys\nfrom underspec.cli import main\n"
+            "codes = [main(a) for a in (['train', '--seeds', 'x'], ['train', '--dataset', 'cifar'], "
+            "['train', '--device', 'gpu'], ['train', '--threads', '0'], ['train', '--out', '/proc/no/such'], "
+            "['sweep', '--seeds', '0'])]\n"
+            "print(codes, sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[2, 2, 2, 2, 2, 2] []", out
+
+
+def test_progress_into_a_pipe_updates_a_few_times(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "underspec.cli", "train", "--seeds", "0", "1", "--classes", "2", "10",
+                           "--epochs", "20"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    updates = done.stderr.count("\r") + done.stderr.count("\n")
+    assert 1 <= updates <= 10, done.stderr[-500:]
+
+
+def test_a_class_count_without_test_images_is_refused_before_training(mnist5k):
+    """Subset mode evaluates a network on the digits it learned: none of them in the test set would give a
+    NaN accuracy; it is refused in one line, and so is a data set without training images of them."""
+    no_low_digits = mnist5k.y_test >= 2
+    data = underspec.Dataset("mine", mnist5k.x_train[:300], mnist5k.y_train[:300], mnist5k.x_test[no_low_digits][:50],
+                             mnist5k.y_test[no_low_digits][:50])
+    with pytest.raises(UnderspecError, match="no test images of the digits 0..1 that a network with C = 2"):
+        train(Grid(class_mode="subset", n_classes=(2, 10), epochs=1), data, progress=False)
+    assert train(Grid(n_classes=(2,), epochs=1), data, progress=False).history.test_acc.notna().all()  # relabel

@@ -40,9 +40,24 @@ def compare_check(study: Path, recomputed: dict[str, pd.DataFrame]) -> None:
         assert_tables_equal(pd.read_parquet(study / "check" / f"{name}.parquet"), table, f"{study.name}/{name}")
 
 
+class Recomputed(dict):
+    """Each study's check tables, recomputed when first asked for; a study whose data set cannot be read on
+    this machine (Fashion-MNIST without Debian's package) is skipped, with the reason."""
+
+    def __missing__(self, name):
+        from underspec import UnderspecError
+
+        study = next(p for p in STUDIES if p.name == name)
+        try:
+            self[name] = results.check_tables(results.config_of(study), sparse_of(study))
+        except UnderspecError as exc:
+            pytest.skip(f"cannot recompute {name} here: {exc}")
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def recomputed():
-    return {study.name: results.check_tables(results.config_of(study), sparse_of(study)) for study in STUDIES}
+    return Recomputed()
 
 
 def sparse_of(study: Path) -> bool:

@@ -441,3 +441,74 @@ def test_the_study_chapter_reads_a_sweep_instead_of_training(finished, tmp_path)
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, "the three Figure 3.1 views"
     assert str(out) in str(outputs), "the page says which sweep it shows"
     assert not cache.exists(), "reading a sweep trains nothing"
+
+
+# ------------------------------------------------------------------------------ Hardening II: sweeps
+
+@pytest.mark.slow
+def test_a_sweep_whose_every_network_diverges_fails_in_one_line(tmp_path, capsys):
+    from underspec.cli import main
+
+    path = tmp_path / "sweep.yml"
+    path.write_text(yaml.safe_dump({**TINY, "lr": 1e20, "l1": [0.0], "n_classes": [10], "shards": 1,
+                                    "out": str(tmp_path / "results")}))
+    assert main(["sweep", str(path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every one of the 2 networks diverged" in err and "--lr" in err, err
+
+
+def test_a_foreign_table_in_a_resigned_shard_is_not_reported(finished, tmp_path):
+    """A shard whose marker matches its files, but one of whose tables is not ours (no l1, n_classes): the shard
+    counts as not complete, never a KeyError."""
+    import shutil
+
+    from underspec.sweeps.store import MARKER
+
+    config, out = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    folder = copy / "shards" / config.plan()[0].id
+    pd.DataFrame({"x": [1, 2]}).to_parquet(folder / "foreign.parquet", index=False)
+    marker = json.loads((folder / MARKER).read_text())
+    (folder / MARKER).write_text(json.dumps({**marker, "sha256": shard_checksums(folder)}))  # re-signed
+    results = load_results(copy)
+    assert results.missing == [config.plan()[0].id] and "foreign" not in results.tables
+
+
+def test_links_and_files_where_a_sweep_writes_are_refused(finished, tmp_path):
+    import shutil
+
+    config, out = finished
+    for name, make in (("shards", lambda p: p.write_text("x")), ("sweep.yaml", None)):
+        copy = tmp_path / f"copy-{name}"
+        shutil.copytree(out, copy)
+        target = copy / name
+        if make is None:  # a link where the sweep file was
+            target.rename(copy / "elsewhere.yaml")
+            os.symlink(copy / "elsewhere.yaml", target)
+            message = "is a link"
+        else:
+            shutil.rmtree(target)
+            make(target)
+            message = "is a file: remove it"
+        with pytest.raises(UnderspecError, match=message):
+            prepare(config.replace(out=str(copy)), write=False)
+
+
+def test_a_report_that_cannot_be_written_leaves_no_half_report(finished, tmp_path, monkeypatch):
+    from underspec.sweeps import report as reporting
+
+    config, out = finished
+    calls = []
+
+    def failing_csv(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        Path(path).write_text("a")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing_csv)
+    target = tmp_path / "report"
+    with pytest.raises(UnderspecError, match="no space left on device while writing"):
+        reporting.report(out, out=target, figures=False)
+    assert list(target.iterdir()) == [] and not list(tmp_path.glob(".report.tmp-*"))

@@ -2,28 +2,31 @@
 
 The training flags of ``train`` and ``sweep`` are built from the knobs of ``Grid`` (one declaration, one flag
 builder), so both commands accept the same forms (``--seeds 0-6``, ``--classes 2-10``). Bad input: one line
-on stderr saying what is wrong, exit code 2. Each command imports what it needs when it runs, so
-``underspec train`` never loads matplotlib or papermill.
+on stderr saying what is wrong, exit code 2. Each command checks its arguments first and imports what it
+needs only then: a refused call answers before torch is loaded, and ``underspec train`` never loads matplotlib
+or papermill.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from .errors import UnderspecError, check_choice, shown
-from .files import check_writable
+from .files import check_output_folder, check_writable
 from .sweeps.config import SweepConfig, SweepSettings
-from .training.data import DATASETS, load_dataset
-from .training.engine import resolve_device, train
+from .training.choices import DATASETS, check_device_name
 from .training.grid import Grid, values_of
-from .training.run import load_run, read_run_header
+from .training.threads import PASSIVE_WAIT, check_threads
 
-TRAIN_ONLY = ("dataset", "data_root", "paper", "device", "tf32", "out", "no_progress")
+TRAIN_ONLY = ("dataset", "data_root", "paper", "device", "tf32", "out", "no_progress", "threads")
 SWEEP_ONLY = ("config", "dry_run", "no_progress")
 
 
@@ -71,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--tf32", action="store_true", default=False,
                    help="TF32 matrix products on a GPU: faster, not exact float32")
+    t.add_argument("--threads", type=_threads_flag, default=None,
+                   help="CPU threads (default: the cores this process may use, or $OMP_NUM_THREADS)")
     t.add_argument("--out", default=None, help="save the run into this (new) folder")
     t.add_argument("--no-progress", dest="no_progress", action="store_true", default=False, help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -97,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-figures", dest="no_figures", action="store_true", help="tables only")
     r.set_defaults(func=cmd_report)
     return parser
+
+
+def _threads_flag(text: str) -> int:
+    try:
+        return check_threads(int(text))
+    except (ValueError, UnderspecError):
+        raise argparse.ArgumentTypeError(f"--threads takes a whole number from 1 to 4096, not {shown(text)}") from None
 
 
 def _records_flag(text: str):
@@ -134,26 +146,33 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
 def cmd_train(args) -> int:
     grid = grid_from_args(args)
     check_choice(args.dataset, DATASETS, "data set")
-    device = resolve_device(args.device)
-    out = None if args.out is None else check_writable(args.out, "--out")
+    check_device_name(args.device)
+    out = None if args.out is None else check_output_folder(args.out, "--out")
     if args.data_root is not None:
         check_writable(args.data_root, "--data-root")
+    from .training import data as datasets, engine, memory, run as runs  # the arguments are fine: load torch
+
+    device = engine.resolve_device(args.device)
+    data = datasets.load_dataset(args.dataset, root=args.data_root)
+    grid = grid.for_data(len(data.y_train))  # a steps budget as whole epochs, as the run records it
     if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        header = read_run_header(out) if (out / "run.json").is_file() else None
-        if header is None or header["grid"] != grid.to_dict() or header["data"] != args.dataset:
+        header = runs.read_run_header(out) if (out / "run.json").is_file() else None
+        if header is None or header["grid"] != grid.to_dict() or header["data"] != data.name:
             raise UnderspecError(f"{out} already holds {'a different run' if header else 'other files'}: "
                                  "choose a new --out folder or remove it")
         print(f"{out} already holds this run; showing it (remove the folder to train again)")
-        print(summary_table(load_run(out)))
+        print(summary_table(runs.load_run(out)))
         return 0
-    data = load_dataset(args.dataset, root=args.data_root)
-    run = train(grid, data, device=device, progress=not args.no_progress, tf32=args.tf32)
+    if out is not None:  # the three records of every network fit where they will be written
+        size = sum(len(part) * memory.n_parameters(part, data.x_train.shape[1]) for part in grid.parts())
+        check_output_folder(out, "--out", needs=3 * 4 * size)
+    run = engine.train(grid, data, device=device, progress=not args.no_progress, tf32=args.tf32, threads=args.threads)
     if out is not None:
-        run.save(out)
+        save_or_keep(run, out)
         print(f"saved to {out}")
+    threads = f", {run.meta['threads']} threads" if run.meta.get("threads") else ""
     print(f"{len(grid)} networks, {'/'.join(map(str, values_of(grid.epochs)))} epochs on {data.name} in "
-          f"{run.meta['seconds']:.1f} s "
-          f"({run.meta['device']})")
+          f"{run.meta['seconds']:.1f} s ({run.meta['device']}{threads})")
     thresholds = [v for v in values_of(grid.stop_loss) if v is not None]
     if thresholds:  # the stopping rule: how many stopped, and when
         epochs = [e for part in run.parts for e in part.meta.get("stopped", []) if e is not None]
@@ -163,6 +182,21 @@ def cmd_train(args) -> int:
     print(summary_table(run))
     warn_diverged(run)
     return 0
+
+
+def save_or_keep(run, out: Path) -> None:
+    """``run.save(out)``; if that fails after training (the disk filled, another process took ``out``), the run
+    is saved in a fallback folder that the one-line error names, so nothing trained is lost."""
+    try:
+        run.save(out)
+    except UnderspecError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"underspec-unsaved-{os.getpid()}-{int(time.time())}"
+        try:
+            run.save(fallback)
+        except UnderspecError:
+            raise UnderspecError(f"{exc}; the trained run could not be saved anywhere (also not in {fallback})") \
+                from None
+        raise UnderspecError(f"{exc}; the trained run was saved in {fallback} instead: move it there") from None
 
 
 def warn_diverged(run) -> None:
@@ -189,9 +223,9 @@ def summary_table(run) -> str:
 
 
 def cmd_sweep(args) -> int:
+    config = config_from_args(args)  # checked before the heavy imports
     from .sweeps.execute import ShardError, prepare, run_sweep, shard_status
 
-    config = config_from_args(args)
     if getattr(args, "dry_run", False):
         out, plan = prepare(config, write=False)
         fingerprint = config.fingerprint()
@@ -215,6 +249,8 @@ def cmd_report(args) -> int:
     from .sweeps.report import load_results, report
 
     results_dir = Path(args.results_dir).expanduser()
+    if args.out is None and (results_dir / "report").is_symlink():  # never write outside the results folder
+        raise UnderspecError(f"{results_dir / 'report'} is a link: remove it, or give --out")
     out = check_writable(args.out if args.out is not None else results_dir / "report", "--out")
     paths = report(results_dir, out=out, figures=not args.no_figures, allow_missing=not args.complete)
     missing = load_results(results_dir).missing
@@ -235,6 +271,8 @@ def _terminate(signum, frame):
 
 
 def main(argv=None) -> int:
+    for name, value in PASSIVE_WAIT.items():  # before torch loads (in the commands): idle threads sleep
+        os.environ.setdefault(name, value)
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -246,6 +284,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("underspec: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Terminated:
         print("underspec: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
         return 143

@@ -23,8 +23,8 @@ import torch
 
 from ..training.data import Dataset, class_labels
 from ..training.model import depth_of, permutation_spec, preactivations
-from ..training.run import MixedRun, Run, check_run
-from .matching import DEFAULT_POLICY, apc, match_activations, match_units, pe, seed_pairs
+from ..training.run import MixedRun, Run, check_probe, check_run
+from .matching import DEFAULT_POLICY, apc, match_activations, match_units, nan_where_diverged, pe, seed_pairs
 from .representations import linear_cka
 from .symmetry import permute
 
@@ -45,6 +45,10 @@ def layer_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: tor
     doc): {metric: (..., L)}. a, b: parameter dicts of depth L (output layers cut to their C), leading axes
     = pairs; x (N, D): the images the activations are taken on. ``policy``: zero-variance units, as in
     ``matching``."""
+    return nan_where_diverged(lambda a, b: _layer_metrics(a, b, x, policy), a, b)
+
+
+def _layer_metrics(a, b, x: torch.Tensor, policy: str) -> dict[str, torch.Tensor]:
     depth = depth_of(a)
     spec = permutation_spec(depth)
     x = x.to(a["w1"].dtype)
@@ -77,6 +81,7 @@ def layer_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_clas
         return run.tables(lambda part: layer_similarity(part, data, l1=l1, n_classes=n_classes,
                                                         probe_size=probe_size, policy=policy))
     check_run(run, "layer_similarity")
+    check_probe(run, data, probe_size, "layer_similarity")
     g = run.grid
     l1 = g.l1[0] if l1 is None else float(l1)
     c = max(g.n_classes) if n_classes is None else int(n_classes)

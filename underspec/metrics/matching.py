@@ -24,6 +24,10 @@ would crash on the NaN. ``policy`` says what happens instead (``DEFAULT_POLICY =
   none is left, which ``compare`` explains with its zero-variance counts).
 
 A unit is zero-variance when all its entries are equal (the test ``scipy.stats.pearsonr`` applies).
+
+A pair with a diverged network (a NaN or infinite parameter) has no matching: ``pair_metrics`` and
+``layers.layer_metrics`` give it NaN in every metric (as ``compare`` does), never scipy's "invalid numeric
+entries" error.
 """
 
 from __future__ import annotations
@@ -236,9 +240,42 @@ def pair_metrics(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, poli
     ``alive``: ``apc1_alive``, ``apc2_alive``, ``pe_alive`` (the paper's three over the units alive in both
     networks: dead units are left out of the matching, as policy "exclude" leaves zero-variance ones out).
     """
-    views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
-    correlations = {view: unit_correlation(*units) for view, units in views.items()}
-    return metrics_of(correlations, policy=policy, alive=alive, match=match)
+    def measure(a, b, acts_a, acts_b):
+        views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
+        correlations = {view: unit_correlation(*units) for view, units in views.items()}
+        return metrics_of(correlations, policy=policy, alive=alive, match=match)
+
+    return nan_where_diverged(measure, a, b, acts_a, acts_b)
+
+
+def finite_pairs(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *extra) -> torch.Tensor:
+    """(...,) bool over a batch of pairs: every parameter of both networks (and every tensor of ``extra``,
+    (..., P, H) or None) is finite. The pair axes are those of ``w1`` (..., H, D) without its last two."""
+    lead = a["w1"].dim() - 2
+    tensors = [*a.values(), *b.values(), *(t for t in extra if t is not None)]
+    return torch.stack([torch.isfinite(t.flatten(lead) if t.dim() > lead else t[..., None]).all(-1)
+                        for t in tensors]).all(0)
+
+
+def nan_where_diverged(measure, a: dict, b: dict, *extra) -> dict[str, torch.Tensor]:
+    """``measure(a, b, *extra)`` for a batch of pairs, NaN in every float result of a pair that has a non-finite
+    parameter (a diverged network): those pairs are measured on a stand-in (random finite values) so that the
+    matching runs, and their results are then replaced."""
+    finite = finite_pairs(a, b, *extra)
+    if bool(finite.all()):
+        return measure(a, b, *extra)
+    g = torch.Generator().manual_seed(0)
+
+    def stand_in(t):
+        if t is None:
+            return None
+        bad = ~finite.reshape(*finite.shape, *[1] * (t.dim() - finite.dim()))
+        return torch.where(bad, torch.randn(t.shape, generator=g, dtype=t.dtype), t)
+
+    out = measure({k: stand_in(v) for k, v in a.items()}, {k: stand_in(v) for k, v in b.items()},
+                  *(stand_in(t) for t in extra))
+    return {k: torch.where(~finite.reshape(*finite.shape, *[1] * (v.dim() - finite.dim())), torch.nan, v)
+            if v.is_floating_point() else v for k, v in out.items()}
 
 
 def metrics_of(correlations: dict[str, tuple], *, policy: str = DEFAULT_POLICY,

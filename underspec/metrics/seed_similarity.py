@@ -25,7 +25,7 @@ from scipy import stats
 from ..training.data import Dataset, class_labels
 from ..training.model import forward, permutation_spec, preactivations
 from ..training.grid import AXES
-from ..training.run import MixedRun, Run, check_run
+from ..training.run import MixedRun, Run, check_probe, check_run
 from .chance import null_structured
 from .matching import pair_metrics, seed_pairs, weight_matching
 
@@ -58,6 +58,7 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
         return run.tables(lambda part: seed_similarity(part, data, l1=l1, n_classes=n_classes,
                                                        probe_size=probe_size, seed=seed))
     check_run(run, "seed_similarity")
+    check_probe(run, data, probe_size, "seed_similarity")
     g = run.grid
     l1 = g.l1[0] if l1 is None else float(l1)
     c = max(g.n_classes) if n_classes is None else int(n_classes)
@@ -70,8 +71,11 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
 
     # seed by seed, in float64: the parameters and hidden layers of every seed at once take tens of megabytes
     logits = torch.stack([forward(network(n), x) for n in range(len(g.seeds))])  # (S, T, C)
-    acc = (logits.argmax(-1) == labels[keep]).double().mean(-1)  # (S,)
-    churn = disagreement(logits[:, None], logits[None])  # (S, S)
+    # a diverged seed (a parameter not finite) has no accuracy and no pair metric: NaN, as compare gives
+    ok = torch.tensor([all(bool(torch.isfinite(v[n]).all()) for v in stacked["final"].values())
+                       for n in range(len(g.seeds))])
+    acc = torch.where(ok, (logits.argmax(-1) == labels[keep]).double().mean(-1), torch.nan)  # (S,)
+    churn = torch.where(ok[:, None] & ok[None], disagreement(logits[:, None], logits[None]), torch.nan)  # (S, S)
     pairs = seed_pairs(g.seeds, "all")
     position = {s: i for i, s in enumerate(g.seeds)}
     ia = [position[a] for a, _ in pairs]
@@ -94,6 +98,10 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
         table[column] = [float(linear_cka(h[i], h[j])) for i, j in zip(ia, ib)]
     del hidden, layers  # wide layers: tens of megabytes that the paths below need
     for row, (i, j) in enumerate(zip(ia, ib)):
+        if not (ok[i] and ok[j]):
+            table.loc[row, ["cka", "cka_null", "cka_last", "cka_last_null", "apc1_excess", "barrier",
+                            "barrier_null"]] = np.nan
+            continue
         a, b = network(i), network(j)
         first_a, first_b = ({k: params[k] for k in first} for params in (a, b))
         table.loc[row, "apc1_excess"] = float(pair_metrics(first_a, first_b)["apc1"]

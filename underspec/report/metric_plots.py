@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import UnderspecError, shown
 from ..files import atomic_write
-from .style import AXIS_LABELS, CHANCE_STYLE, TARGET_LABELS, fmt_l1, metric_label, styled
+from .style import AXIS_LABELS, CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, fmt_l1, metric_label, styled
 
 PANEL_METRICS = ("pe", "apc1", "apc2")
 PANEL_TARGETS = ("params", "grads")
@@ -139,7 +139,7 @@ def excess_heatmap(summary: pd.DataFrame, metric: str, target: str = "params", *
     high = part.pivot_table(index="l1", columns="n_classes", values="ci_high").reindex(index=l1s, columns=classes)
     nulls = part.pivot_table(index="l1", columns="n_classes", values=null).reindex(index=l1s, columns=classes)
     limit = max(float(np.nanmax(np.abs(excess.to_numpy()))), 1e-6)
-    fig, ax = plt.subplots(figsize=(0.95 * len(classes) + 2.6, 0.5 * len(l1s) + 1.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.55 * len(l1s) + 1.9))
     image = ax.imshow(excess.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     for i, lam in enumerate(l1s):
         for j, c in enumerate(classes):
@@ -152,14 +152,16 @@ def excess_heatmap(summary: pd.DataFrame, metric: str, target: str = "params", *
             if undecided:
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="0.6",
                                            linewidth=0))
-            ax.text(j, i, f"{excess.loc[lam, c]:+.2f}\n±{half:.2f}", ha="center", va="center", fontsize=6)
+            value = excess.loc[lam, c]  # white on the darkest colours, black elsewhere
+            ax.text(j, i, f"{value:+.2f}\n±{half:.2f}", ha="center", va="center", fontsize=CELL_TEXT,
+                    color="white" if abs(value) > 0.6 * limit else "black")
     ax.set_xticks(range(len(classes)), [str(c) for c in classes])
     ax.set_yticks(range(len(l1s)), [fmt_l1(v) for v in l1s])
     ax.set(xlabel=AXIS_LABELS["n_classes"], ylabel=AXIS_LABELS["l1"])
     fig.colorbar(image, ax=ax, label=f"{metric_label(metric)} minus the {NULL_STYLES[null][0]}")
     method = part["method"].iloc[0] if "method" in part else "?"
     fig.suptitle((title + "\n" if title else "") + f"{metric_label(metric)} above the {NULL_STYLES[null][0]} "
-                 f"({TARGET_LABELS.get(target, target)}); ± half-width of the {method} interval over seeds; "
+                 f"({TARGET_LABELS.get(target, target)})\n± half-width of the {method} interval over seeds; "
                  "hatched: the interval includes the null", fontsize=9)
     return fig
 

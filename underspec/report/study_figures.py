@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..metrics.seed_similarity import METRIC_NAMES
 from .metric_plots import plot_metric
-from .style import CHANCE_STYLE, TARGET_LABELS, fmt_l1, metric_label, styled
+from .style import CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, fmt_l1, metric_label, styled
 
 
 @styled
@@ -26,8 +26,7 @@ def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged
     l1s, classes = sorted(members.l1.unique()), sorted(members.n_classes.unique())
     ncols = min(ncols, len(columns))
     nrows = math.ceil(len(columns) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=((0.5 * len(classes) + 2.2) * ncols, (0.42 * len(l1s) + 1.5) * nrows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, (0.42 * len(l1s) + 1.6) * nrows + 0.6), squeeze=False)
     for ax in axes.flat[len(columns):]:
         ax.axis("off")
     marks = set() if flagged is None else {(float(a), int(b)) for a, b in zip(flagged.l1, flagged.n_classes)}
@@ -38,7 +37,7 @@ def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged
         middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
         for i, lam in enumerate(l1s):
             for j, c in enumerate(classes):
-                ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=6,
+                ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=CELL_TEXT,
                         color="white" if grid[i, j] < middle else "black")
                 if (float(lam), int(c)) in marks:
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
@@ -52,19 +51,21 @@ def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged
 
 
 @styled
-def shift_panels(summaries: dict, *, title: str):
+def shift_panels(summaries: dict, *, title: str, ncols: int = 2):
     """Seeds under distribution shift, one panel per regime: for every test set (in distribution first, then
     the shifts), the gap in accuracy between two seeds and the fraction of images on which they disagree,
     each the mean over seed pairs with its seed-level interval (error bars). ``summaries``: {regime name:
     ``summarize_shifts`` rows of one configuration}, columns shift, acc_gap(_low, _high), disagreement(_low,
-    _high)."""
+    _high). ``ncols`` panels a row."""
     names = list(summaries)
-    widest = max(len(part) for part in summaries.values())
-    fig, axes = plt.subplots(1, len(names), figsize=(0.55 * widest * len(names) + 1.8 * len(names) + 1.0, 4.2),
-                             squeeze=False, sharey=True)
+    ncols = min(ncols, len(names))  # small multiples that wrap: readable at the page's width
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, 3.6 * nrows + 0.6), squeeze=False, sharey=True)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
     series = (("acc_gap", "accuracy gap between two seeds", "C0", "s"),
               ("disagreement", "disagreement between two seeds", "C3", "o"))
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes.flat, names):
         part = summaries[name].set_index("shift")
         shifts = list(part.index)
         x = np.arange(len(shifts))
@@ -75,11 +76,12 @@ def shift_panels(summaries: dict, *, title: str):
             ax.errorbar(x + (k - 0.5) * 0.22, mean, yerr=np.where(np.isfinite(err), err, 0), fmt=marker, color=color,
                         markersize=4, capsize=2, linewidth=1, label=label)
         ax.axvspan(-0.5, 0.5, color="0.93", zorder=0)
-        ax.set_xticks(x, shifts, rotation=45, ha="right", fontsize=7)
-        ax.set_title(name, fontsize=9)
+        ax.set_xticks(x, shifts, rotation=40, ha="right")
+        ax.set_title(name)
         ax.grid(axis="y", alpha=0.25, linewidth=0.6)
-    axes[0, 0].set_ylabel("fraction of test images")
-    axes[0, 0].legend(loc="upper left", fontsize=7)
+    for row in axes:
+        row[0].set_ylabel("fraction of test images")
+    axes[0, 0].legend(loc="upper left")
     fig.suptitle(title)
     return fig
 
@@ -113,29 +115,37 @@ def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: 
 
 
 @styled
-def settings_figure(estimates: pd.DataFrame, *, title: str):
-    """Seed-to-seed similarity across settings: one row per experiment, one column per metric of
-    ``METRIC_NAMES`` (in the order of ``estimates``); each setting's mean with its 95% interval (error bar)
-    and the metric's null (grey dash; APC-1 is drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``,
-    ``metric``, ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per
-    setting)."""
+def settings_figure(estimates: pd.DataFrame, *, title: str, ncols: int = 3):
+    """Seed-to-seed similarity across settings: for every experiment a block of panels, one per metric of
+    ``METRIC_NAMES`` (in the order of ``estimates``), ``ncols`` a row so that they stay readable at the page's
+    width; each setting's mean with its 95% interval (error bar) and the metric's null (grey dash; APC-1 is
+    drawn as its excess, so its null is 0). ``estimates``: columns ``experiment``, ``setting``, ``metric``,
+    ``value``, ``low``, ``high``, ``null`` (``metrics.seed_similarity.similarity_estimates`` per setting)."""
     experiments = list(dict.fromkeys(estimates.experiment))
     metrics = [m for m in dict.fromkeys(estimates.metric) if m in METRIC_NAMES]
-    fig, axes = plt.subplots(len(experiments), len(metrics), figsize=(2.7 * len(metrics), 2.4 * len(experiments)),
+    ncols = min(ncols, len(metrics))
+    block = math.ceil(len(metrics) / ncols)  # rows per experiment
+    fig, axes = plt.subplots(block * len(experiments), ncols, figsize=(PAGE_WIDTH, 2.3 * block * len(experiments) + 0.8),
                              squeeze=False)
     for i, experiment in enumerate(experiments):
         part = estimates[estimates.experiment == experiment]
         settings = list(dict.fromkeys(part.setting))
-        for j, metric in enumerate(metrics):
-            ax = axes[i, j]
+        panels = axes[i * block:(i + 1) * block].flat
+        for j, ax in enumerate(panels):
+            if j >= len(metrics):
+                ax.axis("off")
+                continue
+            metric = metrics[j]
             rows = part[part.metric == metric].set_index("setting").reindex(settings)
             x = np.arange(len(settings))
             ax.errorbar(x, rows.value, yerr=[rows.value - rows.low, rows.high - rows.value], fmt="o", capsize=3)
             if rows.null.notna().any():
                 ax.scatter(x, rows.null, marker="_", s=300, color=CHANCE_STYLE["color"], zorder=3,
                            label="null")
-            ax.set_xticks(x, settings, fontsize=7, rotation=20 if max(map(len, settings)) > 6 else 0)
-            ax.set_title(METRIC_NAMES[metric] if i == 0 else "", fontsize=8)
-            ax.set_ylabel(experiment if j == 0 else "", fontsize=8)
+            ax.set_xticks(x, settings, rotation=25 if max(map(len, settings)) > 6 else 0,
+                          ha="right" if max(map(len, settings)) > 6 else "center")
+            ax.set_title(METRIC_NAMES[metric])
+            if j % ncols == 0:
+                ax.set_ylabel(experiment if j == 0 else "", fontweight="bold" if j == 0 else None)
     fig.suptitle(title)
     return fig

@@ -34,6 +34,10 @@ RC = {
     "ytick.labelsize": 8,
 }
 CHANCE_STYLE = dict(color="0.35", linestyle="--", linewidth=1.2)  # every chance level / null line
+# The page's text column is about 7.3 inches at the figures' 100 dpi: a figure this wide is shown at its own
+# size, so its 8-10 pt text reads as the page's own; a wider one is scaled down, its text with it.
+PAGE_WIDTH = 7.3
+CELL_TEXT = 7.5  # points: the numbers written in a heat map's cells (at PAGE_WIDTH, about the body text's size)
 DIVERGING = "RdBu_r"
 DIGIT_CMAP = "tab10"
 

@@ -19,12 +19,14 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..metrics.predictions import barriers
+from ..metrics.predictions import accuracy, barriers, ensemble_accuracy, expected_calibration_error
 from ..metrics.representations import cka_baselines, cka_over_training
 from ..metrics.shift import shift_table
 from ..metrics.tables import compare, member_table
-from ..training.data import load_dataset
+from ..metrics.uncertainty import seed_estimate
+from ..training.data import class_labels, load_dataset
 from ..training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS, Grid
+from ..training.model import forward
 from ..training.run import Run
 from . import claims
 from .degenerate import far_data
@@ -101,7 +103,7 @@ class BookStudy(Study):
                 f"Paper grid: {len(p.seeds)} seeds x {len(p.l1)} lambdas x {len(p.n_classes)} class counts = "
                 f"{len(p)} networks, {self.epochs} epochs = {self.steps:,} SGD steps (the paper: {PAPER_STEPS:,} on "
                 f"{PAPER_TRAIN:,} images). Per-epoch records: C in {list(d.n_classes)}, {len(d)} networks, "
-                f"{min(PROBE_SIZE, len(self.data.y_test))} probe images.")
+                f"{min(PROBE_SIZE, len(self.data.y_test))} probe images. {trained_on(self.paper.meta)}")
 
     # ------------------------------------------------------------------------------ the shared tables
 
@@ -200,6 +202,32 @@ class BookStudy(Study):
         curves = {name: {key: torch.tensor(part.pivot(index="pair", columns="t", values=key).to_numpy())
                          for key in ("loss", "acc")} for name, part in paths.groupby("alignment", sort=False)}
         return table, t, curves
+
+
+def ensemble_table(run: Run, data, n_classes: int, *, n_bins: int = 15) -> pd.DataFrame:
+    """Per lambda at ``n_classes``: the mean test accuracy of one seed, the best seed's, the ensemble of every
+    seed (softmax averaged), the ensemble's gain over one seed with its 95% interval (seeds resampled,
+    delete-one-seed jackknife: the ensemble and the mean of the seeds left each time) and one seed's mean ECE.
+    Columns l1, one_seed, best_seed, ensemble, gain, gain_low, gain_high, ece."""
+    _, labels = class_labels(data.y_test, n_classes, run.grid.class_mode)
+    rows = []
+    for lam in run.grid.l1:
+        logits = forward(run.stack(lam, n_classes), data.x_test)  # (seeds, test images, classes)
+        acc = accuracy(logits, labels)
+        gain = seed_estimate(lambda keep: float(ensemble_accuracy(logits[torch.from_numpy(keep)], labels)
+                                                - acc[torch.from_numpy(keep)].mean()), len(acc))
+        rows.append({"l1": lam, "one_seed": float(acc.mean()), "best_seed": float(acc.max()),
+                     "ensemble": float(ensemble_accuracy(logits, labels)), "gain": gain.value, "gain_low": gain.low,
+                     "gain_high": gain.high,
+                     "ece": float(expected_calibration_error(logits, labels, n_bins=n_bins).mean())})
+    return pd.DataFrame(rows)
+
+
+def trained_on(meta: dict) -> str:
+    """Where a run was trained, from its ``meta``: "Trained on the cpu with 2 threads." (no time: a build's
+    machine and its load are not the engine's speed; see benchmarks/RESULTS.md)."""
+    threads = f" with {meta['threads']} threads" if meta.get("threads") else ""
+    return f"Trained on the {meta.get('device', 'unknown device')}{threads}."
 
 
 def book_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50,

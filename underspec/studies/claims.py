@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import UnderspecError
 from ..metrics.chance import null_fixed_similarity, similarity_for
 from ..metrics.uncertainty import Estimate, estimate, pair_array, pair_means
-from ..text import fmt_l1
+from ..text import fmt_l1, interval
 
 VERDICTS = ("confirmed", "not confirmed", "artefact of the chance level", "plateau: peak not identifiable",
             "not testable with this data")
@@ -128,7 +128,7 @@ def _classes(classes) -> str:
 
 
 def _interval(e: Estimate, digits: int = 3) -> str:
-    return f"{e.value:+.{digits}f} [{e.low:+.{digits}f}, {e.high:+.{digits}f}]"
+    return interval(e.value, e.low, e.high, digits)
 
 
 def _direction(e: Estimate) -> int:

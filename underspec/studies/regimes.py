@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..files import sha256
+from ..errors import UnderspecError
+from ..files import open_regular, sha256
 from ..sweeps.config import SweepConfig  # the files a sweep writes (they import nothing above training)
 from ..sweeps.store import load_results
 from ..text import fmt_l1, interval
@@ -86,7 +87,7 @@ class Regime:
         if m.empty:
             return {**head, "member table": "not in these results"}
         corner = m[(m.l1 == m.l1.min()) & (m.n_classes == m.n_classes.max())]
-        dead = m.dead_units.sum() / (len(m) * self.grid.hidden)
+        dead = m.dead_units.mean()
         cells = self.degenerate
         return {
             **head,
@@ -94,7 +95,7 @@ class Regime:
             "test accuracy, mean over the grid": f"{m.test_acc.mean():.3f}",
             "distance from init ‖W1 − W1₀‖ / ‖W1₀‖ (mean)": f"{m.rel_change.mean():.2f}",
             "cosine of each unit to its init (mean)": f"{m.init_cosine.mean():.2f}",
-            "dead units (share of all units)": f"{dead:.1%}",
+            f"dead units per network (mean, of {self.grid.hidden})": f"{dead:.1f}",
             "degenerate networks (at the majority-class accuracy)":
                 "unknown" if self.majority is None else f"{int(cells.n.sum())} of {len(m)}",
         }
@@ -150,15 +151,29 @@ def committed_regime(study: str, root: str | Path, cache: Path | None = None) ->
     config = SweepConfig.from_yaml(folder / "config.yaml")
     n_train = config.n_train or (len(load_dataset("mnist-5k").y_train) if config.dataset == "mnist-5k"
                                  else FULL_TRAIN[config.dataset])
-    shifts = pd.read_parquet(folder / "shifts.parquet") if (folder / "shifts.parquet").is_file() else None
-    metrics = pd.read_parquet(folder / "metrics.parquet")
+    shifts = read_table(folder / "shifts.parquet") if (folder / "shifts.parquet").is_file() else None
+    metrics = read_table(folder / "metrics.parquet")
     grid = config.grid().for_data(n_train)
     majority = (majority_accuracy(load_dataset("mnist-5k"), grid.n_classes) if config.dataset == "mnist-5k"
                 else dataset_majority(config.dataset, grid.n_classes, cache))
     content = sha256(folder / "metrics.parquet")[:12]
     return Regime(STUDIES.get(study, study), config.dataset, n_train, grid,
-                  metrics[metrics.target.isin(TARGETS)], pd.read_parquet(folder / "members.parquet"), shifts,
+                  metrics[metrics.target.isin(TARGETS)], read_table(folder / "members.parquet"), shifts,
                   majority, cache=cache, stem=f"study-{study}-{content}-verdicts")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A committed table; one line naming the file where it is not a Parquet table (a Git LFS pointer that was
+    never pulled, a damaged file, a link)."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(64)
+        if head.startswith(b"version https://git-lfs"):
+            raise UnderspecError(f"{path} is a Git LFS pointer, not the table: run `git lfs pull`")
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UnderspecError(f"{path} is not a readable Parquet table ({type(exc).__name__}): restore it from "
+                             "git, or run the study again") from None
 
 
 def not_yet_run(study: str) -> str:

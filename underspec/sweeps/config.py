@@ -34,13 +34,15 @@ import numpy as np
 import yaml
 
 from ..errors import UnderspecError, check_choice, shown
-from ..training.data import DATASETS
+from ..files import read_text
+from ..training.choices import DATASETS
 from ..training.grid import Grid
 
 EXECUTORS = ("local", "slurm")
 PAIRS = ("all", "reference")
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent.parent / "book" / "sweeps" / "train_grid.md"
 DEFAULT_SLURM_MINUTES = 120
+MAX_CONFIG_BYTES = 1 << 20  # a sweep config is a few lines; a larger file is not one
 # names people write for a key, for the "did you mean" of an unknown key
 ALIASES = {"classes": "n_classes", "c": "n_classes", "lambda": "l1", "lambdas": "l1", "seed": "seeds",
            "width": "hidden", "data": "dataset", "out_dir": "out", "output": "out", "gpu": "gpus"}
@@ -67,6 +69,8 @@ class SweepSettings:
     data_root: str | None = _key(None, "where data sets are cached")
     executor: str = _key("local", "local or slurm (submitit)")
     jobs: int = _key(1, "local: shards at once", type=int)
+    threads: int | None = _key(None, "CPU threads per shard (default: the usable cores divided among the jobs)",
+                               type=int)
     partition: str | None = _key(None, "slurm: partition")
     time: str | None = _key(None, "slurm: time limit per shard, minutes or [D-]HH:MM:SS (default 120 min)")
     gpus: int = _key(0, "slurm: GPUs per shard", type=int)
@@ -80,7 +84,7 @@ class SweepSettings:
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         check_choice(self.dataset, DATASETS, "data set")
-        for key in ("n_train", "n_test", "shards", "shard_size", "cpus"):
+        for key in ("n_train", "n_test", "shards", "shard_size", "cpus", "threads"):
             s(key, _positive_int_or_none(getattr(self, key), key))
         s("jobs", _positive_int_or_none(self.jobs, "jobs"))
         if self.jobs is None:
@@ -184,15 +188,19 @@ class SweepConfig:
         """Read a YAML config; ``overrides`` (e.g. from command-line flags) replace its values."""
         path = Path(path).expanduser()
         try:
-            d = load_yaml(path.read_text()) or {}
+            d = load_yaml(read_text(path, MAX_CONFIG_BYTES)) or {}
         except FileNotFoundError:
             raise UnderspecError(f"config file {path} does not exist: check the path") from None
+        except RecursionError:
+            raise UnderspecError(f"the config {path} is nested too deeply to be a sweep config: fix the YAML") from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise UnderspecError(f"cannot read the config {path} ({yaml_problem(exc)}): fix the YAML") from None
         if not isinstance(d, dict):
             raise UnderspecError(f"{path} must hold 'key: value' lines, not a {type(d).__name__}")
         if d.get("format") == SWEEP_FILE_FORMAT and isinstance(d.get("config"), dict):
-            d = d["config"]  # the sweep.yaml a results folder keeps: rerun exactly that sweep
+            # the sweep.yaml a results folder keeps: rerun exactly that sweep, into that folder (the file may come
+            # from someone else: its recorded out is never followed)
+            d = {**d["config"], "out": str(path.resolve().parent)}
         return cls.from_dict({**d, **overrides}, source=str(path))
 
     def replace(self, **changes) -> "SweepConfig":

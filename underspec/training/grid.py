@@ -18,14 +18,23 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import UnderspecError, check_choice, shown
-from .data import CLASS_MODES
+from .choices import CLASS_MODES
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
 OPTIMIZERS = ("sgd", "adam", "adamw")
 MAX_RANGE = 10_000  # the longest range a list may spell (2-100000000 must not exhaust memory)
+MAX_VALUES = 10_000  # the most values one knob's list may hold, ranges expanded
+MAX_TEXT = 100_000  # the longest string a list may be read from
 MAX_SEED = 2**63 - 1  # torch's generators take seeds below 2^64; int64 tensors below 2^63
+# Bounds checked from the lengths of the lists, before any list of parts or members is built: beyond them a
+# grid is a sweep's work (underspec sweep shards it), not one call's.
+MAX_NETWORKS = 100_000
+MAX_PARTS = 10_000
+MAX_DEPTH = 64
+MAX_HIDDEN = 10**9  # far beyond memory: the memory plan refuses much less (a sweep checks it per shard)
+MAX_EPOCHS = 10**9
 
 
 # ------------------------------------------------------------------------------------------ parsing values
@@ -48,6 +57,9 @@ def parse_ints(value, key: str) -> tuple[int, ...]:
             if hi - lo >= MAX_RANGE:
                 raise UnderspecError(f"{key}: the range {shown(item)} has {hi - lo + 1:,} values; at most "
                                      f"{MAX_RANGE:,} are allowed")
+            if len(out) + hi - lo + 1 > MAX_VALUES:
+                raise UnderspecError(f"{key}: more than {MAX_VALUES:,} values; split the work into several grids "
+                                     "or an underspec sweep")
             out.extend(range(lo, hi + 1))
         else:
             noun = {"seeds": "seed", "n_classes": "class count"}.get(key, key)
@@ -135,8 +147,14 @@ def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:
 
 
 def _items(value, key: str) -> list:
+    """The items of a list knob's value (a list, or its text), at most ``MAX_VALUES`` of them."""
     if value is None:
         return []
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise UnderspecError(f"{key}: a list of {len(value):,} characters; at most {MAX_TEXT:,} are read")
+    if hasattr(value, "__len__") and not isinstance(value, (str, dict, bytes)) and len(value) > MAX_VALUES:
+        raise UnderspecError(f"{key}: {len(value):,} values; at most {MAX_VALUES:,}: split the work into several "
+                             "grids or an underspec sweep")
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("[") and text.endswith("]"):  # papermill -p passes a list as its text
@@ -247,6 +265,11 @@ class Grid:
         for name in ("hidden", "depth", "epochs", "batch_size"):
             if any(v < 1 for v in values_of(getattr(self, name))):
                 raise UnderspecError(f"{name} must be a positive integer, got {shown(getattr(self, name))}")
+        for name, bound in (("hidden", MAX_HIDDEN), ("depth", MAX_DEPTH), ("epochs", MAX_EPOCHS)):
+            if any(v > bound for v in values_of(getattr(self, name))):
+                raise UnderspecError(f"{name} must be at most {bound:,}, got {shown(getattr(self, name))}")
+        if self.steps is not None and self.steps > MAX_EPOCHS * 1000:
+            raise UnderspecError(f"steps must be at most {MAX_EPOCHS * 1000:,}, got {self.steps:,}")
         if any(not math.isfinite(v) or v <= 0 for v in values_of(self.lr)):
             raise UnderspecError(f"the learning rate must be > 0, got {shown(self.lr)}")
         for name in values_of(self.optimizer):
@@ -277,6 +300,11 @@ class Grid:
                                  "number of epochs; give --epochs instead, or one grid per batch size")
         if self.steps is not None and isinstance(self.epochs, tuple):
             raise UnderspecError("a steps budget sets the epochs: give steps or a list of epochs, not both")
+        parts = math.prod(len(values_of(getattr(self, name))) for name in self.axes())  # at most, from lengths
+        if parts > MAX_PARTS or len(seeds) * len(l1) * len(classes) * parts > MAX_NETWORKS:
+            raise UnderspecError(f"this grid has up to {len(seeds) * len(l1) * len(classes) * parts:,} networks in "
+                                 f"up to {parts:,} settings; at most {MAX_NETWORKS:,} networks and {MAX_PARTS:,} "
+                                 "settings in one grid: split it into several grids, or shard it with underspec sweep")
         if self.steps is not None and "subset" in values_of(self.class_mode):
             raise UnderspecError("a steps budget needs class_mode relabel: in subset mode every C trains on its own "
                                  "number of images, so one budget gives each a different number of epochs")
@@ -285,6 +313,8 @@ class Grid:
         """This grid with ``epochs`` set by its steps budget for ``n_train`` training images: the fewest whole
         epochs of ceil(n_train / batch_size) steps that reach the budget (the budget stays recorded). Without
         a budget, the grid itself."""
+        if isinstance(n_train, bool) or not isinstance(n_train, numbers.Integral) or n_train < 1:
+            raise UnderspecError(f"a grid is trained on at least one image, got n_train={shown(n_train)}")
         if self.steps is None:
             return self
         return dataclasses.replace(self, epochs=steps_to_epochs(self.steps, n_train, self.batch_size))
@@ -377,6 +407,9 @@ AXES = tuple(f.name for f in dataclasses.fields(Grid) if f.metadata["axis"])  # 
 
 
 def _no_duplicates(values, what):
-    dup = sorted({v for v in values if values.count(v) > 1})
+    seen, twice = set(), set()
+    for v in values:
+        (twice if v in seen else seen).add(v)
+    dup = sorted(twice, key=repr)
     if dup:
         raise UnderspecError(f"duplicate {what}(s) {shown(dup)}: list each {what} once")

@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 
 from ..errors import UnderspecError, shown
-from ..files import remove_stale_temporaries, sha256, write_error
-from .grid import AXES, Grid
+from ..files import is_write_failure, read_text, remove_stale_temporaries, sha256, write_error
+from .grid import Grid
+from .members import exact_value, find_member
 from .model import output_names, param_names
 
 FORMAT = "underspec-run"
@@ -191,6 +192,9 @@ class Run:
         return _save(directory, self, write)
 
 
+RUN_FIELDS = ("init", "final", "grad_sum", "history", "probe_index", "snapshots", "embeddings", "deeper_embeddings")
+
+
 @dataclass(eq=False)
 class MixedRun:
     """The run of a mixed grid (one whose ``axes()`` vary width, depth, optimizer, learning rate, ...): one
@@ -205,6 +209,15 @@ class MixedRun:
     @property
     def data_name(self) -> str:
         return self.parts[0].data_name
+
+    def __getattr__(self, name: str):
+        """A uniform Run's records and methods (``final``, ``stack``, ``params``, ...) belong to one part: the
+        one-line error says how to take it."""
+        if name.startswith("_") or not hasattr(Run, name) and name not in RUN_FIELDS:
+            raise AttributeError(name)
+        example = ", ".join(f"{k}={getattr(self.grid.parts()[0], k)!r}" for k in self.grid.axes())
+        raise UnderspecError(f"a mixed run has no {name} of its own: it holds one Run per setting of "
+                             f"{', '.join(self.grid.axes())}; take one with run.part({example})")
 
     def settings(self, part: int) -> dict:
         """Part ``part``'s values of the grid's axes, e.g. ``{"hidden": 64, "optimizer": "adam"}``."""
@@ -232,9 +245,12 @@ class MixedRun:
         """Every part's history, with the axes as columns."""
         return self.tables(lambda part: part.history)
 
-    def index(self, **settings) -> int:
-        """The member number of the one member with these settings (any of ``grid.member_names()``)."""
-        return find_member(self.grid, settings)
+    def index(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None,
+              **settings) -> int:
+        """The member number of the one member with these settings (any of ``grid.member_names()``, seed, l1
+        and n_classes also by position, as ``Run.index`` takes them)."""
+        given = {"seed": seed, "l1": l1, "n_classes": n_classes}
+        return find_member(self.grid, {**{k: v for k, v in given.items() if v is not None}, **settings})
 
     def part(self, **axes) -> Run:
         """The uniform part with these values of the grid's axes (those of one value may be left out)."""
@@ -243,7 +259,7 @@ class MixedRun:
             raise UnderspecError(f"{shown(unknown[0])} is not an axis of this mixed run: pick a part by "
                                  f"{', '.join(self.grid.axes())}")
         members, names = self.grid.members(), self.grid.member_names()
-        axes = {k: _exact(v, k, members, names.index(k)) for k, v in axes.items()}
+        axes = {k: exact_value(v, k, members, names.index(k)) for k, v in axes.items()}
         found = [run for i, run in enumerate(self.parts) if all(self.settings(i)[k] == v for k, v in axes.items())]
         if len(found) != 1:
             choices = "; ".join(", ".join(f"{k}={v!r}" for k, v in self.settings(i).items())
@@ -251,9 +267,10 @@ class MixedRun:
             raise UnderspecError(f"{len(found) or 'no'} parts have {shown(axes)}: the parts are {choices}")
         return found[0]
 
-    def member(self, **settings) -> Member:
-        """One network, addressed by any of ``grid.member_names()`` that leave one member."""
-        i = self.index(**settings)
+    def member(self, seed: int | None = None, l1: float | None = None, n_classes: int | None = None,
+               **settings) -> Member:
+        """One network, addressed by any of ``grid.member_names()`` that leave one member (as ``index``)."""
+        i = self.index(seed, l1, n_classes, **settings)
         size = len(self.parts[0].grid)
         part, (seed, l1, c) = self.parts[i // size], self.grid.members()[i][:3]
         member = part.member(seed, l1, c)
@@ -290,64 +307,12 @@ def _save(directory: str | os.PathLike, run: "Run | MixedRun", write) -> Path:
         if directory.exists():
             directory.rmdir()
         os.replace(tmp, directory)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise write_error(directory, exc) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if is_write_failure(exc):  # a full disk, a read-only folder (torch's writer raises a RuntimeError)
+            raise write_error(directory, exc) from None
         raise
     return directory
-
-
-def find_member(grid: Grid, given: dict) -> int:
-    """The number of the one member of ``grid`` whose settings are ``given`` (the others may be any value); a
-    one-line error naming the grid's values, or some candidates, otherwise.
-
-    A setting is any of ``grid.member_names()`` or any other knob that may be an axis (``AXES``: ``hidden``,
-    ``order_seed``, ...): the grid's one value of such a knob is accepted, any other value is refused naming
-    it. A seed knob left at None (each member's own seed) matches a member whose seed is that value.
-    """
-    names = grid.member_names()
-    unknown = [k for k in given if k not in names and k not in AXES]
-    if unknown:
-        raise UnderspecError(f"{shown(unknown[0])} is not an axis of this run: address a member by "
-                             f"{', '.join(names)} (or a setting the run has one value of)")
-    members = grid.members()
-    for k in [k for k in given if k not in names]:  # a knob of one value in this grid
-        own, value = getattr(grid, k), given.pop(k)
-        if k in ("init_seed", "order_seed") and own is None and value is not None:
-            if given.get("seed") not in (None, value):
-                raise UnderspecError(f"in this run every member's {k} is its own seed: {k}={shown(value)} and "
-                                     f"seed={shown(given['seed'])} name no member")
-            given["seed"] = value
-        elif value != own and not (own is not None and value is not None and
-                                   _exact(value, k, [(own,)], 0) == own):
-            raise UnderspecError(f"this run has {k}={own!r} for every member, not {shown(value)}")
-    given = {k: _exact(v, k, members, names.index(k)) for k, v in given.items()}
-    asked = ", ".join(f"{k}={shown(v)}" for k, v in given.items()) or "no settings"
-    found = [i for i, member in enumerate(members)
-             if all(given.get(k, m) == m for k, m in zip(names, member))]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        values = "; ".join(f"{k} {shown(list(dict.fromkeys(m[j] for m in members)))}" for j, k in enumerate(names))
-        raise UnderspecError(f"no member {asked} in this run: it has {values}")
-    named = "; ".join(", ".join(f"{k}={shown(v)}" for k, v in zip(names, members[i])) for i in found[:6])
-    raise UnderspecError(f"{len(found)} members have {asked}: give more of {', '.join(names)} to pick one "
-                         f"(for example {named}{', ...' if len(found) > 6 else ''})")
-
-
-def _exact(value, name: str, members: list[tuple], j: int):
-    """A setting as entry ``j`` of the member tuples ``members`` holds it, never rounded (a seed of 0.7 is no
-    seed); None stays None (no stopping rule, no fixed seed)."""
-    if value is None:
-        return None
-    sample = next((m[j] for m in members if m[j] is not None), 0)
-    if isinstance(sample, str):
-        if not isinstance(value, str):
-            raise UnderspecError(f"{name} must be a name, got {shown(value)}")
-        return value
-    return _exact_int(value, name) if isinstance(sample, int) else _exact_float(value, name)
 
 
 def check_run(run, what: str) -> "Run":
@@ -363,6 +328,16 @@ def check_run(run, what: str) -> "Run":
     return run
 
 
+def check_probe(run: "Run", data, probe_size, what: str) -> None:
+    """That ``data`` is the data set ``run`` was trained on and ``probe_size`` a whole number >= 1: the one-line
+    error of a metric ``what`` otherwise."""
+    if getattr(data, "name", None) != run.data_name:
+        raise UnderspecError(f"{what}: data is {shown(getattr(data, 'name', data))} but the run was trained on "
+                             f"{run.data_name!r}: pass the data set the run was trained on")
+    if isinstance(probe_size, bool) or not isinstance(probe_size, numbers.Integral) or probe_size < 1:
+        raise UnderspecError(f"{what}: probe_size must be a whole number of test images >= 1, got {shown(probe_size)}")
+
+
 def read_run_header(directory: str | os.PathLike) -> dict:
     """The metadata of a saved run (grid, data set, checksums), checked; cheap, it loads no tensors."""
     directory = Path(directory)
@@ -370,9 +345,9 @@ def read_run_header(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise UnderspecError(f"{directory} holds no underspec run (no {META_FILE}): pass the folder given to --out")
     try:
-        header = json.loads(path.read_text())
+        header = json.loads(read_text(path))
         ok = isinstance(header, dict) and header.get("format") == FORMAT
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, UnderspecError):  # unreadable, a link, not JSON, nested 10^5 deep
         ok = False
     if not ok:
         raise UnderspecError(f"{path} is not an underspec run file: it is corrupt or from another program")
@@ -392,17 +367,15 @@ def load_run(directory: str | os.PathLike, *, mmap: bool = False) -> "Run | Mixe
     shapes and members that the recorded grid implies. ``mmap``: map the tensors from disk instead of reading
     them (``torch.load(mmap=True)``): the process then holds in memory only the records it touches.
     """
+    if not isinstance(directory, (str, os.PathLike)):
+        raise UnderspecError(f"load_run needs the folder of a saved run, got {shown(directory)}")
     directory = Path(directory).expanduser()
     header = read_run_header(directory)
     grid = Grid.from_dict(header["grid"])
     if "parts" in header:
         return _load_mixed(directory, header, grid, mmap)
     for name in (TENSOR_FILE, HISTORY_FILE):
-        try:
-            ok = sha256(directory / name) == header["sha256"].get(name)
-        except OSError:
-            ok = False
-        if not ok:
+        if not _checksum_ok(directory / name, header["sha256"].get(name)):  # missing, a link, a FIFO, a device
             raise UnderspecError(f"{directory / name} does not match the checksum in {META_FILE} (altered or "
                                  "damaged): the run is corrupt: train it again")
     try:
@@ -422,6 +395,14 @@ def load_run(directory: str | os.PathLike, *, mmap: bool = False) -> "Run | Mixe
     return run
 
 
+def _checksum_ok(path: Path, expected) -> bool:
+    """Whether the regular file ``path`` (never a link or a special file) has the SHA-256 ``expected``."""
+    try:
+        return sha256(path) == expected
+    except (OSError, UnderspecError):
+        return False
+
+
 def _load_mixed(directory: Path, header: dict, grid: Grid, mmap: bool) -> MixedRun:
     """A mixed run: every part folder checked against its checksum and loaded, each the grid's part."""
     names, parts = header["parts"], grid.parts()
@@ -431,8 +412,8 @@ def _load_mixed(directory: Path, header: dict, grid: Grid, mmap: bool) -> MixedR
     runs = []
     for name, part in zip(names, parts):
         file = f"{name}/{META_FILE}"
-        if not isinstance(name, str) or "/" in name or name.startswith(".") or \
-                not (directory / file).is_file() or sha256(directory / file) != header["sha256"].get(file):
+        if not isinstance(name, str) or "/" in name or name.startswith(".") or (directory / name).is_symlink() \
+                or not _checksum_ok(directory / file, header["sha256"].get(file)):
             raise UnderspecError(f"{directory / str(name)} does not match the checksum in {META_FILE} (altered, "
                                  "damaged or missing): the run is corrupt: train it again")
         run = load_run(directory / name, mmap=mmap)
@@ -476,18 +457,6 @@ def _inconsistency(run: Run) -> str | None:
     if list(run.history[["seed", "l1", "n_classes", "epoch"]].itertuples(index=False, name=None)) != members:
         return "its history is of other members"
     return None
-
-
-def _exact_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise UnderspecError(f"{what} must be an integer, got {shown(value)}")
-    return int(value)
-
-
-def _exact_float(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UnderspecError(f"{what} must be a number, got {shown(value)}")
-    return float(value)
 
 
 def _to_cpu(value):

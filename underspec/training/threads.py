@@ -19,8 +19,6 @@ import math
 import os
 from pathlib import Path
 
-import torch
-
 from ..errors import UnderspecError, shown
 
 PASSIVE_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -77,6 +75,8 @@ def check_threads(threads) -> int | None:
 @contextlib.contextmanager
 def torch_threads(threads: int):
     """torch's intra-op threads set to ``threads`` inside the block, restored on exit."""
+    import torch  # here, not above: the command line checks a thread count before it loads torch
+
     before = torch.get_num_threads()
     if threads != before:
         torch.set_num_threads(threads)
