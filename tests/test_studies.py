@@ -137,3 +137,21 @@ def test_numbers_are_written_one_way():
     assert interval(0.0321, 0.026, 0.037, sign=False) == "0.032 [0.026, 0.037]"
     assert interval(0.5, float("nan"), 1.0) == "+0.500" and interval(float("nan"), 0, 1) == "—"
     assert number(-0.04, 1) == "+0.0" and number(-0.06, 1) == "-0.1"
+
+
+def test_twins_one_rounding_apart_measure_the_floor_and_the_gradient_mechanism_is_tabled(tmp_path, small):
+    """Every seed against its one-ulp twin: at a few epochs rounding has not separated them (PE 1, no test image
+    classified differently); a run without twins is refused. The gradient mechanism: where L1 has shrunk W1,
+    the summed gradients' APC-1 is that of the initial weights."""
+    from underspec.metrics.rounding import twin_table
+
+    runs = book_study("mnist-5k", seeds="[0, 1, 2]", l1="0 0.05", classes="5 10", epochs=2, n_train=300,
+                      n_test=100, device="cpu", results_dir=str(tmp_path))
+    twins = runs.rounding_floor()
+    assert len(twins) == 3 * 2 and (twins.n_classes == 10).all()
+    assert (twins.pe == 1).all() and (twins.disagreement == 0).all() and (twins.apc1 > 0.999).all()
+    with pytest.raises(UnderspecError, match="twin_table needs a run of a grid with perturb_ulp"):
+        twin_table(runs.paper, runs.data)
+    mechanism = runs.gradient_mechanism(10).set_index("l1")
+    assert list(mechanism.columns) == ["grads", "init", "untrained", "norm_left"]
+    assert mechanism.norm_left.loc[0.05] < mechanism.norm_left.loc[0.0]

@@ -71,3 +71,39 @@ def test_pair_array_reads_a_compare_table():
     index, seeds, v = pair_array(table, "pe", ["l1"])
     assert list(index) == [0.0, 0.01] and seeds == [0, 7, 42]
     assert v[0, 0, 2] == v[0, 2, 0] == 0.1 and v[0, 1, 2] == 0.3 and np.isnan(v[1, 1, 2])
+
+
+def seeds_by_examples(rng, n_seeds=7, n_examples=200, mean=0.2, seed_sd=0.02, example_sd=0.3, noise_sd=0.1):
+    """(S, S, N): value(i, j, n) = mean + u_i + u_j + d_n + e_ijn, every pair on the same N examples, whose
+    difficulty d_n is shared by all pairs (a hard image is hard for every seed)."""
+    u = rng.normal(0, seed_sd, n_seeds)
+    d = rng.normal(0, example_sd, n_examples)
+    e = rng.normal(0, noise_sd, (n_seeds, n_seeds, n_examples))
+    e = np.triu(e.transpose(2, 0, 1), 1).transpose(1, 2, 0)
+    v = mean + u[:, None, None] + u[None, :, None] + d[None, None, :] + e + e.transpose(1, 0, 2)
+    v[np.arange(n_seeds), np.arange(n_seeds)] = np.nan
+    return v
+
+
+def test_the_multibootstrap_covers_an_example_level_mean_where_resampling_seeds_alone_under_covers():
+    from underspec.metrics.uncertainty import multibootstrap
+
+    rng = np.random.default_rng(11)
+    joint = seeds_only = 0
+    n_studies = 200
+    for k in range(n_studies):
+        v = seeds_by_examples(rng)
+        e = multibootstrap(v)
+        joint += e.low <= 0.2 <= e.high
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):  # the diagonal's empty mean
+            means = np.nanmean(v, -1)[None]
+        alone = estimate(means)  # the examples fixed: every pair's mean over them
+        seeds_only += alone.low <= 0.2 <= alone.high
+    assert 0.90 <= joint / n_studies <= 0.99, joint / n_studies
+    assert seeds_only / n_studies < 0.85, seeds_only / n_studies
+    rng = np.random.default_rng(3)  # where the seeds carry nearly all the variation, it still covers
+    hits = 0
+    for k in range(n_studies):
+        e = multibootstrap(seeds_by_examples(rng, seed_sd=0.05, example_sd=0.01))
+        hits += e.low <= 0.2 <= e.high
+    assert 0.90 <= hits / n_studies <= 0.99, hits / n_studies

@@ -159,6 +159,22 @@ def null_fixed_similarity(sigma: float, n_classes: int, *, hidden: int = 16, n_i
 
 @functools.lru_cache(maxsize=None)
 def _null_fixed(sigma, n_classes, hidden, n_inputs, n_pairs, seed):
+    name = hashlib.sha256(repr((sigma, n_classes, hidden, n_inputs, n_pairs, seed, 1)).encode()).hexdigest()
+    path = cache_dir() / "nulls" / f"fixed-{name[:20]}.json"
+    try:  # deterministic for its arguments: cached on disk, as the untrained null is
+        return tuple(json.loads(path.read_text()).items())
+    except (OSError, ValueError, AttributeError):
+        pass
+    levels = _draw_fixed(sigma, n_classes, hidden, n_inputs, n_pairs, seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_text(path, json.dumps(dict(levels)))
+    except OSError:  # a cache that cannot be written is only slower
+        pass
+    return levels
+
+
+def _draw_fixed(sigma, n_classes, hidden, n_inputs, n_pairs, seed):
     a, _ = untrained_pairs(n_pairs, n_classes, hidden, n_inputs, seed)
     g = torch.Generator().manual_seed(NULL_SEED_BASE + 7 + seed)
     perm = torch.rand(n_pairs, hidden, generator=g).argsort(-1)  # (n, H): unit i of b is unit perm[i] of a
@@ -178,3 +194,21 @@ def similarity_for(metric: str, value: float, n_classes: int, *, hidden: int = 1
     order = np.argsort(levels)  # increasing metric = decreasing sigma
     return float(np.exp(np.interp(value, levels[order], np.log(np.array(SIGMAS))[order])))
 
+
+def fixed_similarity_curve(metric: str, classes, *, hidden: int = 16, n_inputs: int = 784,
+                           n_pairs: int = 300) -> np.ndarray:
+    """The fixed-similarity null of ``metric`` at every sigma of ``SIGMAS`` and every C of ``classes``:
+    (len(SIGMAS), len(classes)), each entry cached on disk. With ``fixed_similarity_at`` it gives the null
+    calibrated to any value at the largest C without drawing again (for every resample of the seeds)."""
+    return np.array([[null_fixed_similarity(s, int(c), hidden=hidden, n_inputs=n_inputs, n_pairs=n_pairs)[metric]
+                      for c in classes] for s in SIGMAS])
+
+
+def fixed_similarity_at(curve: np.ndarray, value: float) -> np.ndarray:
+    """The fixed-similarity null at every C of ``curve`` (``fixed_similarity_curve``), at the similarity where
+    its value at the last C equals ``value`` (interpolated in log sigma, clipped to ``SIGMAS``' ends): (C,)."""
+    log_sigma = np.log(np.array(SIGMAS))
+    last = curve[:, -1]
+    order = np.argsort(last)
+    at = np.interp(value, last[order], log_sigma[order])
+    return np.array([np.interp(at, log_sigma, curve[:, j]) for j in range(curve.shape[1])])

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
 from ..training.model import forward, permutation_spec, preactivations
 from ..training.grid import AXES
@@ -38,13 +39,13 @@ METRIC_NAMES = {"accuracy": "test accuracy", "disagreement": "disagreement betwe
 from .predictions import disagreement, linear_path
 from .representations import linear_cka
 from .symmetry import permute
-from .uncertainty import estimate, pair_array
+from .uncertainty import estimate, multibootstrap, pair_array
 
 METRICS = ("accuracy", "disagreement", "cka", "cka_last", "apc1_excess", "barrier")
 
 
 def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_classes: int | None = None,
-                    probe_size: int = 500, seed: int = 0) -> pd.DataFrame:
+                    probe_size: int = 500, seed: int = 0, examples: bool = False):
     """Every seed pair of one configuration of ``run`` (default: its first lambda and largest C).
 
     Returns one row per pair: ``seed_a``, ``seed_b``, their test accuracies ``acc_a``, ``acc_b``,
@@ -52,8 +53,12 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     ``apc1_excess``, ``barrier`` and ``barrier_null`` (CKA and barriers on the first ``probe_size`` test
     images of the configuration's classes). ``seed`` seeds the structured null (drawn pair by pair, so its
     values differ from ``compare``'s, which draws the mixings of all pairs at once). Needs only the initial
-    and final parameters of the run.
+    and final parameters of the run. ``examples`` (a uniform run): also return, per example-level metric, its
+    value for every seed pair on every test image, {"disagreement": (S, S, T)} in grid seed order, for
+    intervals that resample the images too (``similarity_estimates(..., examples=)``).
     """
+    if isinstance(run, MixedRun) and examples:
+        raise UnderspecError("seed_similarity(examples=True) takes one part of a mixed run: run.part(...)")
     if isinstance(run, MixedRun):  # part by part, the axes as columns
         return run.tables(lambda part: seed_similarity(part, data, l1=l1, n_classes=n_classes,
                                                        probe_size=probe_size, seed=seed))
@@ -75,7 +80,10 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     ok = torch.tensor([all(bool(torch.isfinite(v[n]).all()) for v in stacked["final"].values())
                        for n in range(len(g.seeds))])
     acc = torch.where(ok, (logits.argmax(-1) == labels[keep]).double().mean(-1), torch.nan)  # (S,)
-    churn = torch.where(ok[:, None] & ok[None], disagreement(logits[:, None], logits[None]), torch.nan)  # (S, S)
+    both = ok[:, None] & ok[None]
+    churn = torch.where(both, disagreement(logits[:, None], logits[None]), torch.nan)  # (S, S)
+    pred = logits.argmax(-1)  # (S, T)
+    per_example = torch.where(both[..., None], (pred[:, None] != pred[None]).double(), torch.nan)  # (S, S, T)
     pairs = seed_pairs(g.seeds, "all")
     position = {s: i for i, s in enumerate(g.seeds)}
     ia = [position[a] for a, _ in pairs]
@@ -110,19 +118,22 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
         for column, other in (("barrier", aligned), ("barrier_null", b)):  # float32: the paths of wide layers
             path = linear_path(_single(a), _single(other), probe.float(), probe_labels)  # are large
             table.loc[row, column] = float(path["loss_barrier"])
-    return table
+    return (table, {"disagreement": per_example.numpy()}) if examples else table
 
 
 def _single(params: dict) -> dict:
     return {k: v.float() for k, v in params.items()}
 
 
-def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float = 0.95) -> pd.DataFrame:
+def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float = 0.95,
+                         examples: dict | None = None) -> pd.DataFrame:
     """The mean of every metric of a ``seed_similarity`` table (or of one layer of a ``layers.layer_similarity``
     table, with ``metrics=layers.LAYER_METRICS``) with its seed-level interval (delete-one-seed jackknife,
     ``metrics.uncertainty``) and the mean of its null: one row per metric (``metric``, ``value``, ``low``,
     ``high``, ``null``; a metric without a null column has null 0). Accuracy is a per-seed quantity: its
-    interval is the t interval over seeds, and it has no null. A table of a mixed run (``AXES`` among its
+    interval is the t interval over seeds, and it has no null. ``examples`` (from ``seed_similarity(...,
+    examples=True)``): the metrics it holds get intervals that resample seeds and test images together
+    (``uncertainty.multibootstrap``; ``method`` says which). A table of a mixed run (``AXES`` among its
     columns) gets one block of rows per part, the axes as its first columns."""
     axes = [k for k in AXES if k in table.columns]
     if axes:
@@ -142,9 +153,13 @@ def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float =
             half = (stats.t.ppf((1 + level) / 2, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc))
                     if len(acc) > 1 else np.nan)
             rows.append({"metric": metric, "value": acc.mean(), "low": acc.mean() - half, "high": acc.mean() + half,
-                         "null": np.nan})
+                         "null": np.nan, "method": "t over seeds"})
             continue
-        e = estimate(pair_array(table, metric, [])[2], level=level)
+        if examples is not None and metric in examples:
+            e = multibootstrap(examples[metric], level=level)
+        else:
+            e = estimate(pair_array(table, metric, [])[2], level=level)
         null = table[f"{metric}_null"].mean() if f"{metric}_null" in table else 0.0
-        rows.append({"metric": metric, "value": e.value, "low": e.low, "high": e.high, "null": null})
+        rows.append({"metric": metric, "value": e.value, "low": e.low, "high": e.high, "null": null,
+                     "method": e.method})
     return pd.DataFrame(rows)

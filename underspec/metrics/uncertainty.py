@@ -160,3 +160,39 @@ def seed_estimate(statistic, n_seeds: int, *, level: float = 0.95) -> Estimate:
     loo = np.array([float(statistic(np.arange(n_seeds) != k)) for k in range(n_seeds)])
     half = stats.t.ppf((1 + level) / 2, n_seeds - 1) * np.sqrt((n_seeds - 1) / n_seeds * ((loo - loo.mean()) ** 2).sum())
     return Estimate(value, value - half, value + half, "jackknife", n_seeds)
+
+
+def multibootstrap(v: np.ndarray, *, level: float = 0.95) -> Estimate:
+    """The mean of an example-level pair statistic over seed pairs and examples, with an interval that
+    resamples the seeds and the examples together (after the MultiBERTs multibootstrap).
+
+    v: (S, S, N), the value of every seed pair on every example (symmetric; the diagonal is ignored; NaN where a
+    pair or an example was not measured). The two sources of variation are crossed and add: the seeds', by the
+    delete-one-seed jackknife of the pairs' means over the examples (as every seed interval here: it covers
+    at 5 to 7 seeds, where a bootstrap over the seeds does not), and the examples', by the bootstrap of the
+    examples' means over the pairs (for a mean its variance is var / N in closed form, so nothing is drawn).
+    Interval: the mean ± a t quantile (S - 1 degrees of freedom) times the root of their sum. Resampling seeds
+    alone treats the examples as fixed: where examples differ in difficulty (every pair errs on the same hard
+    images) that interval is too narrow (``tests/test_uncertainty.py`` simulates both). NaN below 3 seeds.
+    """
+    if not 0 < level < 1:
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    v = np.asarray(v, dtype=float)
+    if v.ndim != 3 or v.shape[0] != v.shape[1]:
+        raise UnderspecError(f"multibootstrap needs a (seeds, seeds, examples) array, got shape {v.shape}")
+    s, _, n = v.shape
+    iu, ju = np.triu_indices(s, 1)
+    pairs = v[iu, ju]  # (P, N)
+    with warnings.catch_warnings():  # a pair or an example with nothing measured has no mean: NaN, expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(np.nanmean(pairs))
+        if s < 3 or n < 2:
+            return Estimate(value, np.nan, np.nan, "multibootstrap", s)
+        means = np.full((1, s, s), np.nan)
+        means[0, iu, ju] = means[0, ju, iu] = np.nanmean(pairs, 1)
+        loo = np.array([pair_means(means, np.arange(s) != k)[0] for k in range(s)])
+        by_example = np.nanmean(pairs, 0)  # (N,)
+    by_example = by_example[np.isfinite(by_example)]
+    variance = (s - 1) / s * ((loo - loo.mean()) ** 2).sum() + by_example.var(ddof=1) / len(by_example)
+    half = stats.t.ppf((1 + level) / 2, s - 1) * np.sqrt(variance)
+    return Estimate(value, value - half, value + half, "multibootstrap", s)

@@ -6,7 +6,9 @@ by every chapter through the run cache.
   parameters and the hidden layers' outputs on ``PROBE_SIZE`` probe images (the chapters that follow training
   over time);
 - ``subset``: the paper's grid with C meaning "only the digits 0..C-1" (``class_mode="subset"``), the classes
-  balanced, for "model knowledge" without the class imbalance of the paper's relabelling.
+  balanced, for "model knowledge" without the class imbalance of the paper's relabelling;
+- ``floor``: every seed and lambda at the largest C twice, the twin's first weight one ulp higher
+  (``perturb_ulp``): what float rounding alone does to this training (``metrics.rounding``).
 
 ``book_study(...)`` takes a chapter's parameters (the strings papermill passes included) and gives the
 ``BookStudy``; the tables several chapters read are its methods, each cached beside the runs.
@@ -20,8 +22,10 @@ import pandas as pd
 import torch
 
 from ..metrics.predictions import accuracy, barriers, ensemble_accuracy, expected_calibration_error
+from ..metrics.rounding import twin_table
 from ..metrics.representations import cka_baselines, cka_over_training
 from ..metrics.shift import shift_table
+from ..metrics.matching import apc, match_units
 from ..metrics.tables import compare, member_table
 from ..metrics.uncertainty import seed_estimate
 from ..training.data import class_labels, load_dataset
@@ -59,6 +63,8 @@ class BookStudy(Study):
             "detail": RunSpec(dataclasses.replace(grid, n_classes=detail_classes), snapshots=True, embeddings=True,
                               probe_size=PROBE_SIZE),
             "subset": RunSpec(dataclasses.replace(effective, steps=None, class_mode="subset")),
+            # every seed and lambda at the largest C twice, the twin one rounding apart: the rounding floor
+            "floor": RunSpec(dataclasses.replace(grid, n_classes=(max(grid.n_classes),), perturb_ulp=(0, 1))),
         }
         super().__init__(data, specs, cache, device=device, progress=progress, threads=threads)
         self.grid = grid
@@ -155,6 +161,29 @@ class BookStudy(Study):
         far shift where it can be read (as many of its test images as the run has)."""
         return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data)),
                           runs=("paper",))
+
+    def gradient_mechanism(self, n_classes: int) -> pd.DataFrame:
+        """Why APC-1 of the summed gradients falls to the untrained null with L1: with SGD the sum is
+        (W1_init - W1_final) / lr, and L1 shrinks W1_final, so the sum becomes the independent initial weights.
+        Per lambda at ``n_classes``: APC-1 of the summed gradients and of the initial weights of the same pairs
+        (means over every pair), the untrained null, and how much of W1's initial norm is left
+        (‖W1‖ / ‖W1_init‖, mean over seeds). Columns l1, grads, init, untrained, norm_left."""
+        table = self.compare_table()
+        part = table[(table.n_classes == n_classes) & (table.target == "grads")]
+        position = {seed: i for i, seed in enumerate(self.grid.seeds)}
+        rows = []
+        for lam in self.grid.l1:
+            here = part[part.l1 == lam]
+            w0, w = (self.paper.stack(lam, n_classes, record)["w1"] for record in ("init", "final"))  # (S, H, D)
+            a, b = [position[s] for s in here.seed_a], [position[s] for s in here.seed_b]
+            rows.append({"l1": lam, "grads": here.apc1.mean(), "init": float(apc(match_units(w0[a], w0[b])).mean()),
+                         "untrained": here.apc1_null.mean(),
+                         "norm_left": float((w.flatten(1).norm(dim=1) / w0.flatten(1).norm(dim=1)).mean())})
+        return pd.DataFrame(rows)
+
+    def rounding_floor(self) -> pd.DataFrame:
+        """``twin_table`` of the floor run: every seed against its one-ulp twin, per lambda at the largest C."""
+        return self.table("twins", lambda: twin_table(self.run("floor"), self.data), runs=("floor",))
 
     def verdicts(self) -> pd.DataFrame:
         """Every claim of the paper judged by its rule (``claims.check_all``) on ``compare_table`` and ``cka``:

@@ -2,15 +2,25 @@
 a verdict. Every chapter and the study call these rules, so they can never disagree.
 
 A rule takes a ``compare`` table (every seed pair, with its null columns) and resamples seeds, never pairs
-(``underspec.metrics.uncertainty``: delete-one-seed jackknife, t quantile). It states its statistic (a
-difference, a slope, the location of a peak), the statistic's interval, and one verdict of ``VERDICTS``:
+(``underspec.metrics.uncertainty``: delete-one-seed jackknife, t quantile). It decides against the null that
+fits its metric (PROTOCOL section 6), and says which one:
 
-- ``confirmed``: the statistic's interval shows what the paper says, against the null that fits the metric;
-- ``not confirmed``: it does not, or shows the opposite;
-- ``artefact of the chance level``: the raw metric shows it, but so does its null (untrained networks, or
-  networks of one fixed similarity at every C): it says nothing about the trained networks;
-- ``plateau: peak not identifiable``: a rise and a fall are there, but the top values cannot be told apart;
-- ``not testable with this data``: the data cannot decide (too few seeds, a missing null, a degenerate C).
+- the level of a trained network's metric (APC-1, APC-2, PE of weights or summed gradients): its excess over
+  the *structured null* (the same pair with b's hidden units mixed), which keeps what any two networks of this
+  data share; the untrained null stays on every figure as the floor;
+- a trend across C (PE and APC-2 resolve more finely with more classes): the trend of the excess over the
+  *fixed-similarity null* (networks of one constant similarity, calibrated to the data at the largest C), so
+  that a trend that constant similarity also shows is not a finding;
+- claims about lambda, where L1 erases units: also over the units alive in both networks, beside a null with
+  that many live units (PE of k live units: chance 1/k).
+
+Outcomes (``VERDICTS``): an effect is *shown* when its interval excludes no effect in the claimed direction,
+*contradicted* when it excludes it the other way, *inconclusive* otherwise; a claim of no effect ("barely
+moves", "near zero") is an equivalence test whose margin comes from the data and is printed: *shown* when the
+interval lies inside it, *contradicted* when it lies outside, *inconclusive* when it straddles it. Beside
+these: *artefact of the null* (the raw metric shows it, the excess over the fitting null does not), *artefact
+of dead units* (the all-unit metric shows it, the live units do not), *plateau: peak not identifiable*, and
+*not testable with this data* (too few seeds, a missing null, a missing cell).
 
 C = 2 is left out of every rule (its second-layer metrics are ties: a Pearson r over 2 numbers is +-1).
 """
@@ -23,20 +33,21 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnderspecError
-from ..metrics.chance import null_fixed_similarity, similarity_for
+from ..metrics.chance import fixed_similarity_at, fixed_similarity_curve
 from ..metrics.uncertainty import Estimate, estimate, pair_array, pair_means
 from ..text import fmt_l1, interval
 
-VERDICTS = ("confirmed", "not confirmed", "artefact of the chance level", "plateau: peak not identifiable",
-            "not testable with this data")
+SHOWN, CONTRADICTED, INCONCLUSIVE = "shown", "contradicted", "inconclusive"
+ARTEFACT, DEAD_ARTEFACT, PLATEAU = "artefact of the null", "artefact of dead units", "plateau: peak not identifiable"
+NOT_TESTABLE = "not testable with this data"
+VERDICTS = (SHOWN, CONTRADICTED, INCONCLUSIVE, ARTEFACT, DEAD_ARTEFACT, PLATEAU, NOT_TESTABLE)
 # What the report states (its text and Figure 3.1), quoted here once.
 PAPER_BEST_PE = 0.48
 PAPER_BEST_PE_L1 = 0.001
 PAPER_BEST_PE_C = 9
 PAPER_PE_PEAK_L1 = 0.005
-BARELY = 0.2   # "barely moves": a change within +-0.2 of the headroom above chance, interval included
-NEAR_ZERO = 0.02  # "near zero" above the null: the excess's interval reaches below this
 CLASSES = tuple(range(3, 11))  # C = 2 left out
+MARGIN_SHARE = 0.1  # "barely" / "near": within a tenth of the metric's range over the grid (grid_margin)
 
 
 @dataclass
@@ -63,8 +74,9 @@ class Verdict:
 class Evidence:
     """A metric of a compare table as seed-pair arrays over configurations (l1, C), C in ``classes``.
 
-    ``minus``: a null column subtracted pair by pair (``"null"``: untrained networks, ``"null_structured"``);
-    ``headroom``: (metric - null) / (1 - null), the share of the room above chance that is used.
+    ``minus``: a null column subtracted pair by pair (``"null"``: untrained networks, ``"null_structured"``,
+    ``"live"``: PE's chance with the pair's k live units, 1/k); ``headroom``: (metric - null) / (1 - null), the
+    share of the room above chance that is used.
     """
 
     def __init__(self, table: pd.DataFrame, metric, *, target: str = "params", minus: str | None = None,
@@ -80,12 +92,16 @@ class Evidence:
         else:
             if metric not in part:
                 raise UnderspecError(f"the table has no {metric!r} column: compare with what the rule needs")
-            column = f"{metric}_{minus}" if minus in ("null", "null_structured", "random_pairing") else minus
-            if column is not None and column not in part:
-                raise UnderspecError(f"the table has no {column!r} column: compare with null={minus!r}")
             value = part[metric]
-            if column is not None:
-                value = (value - part[column]) / (1 - part[column]) if headroom else value - part[column]
+            if minus == "live":
+                null = live_chance(part)
+            elif minus is not None:
+                column = f"{metric}_{minus}" if minus in ("null", "null_structured", "random_pairing") else minus
+                if column not in part:
+                    raise UnderspecError(f"the table has no {column!r} column: compare with null={minus!r}")
+                null = part[column]
+            if minus is not None:
+                value = (value - null) / (1 - null) if headroom else value - null
         part["_value"] = value
         self.index, self.seeds, self.v = pair_array(part, "_value", ["l1", "n_classes"])
 
@@ -119,7 +135,8 @@ def _peak_position(curve: pd.Series, l1s: list) -> float:
 
 
 def _null_name(column: str) -> str:
-    return {"null": "untrained null", "null_structured": "structured null"}.get(column, column)
+    return {"null": "untrained null", "null_structured": "structured null", "live": "live-unit null (chance 1/k)",
+            "fixed": "fixed-similarity null"}.get(column, column)
 
 
 def _classes(classes) -> str:
@@ -142,181 +159,260 @@ def _untestable(e: Estimate) -> bool:
     return not (np.isfinite(e.value) and np.isfinite(e.low) and np.isfinite(e.high))
 
 
+def effect(e: Estimate, direction: int = 1) -> str:
+    """Three outcomes for a claimed effect in ``direction`` (+1 a rise, -1 a fall): shown when the interval
+    excludes no effect that way, contradicted when it excludes it the other way, inconclusive otherwise."""
+    if _untestable(e):
+        return NOT_TESTABLE
+    found = _direction(e)
+    return SHOWN if found == direction else CONTRADICTED if found == -direction else INCONCLUSIVE
+
+
+def equivalence(e: Estimate, margin: float) -> str:
+    """Three outcomes for a claim of no effect, within +-``margin``: shown when the whole interval lies inside,
+    contradicted when it lies entirely outside, inconclusive when it straddles the margin."""
+    if _untestable(e) or not np.isfinite(margin) or margin <= 0:
+        return NOT_TESTABLE
+    if -margin <= e.low and e.high <= margin:
+        return SHOWN
+    if e.low > margin or e.high < -margin:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def live_chance(part: pd.DataFrame) -> pd.Series:
+    """PE's chance level over the units alive in both networks of each pair: 1/k for k such units (two
+    unrelated matchings of k units agree on one of them on average); NaN with none alive."""
+    if not {"dead_a", "dead_b"} <= set(part):
+        raise UnderspecError("the table has no dead-unit counts: compare with data=... (its dead_a, dead_b)")
+    hidden = part.attrs.get("hidden", 16)
+    k = hidden - np.maximum(part.dead_a, part.dead_b)  # at least this many units are alive in both
+    return (1.0 / k).where(k > 0)
+
+
+def grid_margin(table: pd.DataFrame, metric: str, *, target: str = "params", classes=CLASSES) -> float:
+    """The margin of a claim of no effect: ``MARGIN_SHARE`` of the range of the metric's configuration means
+    over the grid (every lambda and C ≥ 3): a change smaller than that is small next to how much the metric
+    moves in this study."""
+    means = Evidence(table, metric, target=target, classes=classes).means()
+    return float(MARGIN_SHARE * (means.max() - means.min()))
+
+
 # -------------------------------------------------------------------------------------------------- the rules
 
+def _trend_in_c(table, metric: str, direction: int, hidden: int):
+    """A metric's slope per class, raw and above the fixed-similarity null, with their verdict: shown or
+    contradicted by the excess's slope; an artefact of the null when only the raw slope shows the claim. The
+    null is calibrated to the metric's mean at the largest C in every resample of the seeds (its uncertainty
+    is in the interval), from one precomputed curve (``chance.fixed_similarity_curve``)."""
+    ev = Evidence(table, metric)
+    classes = sorted(by_c(ev.means()).index)
+    curve = fixed_similarity_curve(metric, classes, hidden=hidden)
+
+    def fixed(means: pd.Series) -> pd.Series:
+        per_c = by_c(means)
+        return pd.Series(fixed_similarity_at(curve, float(per_c.iloc[-1])), index=per_c.index)
+
+    raw = ev.estimate(lambda m: slope(by_c(m)))
+    excess = ev.estimate(lambda m: slope(by_c(m) - fixed(m)))
+    verdict = effect(excess, direction)
+    if verdict == INCONCLUSIVE and effect(raw, direction) == SHOWN:
+        verdict = ARTEFACT
+    return raw, excess, fixed(ev.means()), verdict
+
+
 def pe_rises_with_c(table: pd.DataFrame, *, hidden: int = 16) -> Verdict:
-    """PE's slope in C (mean over lambda), against two questions: does a first-layer similarity that cannot
-    sharpen with C (APC-1 above its structured or untrained null) rise too, and how much of PE's rise would
-    networks of one fixed similarity show by themselves (the fixed-similarity null, calibrated to PE at the
-    largest C)."""
-    pe = Evidence(table, "pe")
-    rise = pe.estimate(lambda m: slope(by_c(m)))
-    null = "null_structured" if "apc1_null_structured" in table else "null"
-    apc1 = Evidence(table, "apc1", minus=null)
-    similar = apc1.estimate(lambda m: slope(by_c(m)))
-    means = by_c(pe.means())
-    c_low, c_high = int(means.index.min()), int(means.index.max())
-    sigma = similarity_for("pe", float(means.loc[c_high]), c_high, hidden=hidden)
-    fixed = {c: null_fixed_similarity(sigma, c, hidden=hidden)["pe"] for c in (c_low, c_high)}
-    data_rise, null_rise = means.loc[c_high] - means.loc[c_low], fixed[c_high] - fixed[c_low]
-    share = null_rise / data_rise if data_rise > 0 else float("nan")
-    if _untestable(rise):
-        verdict = "not testable with this data"
-    elif _direction(rise) <= 0:
-        verdict = "not confirmed"
-    elif _direction(similar) > 0:
-        verdict = "confirmed"
-    else:
-        verdict = "artefact of the chance level"
+    """PE's slope in C decided by the slope of PE minus the fixed-similarity null (calibrated to PE at the
+    largest C): a rise that networks of one constant similarity also show is not a finding. The structured
+    null's excess slope is reported beside it."""
+    raw, excess, fixed, verdict = _trend_in_c(table, "pe", +1, hidden)
+    structured = (Evidence(table, "pe", minus="null_structured").estimate(lambda m: slope(by_c(m)))
+                  if "pe_null_structured" in table else None)
+    c_low, c_high = int(fixed.index.min()), int(fixed.index.max())
     return Verdict(
-        "PE rises with C", "PE grows with the number of classes", "slope of PE per class (C ≥ 3, mean over λ)",
-        rise.value, rise.low, rise.high,
-        f"PE's slope per class {_interval(rise)}; slope of APC-1 above its {_null_name(null)} (a similarity "
-        f"whose resolution does not depend on C) {_interval(similar, 4)}; networks of one fixed similarity "
-        f"(calibrated to PE at C = {c_high}) go from PE {fixed[c_low]:.2f} at C = {c_low} to {fixed[c_high]:.2f}: "
-        + (f"the metric alone produces {share:.0%} of the rise measured" if np.isfinite(share) else
-           "the data show no rise to explain"),
-        "confirmed if PE's slope interval lies above 0 and so does that of APC-1 above its null; an artefact "
-        "if only PE rises (its resolution grows with C: the fixed-similarity null rises too)", verdict,
-        {"fixed_similarity": fixed, "sigma": sigma, "apc1_slope": similar})
+        "PE rises with C", "PE grows with the number of classes",
+        "slope per class of PE minus the fixed-similarity null (C ≥ 3, mean over λ)", excess.value, excess.low,
+        excess.high,
+        f"PE's own slope per class {_interval(raw, 4)}; networks of one fixed similarity (calibrated to PE at "
+        f"C = {c_high}) go from PE {fixed.loc[c_low]:.3f} at C = {c_low} to {fixed.loc[c_high]:.3f}; PE above them "
+        f"rises by {_interval(excess, 4)} per class"
+        + (f"; above the structured null by {_interval(structured, 4)} per class" if structured else ""),
+        "decided against the fixed-similarity null: shown if the slope of PE minus that null lies above 0, "
+        "contradicted if below, inconclusive otherwise; an artefact of the null if only PE's own slope rises",
+        verdict, {"fixed_similarity": fixed.to_dict(), "raw": raw, "structured": structured})
 
 
-def pe_peaks_in_l1(table: pd.DataFrame) -> Verdict:
-    """Where PE (mean over C ≥ 3) peaks in lambda: the differences between the top lambda and every other,
-    with seed-level intervals, and how often the peak lands on each lambda when seeds are resampled."""
-    pe = Evidence(table, "pe")
-    curve = by_l1(pe.means())
+def apc2_falls_with_c(table: pd.DataFrame, *, hidden: int = 16) -> Verdict:
+    """APC-2's slope in C decided by the slope of APC-2 minus the fixed-similarity null (its matching over C
+    entries resolves more finely with C: constant similarity makes APC-2 fall too)."""
+    raw, excess, fixed, verdict = _trend_in_c(table, "apc2", -1, hidden)
+    return Verdict(
+        "APC-2 falls with C", "APC-2 decreases as the number of classes grows",
+        "slope per class of APC-2 minus the fixed-similarity null", excess.value, excess.low, excess.high,
+        f"APC-2's own slope per class {_interval(raw, 4)}; networks of one fixed similarity (calibrated at "
+        f"C = {int(fixed.index.max())}) go from {fixed.iloc[0]:.3f} to {fixed.iloc[-1]:.3f}; APC-2 above them "
+        f"changes by {_interval(excess, 4)} per class",
+        "decided against the fixed-similarity null: shown if the slope of APC-2 minus that null lies below 0, "
+        "contradicted if above, inconclusive otherwise; an artefact of the null if only APC-2's own slope falls",
+        verdict, {"fixed_similarity": fixed.to_dict(), "raw": raw})
+
+
+def _peak_verdict(ev: Evidence):
+    """Where a curve over lambda peaks: the top lambda, its differences to every other lambda with their
+    intervals, how often the peak lands on each lambda when seeds are resampled, and the verdict on "rises up
+    to about PAPER_PE_PEAK_L1, then falls"."""
+    curve = by_l1(ev.means())
     l1s = list(curve.index)
     peak = curve.idxmax()
-    diffs = {lam: pe.estimate(lambda m, lam=lam: by_l1(m).loc[peak] - by_l1(m).loc[lam]) for lam in l1s
-             if lam != peak}
-    location = pe.estimate(lambda m: _peak_position(by_l1(m), l1s), method="bootstrap")
+    diffs = {lam: ev.estimate(lambda m, lam=lam: by_l1(m).loc[peak] - by_l1(m).loc[lam]) for lam in l1s if lam != peak}
+    location = ev.estimate(lambda m: _peak_position(by_l1(m), l1s), method="bootstrap")
     share = {lam: float(np.mean(location.draws == i)) for i, lam in enumerate(l1s)}
     rises = peak != l1s[0] and _direction(diffs[l1s[0]]) > 0
     falls = peak != l1s[-1] and _direction(diffs[l1s[-1]]) > 0
     tied = [lam for lam, d in diffs.items() if _direction(d) == 0]
     near = abs(l1s.index(peak) - l1s.index(min(l1s, key=lambda v: abs(v - PAPER_PE_PEAK_L1)))) <= 1
+    ends = [d for lam, d in diffs.items() if lam in (l1s[0], l1s[-1])]
     if any(_untestable(d) for d in diffs.values()):
-        verdict = "not testable with this data"
-    elif not (rises and falls):
-        verdict = "not confirmed"
+        verdict = NOT_TESTABLE
+    elif not (rises and falls):  # the top is at an end, or an end cannot be told from it
+        verdict = INCONCLUSIVE if any(_direction(d) == 0 for d in ends) or peak in (l1s[0], l1s[-1]) and \
+            all(_direction(d) == 0 for d in diffs.values()) else CONTRADICTED
     elif tied:
-        verdict = "plateau: peak not identifiable"
+        verdict = PLATEAU
     else:
-        verdict = "confirmed" if near else "not confirmed"
+        verdict = SHOWN if near else CONTRADICTED
     top = diffs[l1s[0]] if peak != l1s[0] else next(iter(diffs.values()))
+    return curve, peak, diffs, share, tied, top, verdict
+
+
+def pe_peaks_in_l1(table: pd.DataFrame, *, alive: bool = False) -> Verdict:
+    """Where PE above its null (mean over C ≥ 3) peaks in lambda: over all units, above the structured null
+    (the paper's PE counts every unit); with ``alive``, PE over the units alive in both networks above its
+    live-unit chance 1/k. The differences between the top lambda and every other, with seed-level intervals,
+    and how often the peak lands on each lambda when seeds are resampled."""
+    metric, minus = ("pe_alive", "live") if alive else ("pe", "null_structured" if "pe_null_structured" in table
+                                                         else "null")
+    curve, peak, diffs, share, tied, top, verdict = _peak_verdict(Evidence(table, metric, minus=minus))
+    who = "units alive in both networks" if alive else "all units"
     return Verdict(
-        "PE rises with λ up to about 0.005, then falls", f"PE peaks near λ = {fmt_l1(PAPER_PE_PEAK_L1)}",
-        f"PE at the top λ ({fmt_l1(peak)}) minus PE at λ = 0", top.value, top.low, top.high,
-        f"mean PE over C ≥ 3 per λ ({', '.join(f'{fmt_l1(k)}: {v:.3f}' for k, v in curve.items())}); the top λ "
-        f"minus each other: " + "; ".join(f"{fmt_l1(k)}: {_interval(d)}" for k, d in diffs.items())
+        f"PE rises with λ up to about 0.005, then falls ({who})", f"PE peaks near λ = {fmt_l1(PAPER_PE_PEAK_L1)}",
+        f"PE above the {_null_name(minus)} at the top λ ({fmt_l1(peak)}) minus at λ = 0, {who}", top.value, top.low,
+        top.high,
+        f"mean PE above the {_null_name(minus)} over C ≥ 3 per λ ({', '.join(f'{fmt_l1(k)}: {v:+.3f}' for k, v in curve.items())}); "
+        f"the top λ minus each other: " + "; ".join(f"{fmt_l1(k)}: {_interval(d)}" for k, d in diffs.items())
         + "; the peak lands on " + ", ".join(f"λ = {fmt_l1(k)} in {v:.0%}" for k, v in share.items() if v > 0)
         + " of seed resamplings" + (f"; not told apart from the top: λ = {', '.join(map(fmt_l1, tied))}" if tied else ""),
-        "confirmed if PE at the top λ exceeds both ends and every other λ (intervals above 0) and the top is "
-        f"within one grid step of {fmt_l1(PAPER_PE_PEAK_L1)}; a plateau if it rises and falls but some λ cannot "
-        "be told apart from the top", verdict, {"peak": peak, "share": share, "tied": tied})
+        f"decided against the {_null_name(minus)}: shown if the top λ exceeds both ends and every other λ "
+        f"(intervals above 0) and lies within one grid step of {fmt_l1(PAPER_PE_PEAK_L1)}; a plateau if some λ "
+        "cannot be told from the top; contradicted if the curve does not rise and fall, or peaks elsewhere",
+        verdict, {"peak": peak, "share": share, "tied": tied, "curve": curve})
+
+
+def pe_peaks_in_l1_both(table: pd.DataFrame) -> list[Verdict]:
+    """The lambda claim over all units and over the live units; the all-unit verdict becomes an artefact of
+    dead units where it shows the claim and the live units do not (L1 erasing units moves PE by itself)."""
+    every = pe_peaks_in_l1(table)
+    if "pe_alive" not in table:
+        return [every]
+    live = pe_peaks_in_l1(table, alive=True)
+    if every.verdict in (SHOWN, PLATEAU) and live.verdict in (INCONCLUSIVE, CONTRADICTED, NOT_TESTABLE):
+        every.verdict = DEAD_ARTEFACT
+        every.finding += f"; over the units alive in both networks: {live.verdict}"
+    return [every, live]
 
 
 def best_pe(table: pd.DataFrame) -> Verdict:
-    """PE at the paper's cell (lambda 0.001, C = 9) against the paper's 0.48, and the highest PE over all cells
-    with an interval that accounts for picking the maximum (seeds resampled, the maximum taken each time)."""
+    """PE at the paper's cell (lambda 0.001, C = 9) against the paper's 0.48, above the structured null, and the
+    highest PE over all cells with an interval that accounts for picking the maximum."""
+    minus = "null_structured" if "pe_null_structured" in table else "null"
     pe = Evidence(table, "pe")
     means = pe.means()
     cell = (PAPER_BEST_PE_L1, PAPER_BEST_PE_C)
+    claim = "The highest PE, about 0.48, at λ = 0.001 with 9 classes"
     if cell not in means.index:
-        return Verdict("The highest PE, about 0.48, at λ = 0.001 with 9 classes", "PE ≈ 0.48 at λ = 0.001, C = 9",
-                       "PE at λ = 0.001, C = 9", np.nan, np.nan, np.nan, "the grid has no λ = 0.001, C = 9",
-                       "needs the paper's cell", "not testable with this data")
+        return Verdict(claim, "PE ≈ 0.48 at λ = 0.001, C = 9", "PE at λ = 0.001, C = 9", np.nan, np.nan, np.nan,
+                       "the grid has no λ = 0.001, C = 9", "needs the paper's cell", NOT_TESTABLE)
     at = pe.estimate(lambda m: m.loc[cell])
-    excess = Evidence(table, "pe", minus="null").estimate(lambda m: m.loc[cell])
+    excess = Evidence(table, "pe", minus=minus).estimate(lambda m: m.loc[cell])
     best = pe.estimate(lambda m: m.max(), method="bootstrap")
     where = means.idxmax()
     if _untestable(at) or _untestable(excess):
-        verdict = "not testable with this data"
-    elif _direction(excess) <= 0:
-        verdict = "artefact of the chance level" if at.low <= PAPER_BEST_PE <= at.high else "not confirmed"
+        verdict = NOT_TESTABLE
+    elif not at.low <= PAPER_BEST_PE <= at.high:
+        verdict = CONTRADICTED
     else:
-        verdict = "confirmed" if at.low <= PAPER_BEST_PE <= at.high else "not confirmed"
+        verdict = {SHOWN: SHOWN, CONTRADICTED: ARTEFACT}.get(effect(excess), ARTEFACT)
     return Verdict(
-        "The highest PE, about 0.48, at λ = 0.001 with 9 classes", f"PE ≈ {PAPER_BEST_PE} at λ = 0.001, C = 9",
-        "PE at λ = 0.001, C = 9", at.value, at.low, at.high,
-        f"PE at the paper's cell {at.value:.3f} [{at.low:.3f}, {at.high:.3f}], {_interval(excess)} above the "
-        f"untrained null; the highest mean PE "
-        f"{means.max():.3f} at λ = {fmt_l1(where[0])}, C = {where[1]}, [{best.low:.3f}, {best.high:.3f}] for the "
-        "maximum with its selection (seeds resampled, the maximum over cells taken each time)",
-        f"confirmed if the interval at the paper's cell includes {PAPER_BEST_PE} and PE there lies above its "
-        "untrained null", verdict)
-
-
-def apc2_falls_with_c(table: pd.DataFrame) -> Verdict:
-    """APC-2's slope in C, raw and in units of the headroom above the untrained null (which falls with C)."""
-    raw = Evidence(table, "apc2").estimate(lambda m: slope(by_c(m)))
-    headroom = Evidence(table, "apc2", minus="null", headroom=True).estimate(lambda m: slope(by_c(m)))
-    if _untestable(raw):
-        verdict = "not testable with this data"
-    elif _direction(raw) >= 0:
-        verdict = "not confirmed"
-    else:
-        verdict = "confirmed" if _direction(headroom) < 0 else "artefact of the chance level"
-    return Verdict(
-        "APC-2 falls with C", "APC-2 decreases as the number of classes grows", "slope of APC-2 per class",
-        raw.value, raw.low, raw.high,
-        f"APC-2's slope per class {_interval(raw)}; slope of its headroom above the untrained null, "
-        f"(APC-2 - chance) / (1 - chance), {_interval(headroom)}",
-        "confirmed if APC-2 falls (interval below 0) and so does its headroom above chance; an artefact if only "
-        "the raw value falls (the chance level of a matching over C-entry columns falls with C)", verdict)
+        claim, f"PE ≈ {PAPER_BEST_PE} at λ = 0.001, C = 9", "PE at λ = 0.001, C = 9", at.value, at.low, at.high,
+        f"PE at the paper's cell {interval(at.value, at.low, at.high, sign=False)}, {_interval(excess)} above the "
+        f"{_null_name(minus)}; the highest mean PE {means.max():.3f} at λ = {fmt_l1(where[0])}, C = {where[1]}, "
+        f"[{best.low:.3f}, {best.high:.3f}] for the maximum with its selection (seeds resampled, the maximum over "
+        "cells taken each time)",
+        f"shown if the interval at the paper's cell includes {PAPER_BEST_PE} and PE there lies above the "
+        f"{_null_name(minus)}; contradicted if the interval excludes {PAPER_BEST_PE}; an artefact of the null if "
+        "it includes it but does not lie above the null", verdict)
 
 
 def apc2_barely_moves_with_l1(table: pd.DataFrame) -> Verdict:
-    """APC-2 in units of the headroom above chance: its change from lambda = 0 to the largest lambda, judged
-    against an equivalence margin (``BARELY``), after asking whether there is any above-chance signal to move."""
-    ev = Evidence(table, "apc2", minus="null", headroom=True)
+    """An equivalence test: APC-2 above the structured null changes from lambda = 0 to the largest lambda by
+    less than a tenth of APC-2's range over the grid (``grid_margin``), after asking whether there is any
+    signal above the null to move."""
+    minus = "null_structured" if "apc2_null_structured" in table else "null"
+    ev = Evidence(table, "apc2", minus=minus)
     l1s = sorted({k[0] for k in ev.index})
     at_zero = ev.estimate(lambda m: by_l1(m).loc[l1s[0]])
     change = ev.estimate(lambda m: by_l1(m).loc[l1s[-1]] - by_l1(m).loc[l1s[0]])
-    at_end = ev.estimate(lambda m: by_l1(m).loc[l1s[-1]])
+    margin = grid_margin(table, "apc2")
     if _untestable(change) or _untestable(at_zero):
-        verdict = "not testable with this data"
-    elif _direction(at_zero) <= 0:
-        verdict = "artefact of the chance level"
-    elif -BARELY <= change.low and change.high <= BARELY:
-        verdict = "confirmed"
+        verdict = NOT_TESTABLE
+    elif effect(at_zero) != SHOWN:
+        verdict = ARTEFACT
     else:
-        verdict = "not confirmed"
+        verdict = equivalence(change, margin)
     return Verdict(
         "Regularisation barely moves APC-2", "APC-2 is nearly flat in λ",
-        f"headroom above chance at λ = {fmt_l1(l1s[-1])} minus at λ = 0", change.value, change.low, change.high,
-        f"APC-2's headroom above the untrained null, (APC-2 - chance) / (1 - chance), mean over C ≥ 3: "
-        f"{_interval(at_zero)} at λ = 0, {_interval(at_end)} at λ = {fmt_l1(l1s[-1])}; change {_interval(change)}",
-        f"confirmed if the change lies within ±{BARELY} of the headroom (interval included); an artefact of "
-        "the chance level if there is no headroom used at λ = 0 (then nothing can move)", verdict)
+        f"APC-2 above the {_null_name(minus)} at λ = {fmt_l1(l1s[-1])} minus at λ = 0", change.value, change.low,
+        change.high,
+        f"APC-2 above the {_null_name(minus)}, mean over C ≥ 3: {_interval(at_zero)} at λ = 0; change to "
+        f"λ = {fmt_l1(l1s[-1])} {_interval(change)}; margin ±{margin:.3f} (a tenth of APC-2's range over the grid)",
+        f"an equivalence test against the {_null_name(minus)}: shown if the change's interval lies within ± a "
+        "tenth of APC-2's range over the grid, contradicted if it lies outside, inconclusive if it straddles the "
+        "margin; an artefact of the null if APC-2 is not above that null at λ = 0 (nothing to move)",
+        verdict, {"margin": margin, "at_zero": at_zero})
 
 
 def grad_apc1_collapses(table: pd.DataFrame, *, classes=CLASSES) -> Verdict:
     """APC-1 of the summed gradients above the structured null (the untrained one if the table lacks it) for
-    every lambda (mean over ``classes``): near zero for every lambda > 0, above it at lambda = 0?"""
+    every lambda (mean over ``classes``): above it at lambda = 0 (an effect), and within a margin of it for every
+    lambda > 0 (an equivalence: "near zero" can mean no more than the null, since matching never gives 0; the
+    margin is a tenth of the gradients' APC-1 range over the grid, ``grid_margin``)."""
     null = "null_structured" if "apc1_null_structured" in table else "null"
     ev = Evidence(table, "apc1", target="grads", minus=null, classes=classes)
     l1s = sorted({k[0] for k in ev.index})
     excess = {lam: ev.estimate(lambda m, lam=lam: by_l1(m).loc[lam]) for lam in l1s}
-    near = {lam: e.low < NEAR_ZERO for lam, e in excess.items()}
-    above_zero = _direction(excess[l1s[0]]) > 0 and l1s[0] == 0
-    if any(_untestable(e) for e in excess.values()):
-        verdict = "not testable with this data"
+    margin = grid_margin(table, "apc1", target="grads", classes=classes)
+    near = {lam: equivalence(e, margin) for lam, e in excess.items()}
+    at_zero = effect(excess[l1s[0]]) if l1s[0] == 0 else NOT_TESTABLE
+    later = [near[lam] for lam in l1s[1:]]
+    if any(_untestable(e) for e in excess.values()) or not later:
+        verdict = NOT_TESTABLE
+    elif at_zero != SHOWN:
+        verdict = ARTEFACT  # even at lambda = 0 no more alike than the null: nothing to collapse
+    elif CONTRADICTED in later:
+        verdict = CONTRADICTED
     else:
-        verdict = "confirmed" if above_zero and all(near[lam] for lam in l1s[1:]) else "not confirmed"
+        verdict = SHOWN if all(v == SHOWN for v in later) else INCONCLUSIVE
     first = excess[l1s[1]] if len(l1s) > 1 else excess[l1s[0]]
     return Verdict(
         "For any λ > 0, APC-1 of the gradients falls to near zero", "APC-1 of the gradients ≈ 0 for every λ > 0",
         f"APC-1 of the gradients above the {_null_name(null)} at λ = {fmt_l1(l1s[min(1, len(l1s) - 1)])}",
         first.value, first.low, first.high,
         f"APC-1 of the summed gradients above the {_null_name(null)}, mean over C in {_classes(classes)}: "
-        + "; ".join(f"λ = {fmt_l1(k)}: {_interval(e)}" for k, e in excess.items())
-        + f"; near zero (interval reaching below {NEAR_ZERO}) at λ = "
-        + (", ".join(fmt_l1(k) for k, v in near.items() if v) or "none"),
-        f"confirmed if at every λ > 0 the excess over the null has an interval reaching below {NEAR_ZERO} (\"near "
-        "zero\" can mean no more than the null: matching never gives 0) while at λ = 0 it lies above 0", verdict,
-        {"excess": excess, "near": near, "null": null})
+        + "; ".join(f"λ = {fmt_l1(k)}: {_interval(e)} ({near[k]} within ±{margin:.3f})" for k, e in excess.items()),
+        f"decided against the {_null_name(null)}: shown if it lies above that null at λ = 0 and, for every λ > 0, "
+        f"within ± a tenth of the gradients' APC-1 range over the grid (an equivalence test); contradicted if it "
+        "lies outside that margin at some λ > 0; an artefact of the null if it is not above the null at λ = 0",
+        verdict, {"excess": excess, "near": near, "null": null, "margin": margin})
 
 
 def representations_alike(cka: pd.DataFrame, baselines: dict[str, float]) -> Verdict:
@@ -327,22 +423,24 @@ def representations_alike(cka: pd.DataFrame, baselines: dict[str, float]) -> Ver
     strongest = max(baselines, key=baselines.get)
     level = baselines[strongest]
     above = estimate(v, lambda m: m[0] - level)
-    verdict = ("not testable with this data" if _untestable(above)
-               else "confirmed" if _direction(above) > 0 else "not confirmed")
     return Verdict(
         "Representations look alike across seeds", "the seeds' PCA trajectories look alike",
         f"CKA between seeds minus the strongest baseline ({strongest})", above.value, above.low, above.high,
         f"linear CKA between seeds {above.value + level:.3f}; baselines: "
         + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()) + f"; above the strongest by {_interval(above)}",
-        "confirmed if CKA between seeds exceeds the strongest baseline (interval above 0): looking alike must "
-        "mean more than what any two representations of these images share", verdict)
+        "decided against the strongest baseline: shown if CKA between seeds exceeds it (interval above 0), "
+        "contradicted if it lies below, inconclusive otherwise: looking alike must mean more than what any two "
+        "representations of these images share", effect(above))
 
 
 def check_all(table: pd.DataFrame, *, cka: pd.DataFrame | None = None, baselines: dict | None = None,
               hidden: int = 16) -> pd.DataFrame:
-    """Every claim as one row: claim, verdict, statistic, value, low, high, finding, rule, paper."""
-    verdicts = [pe_rises_with_c(table, hidden=hidden), pe_peaks_in_l1(table), best_pe(table), apc2_falls_with_c(table),
-                apc2_barely_moves_with_l1(table), grad_apc1_collapses(table)]
+    """Every claim as one row: claim, verdict, statistic, value, low, high, finding, rule, paper (the lambda
+    claim twice: over all units and over the units alive in both networks, where the table has them)."""
+    table = table.copy()
+    table.attrs["hidden"] = hidden
+    verdicts = [pe_rises_with_c(table, hidden=hidden), *pe_peaks_in_l1_both(table), best_pe(table),
+                apc2_falls_with_c(table, hidden=hidden), apc2_barely_moves_with_l1(table), grad_apc1_collapses(table)]
     if cka is not None:
         verdicts.append(representations_alike(cka, baselines))
     return pd.DataFrame([v.row() for v in verdicts])
@@ -363,22 +461,23 @@ def grad_verdict(table: pd.DataFrame, *, n_classes: int | None = None) -> str:
         one = grad_apc1_collapses(table, classes=(n_classes,))
         text = f"At C = {n_classes}: {_near_sentence(one)}. "
     text += f"Averaged over C ≥ 3 (the study chapter's rule): {_near_sentence(overall)}. "
-    near, excess = overall.extra["near"], overall.extra["excess"]
-    l1s = sorted(near)
-    if overall.verdict == "confirmed":
+    if overall.verdict == SHOWN:
         return text + "So the paper's observation holds for every λ > 0 here."
-    if _direction(excess[l1s[0]]) <= 0:
+    if overall.verdict == ARTEFACT:
         return text + ("Even at λ = 0 the summed gradients of two seeds are no more alike than the null makes "
                        "unrelated ones: there is no contrast for λ > 0 to remove.")
-    return text + "So the paper's \"for any λ > 0\" holds only for some of the lambdas."
+    if overall.verdict == CONTRADICTED:
+        return text + "So the paper's \"for any λ > 0\" does not hold here: at some λ > 0 they stay clearly above it."
+    return text + "The seeds cannot tell, for some λ > 0, whether they are within that margin: inconclusive."
 
 
 def _near_sentence(verdict: Verdict) -> str:
-    near = verdict.extra["near"]
+    near, margin = verdict.extra["near"], verdict.extra["margin"]
     names = lambda values: ", ".join(fmt_l1(v) for v in values) or "none"  # noqa: E731
-    return (f"near the {_null_name(verdict.extra['null'])} (interval reaching below {NEAR_ZERO}): λ = "
-            f"{names([k for k, v in near.items() if v])}; clearly above it: λ = "
-            f"{names([k for k, v in near.items() if not v])}")
+    return (f"within ±{margin:.3f} of the {_null_name(verdict.extra['null'])} (a tenth of its range over the grid): "
+            f"λ = {names([k for k, v in near.items() if v == SHOWN])}; clearly beyond it: λ = "
+            f"{names([k for k, v in near.items() if v == CONTRADICTED])}; cannot tell: λ = "
+            f"{names([k for k, v in near.items() if v not in (SHOWN, CONTRADICTED)])}")
 
 
 def w1perm_verdict(table: pd.DataFrame, *, l1: float, n_classes: int, target: str = "params") -> str:

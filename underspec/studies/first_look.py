@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..metrics.layers import LAYER_METRICS, layer_similarity
 from ..metrics.seed_similarity import METRIC_NAMES, seed_similarity, similarity_estimates
-from ..metrics.uncertainty import estimate, pair_array
+from ..metrics.uncertainty import estimate, multibootstrap, pair_array
 from ..text import fmt_l1, interval
 from ..training.data import Dataset, load_dataset
 from ..training.grid import Grid
@@ -78,19 +78,26 @@ class FirstLook:
     pairs: dict  # (experiment, setting) -> its seed_similarity table (one row per seed pair)
     epochs: dict  # (experiment, setting) -> the epochs its seeds trained for (a stopping rule ends some early)
     layers: pd.DataFrame  # the deepest network's estimates layer by layer: experiment, setting ("layer l"), ...
+    examples: dict  # (experiment, setting) -> {metric: (S, S, T) per seed pair and test image} (disagreement)
 
     def settings(self, experiment: str) -> list[str]:
         return list(dict.fromkeys(self.estimates[self.estimates.experiment == experiment].setting))
 
     def change(self, experiment: str, metric: str) -> str:
         """The change of ``metric`` from the experiment's first setting to its last, per seed pair (the same
-        seeds in both), with its seed-level 95% interval, in words: "lower (-0.031 [-0.044, -0.017])"."""
+        seeds in both), with its 95% interval in words: "lower (-0.031 [-0.044, -0.017])". Seeds resampled; for
+        disagreement, seeds and test images together (``multibootstrap``)."""
         settings = self.settings(experiment)
-        first, last = (self.pairs[(experiment, s)] for s in (settings[0], settings[-1]))
-        keys = ["seed_a", "seed_b"]
-        both = first[keys + [metric]].merge(last[keys + [metric]], on=keys, suffixes=("_first", "_last"))
-        both["change"] = both[f"{metric}_last"] - both[f"{metric}_first"]
-        e = estimate(pair_array(both, "change", [])[2])
+        ends = (settings[0], settings[-1])
+        if all(metric in self.examples.get((experiment, s), {}) for s in ends):  # seeds and images resampled
+            first, last = (self.examples[(experiment, s)][metric] for s in ends)
+            e = multibootstrap(last - first)
+        else:
+            first, last = (self.pairs[(experiment, s)] for s in ends)
+            keys = ["seed_a", "seed_b"]
+            both = first[keys + [metric]].merge(last[keys + [metric]], on=keys, suffixes=("_first", "_last"))
+            both["change"] = both[f"{metric}_last"] - both[f"{metric}_first"]
+            e = estimate(pair_array(both, "change", [])[2])
         word = ("no change the seeds can detect" if not (e.low > 0 or e.high < 0) or np.isnan(e.low)
                 else "higher" if e.low > 0 else "lower")
         return f"{word} ({interval(e.value, e.low, e.high)})"
@@ -173,7 +180,7 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
     study = first_look_study(dataset, seeds, l1, classes, epochs, n_train, n_test, device, results_dir, steps,
                              threads=threads)
     data, base = study.data, study.base
-    rows, pairs, epochs = [], {}, {}
+    rows, pairs, epochs, examples = [], {}, {}, {}
     measured = {}  # part grid -> its table and epochs (settings that coincide, e.g. width 16 with SGD, once)
     deepest = None
     for experiment, (grids, name) in first_look_experiments(base.seeds[0]).items():
@@ -186,14 +193,16 @@ def first_look(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epo
                     stopped = part.members.get("stopped")  # a stopping rule's epochs (NA: trained to the end)
                     trained = ([part.grid.epochs] * len(part.grid) if stopped is None
                                else stopped.fillna(part.grid.epochs).astype(int).tolist())
-                    measured[part.grid] = seed_similarity(part, data), trained
+                    measured[part.grid] = (*seed_similarity(part, data, examples=True), trained)
                     if part.grid.depth == max(DEPTHS):
                         deepest = layer_similarity(part, data)
                 setting = name(part.grid)
-                table, trained = measured[part.grid]
+                table, per_example, trained = measured[part.grid]
                 pairs[(experiment, setting)], epochs[(experiment, setting)] = table, trained
-                rows.append(similarity_estimates(table).assign(experiment=experiment, setting=setting))
+                examples[(experiment, setting)] = per_example
+                rows.append(similarity_estimates(table, examples=per_example).assign(experiment=experiment,
+                                                                                     setting=setting))
     layers = pd.concat([similarity_estimates(part, metrics=LAYER_METRICS).assign(
         experiment=f"depth {max(DEPTHS)} (width {DEPTH_WIDTH}), layer by layer", setting=f"layer {layer}")
         for layer, part in deepest.groupby("layer")], ignore_index=True)
-    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs, epochs, layers)
+    return FirstLook(data, base, pd.concat(rows, ignore_index=True), pairs, epochs, layers, examples)

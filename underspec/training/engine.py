@@ -52,6 +52,7 @@ from .run import HISTORY_COLUMNS, MixedRun, Run
 from .threads import check_threads, default_threads, torch_threads
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
+SKIP_ZERO_L1 = True  # a program whose lambdas are all 0 skips the L1 term (tests turn it off to compare)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -108,12 +109,13 @@ class _Member:
     lr: float
     momentum: float
     weight_decay: float
+    perturb_ulp: int = 0
 
 
 def _members(parts: list[Grid]) -> list[_Member]:
     """The members of uniform grids ``parts``, part after part, with what each sets by itself."""
     return [_Member(seed, l1, c, part.init_seed_of(seed), part.order_seed_of(seed), part.lr, part.momentum,
-                    part.weight_decay) for part in parts for seed, l1, c in part.members()]
+                    part.weight_decay, part.perturb_ulp) for part in parts for seed, l1, c in part.members()]
 
 
 @dataclass
@@ -155,7 +157,8 @@ class _Constants:
 
     ``flat`` (S*M,): grid index of each stream-major member; ``member_labels`` (S, M, 10): each member's
     label of each digit; ``class_mask`` (S, M, K, 1): 0 for a member's classes, -inf for the padding up to
-    K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each unit's L1 strength;
+    K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each unit's L1 strength (None when every
+    member's is 0: no L1 term);
     ``test_labels`` / ``test_valid`` (S, M, T): each member's label of each test image, and whether it is
     evaluated on it (subset mode: only the digits it was trained on); ``scratch``: W1-sized work space.
     """
@@ -163,7 +166,7 @@ class _Constants:
     flat: torch.Tensor
     member_labels: torch.Tensor
     class_mask: torch.Tensor
-    l1_units: torch.Tensor
+    l1_units: torch.Tensor | None
     test_labels: torch.Tensor
     test_valid: torch.Tensor
     scratch: torch.Tensor
@@ -345,9 +348,11 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
             for row in program.members for i in row]
     drawn = {key: init_params(*key, h, d, grid.depth) for key in set(keys)}
     inits = [drawn[key] for key in keys]
+    ulps = [members[i].perturb_ulp for row in program.members for i in row]
+    first = [perturbed(p["w1"], n, setup.dtype) for p, n in zip(inits, ulps)]  # (H, D) each, the training dtype
     w_out, b_out = output_names(grid.depth)
     params = {
-        "w1": type(setup.products).layout(torch.stack([p["w1"][:, setup.pixels] for p in inits]).view(s, m * h, d)),
+        "w1": type(setup.products).layout(torch.stack([w[:, setup.pixels] for w in first]).view(s, m * h, d)),
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
     }
     for layer in range(2, grid.depth + 1):
@@ -356,6 +361,17 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
     params[w_out] = torch.stack([_pad(p[w_out], k) for p in inits]).view(s, m, k, h)
     params[b_out] = torch.stack([_pad(p[b_out], k) for p in inits]).view(s, m, k)
     return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
+
+
+def perturbed(w1: torch.Tensor, ulps: int, dtype: torch.dtype) -> torch.Tensor:
+    """``w1`` in ``dtype`` with its first entry W1[0, 0] moved up by ``ulps`` units in the last place (0: as it
+    is): the same network, a rounding apart (``Grid.perturb_ulp``, the rounding floor)."""
+    w1 = w1.to(dtype)
+    if ulps:
+        w1 = w1.clone()
+        for _ in range(ulps):
+            w1[0, 0] = torch.nextafter(w1[0, 0], torch.tensor(float("inf"), dtype=dtype))
+    return w1
 
 
 def _constants(program: _Program, setup: _Setup, members: list[_Member], w1: torch.Tensor) -> _Constants:
@@ -370,7 +386,10 @@ def _constants(program: _Program, setup: _Setup, members: list[_Member], w1: tor
     label_map = torch.stack([class_labels(torch.arange(10), c, grid.class_mode)[1] for c in range(11)]).to(device)
     member_labels = label_map[classes]  # (S, M, 10)
     class_mask = torch.where(torch.arange(k, device=device) < classes[..., None], 0.0, float("-inf"))
-    l1_units = l1.repeat_interleave(h, dim=1).unsqueeze(type(setup.products).pixel_axis)
+    # no L1 work at all where every member's lambda is 0 (known on the host: no sync): the sign of W1 and its
+    # multiply-add are a third of a step's passes over W1
+    lean = SKIP_ZERO_L1 and all(member.l1 == 0 for member in members)
+    l1_units = None if lean else l1.repeat_interleave(h, dim=1).unsqueeze(type(setup.products).pixel_axis)
     test_digits = setup.y_test.expand(s, m, -1)
     test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
     # A digit a member was not trained on (subset mode) has no class: give it class 0, masked out by test_valid.

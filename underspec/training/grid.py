@@ -239,6 +239,10 @@ class Grid:
                                           "seeds then vary only the initialisation",
                                           parse=_axis(_parse_optional_int), label="data-order seed {}",
                                           optional=True)
+    perturb_ulp: int | tuple[int, ...] = knob(0, "move every network's first initial weight W1[0, 0] up by this "
+                                              "many units in the last place of the training dtype (0 or 1): the "
+                                              "same seed twice, one rounding apart (the rounding floor)",
+                                              parse=_axis(parse_int), label="W1[0,0] + {} ulp", optional=True)
     class_mode: str | tuple[str, ...] = knob("relabel", "what C means: relabel (the paper: digits >= C become "
                                              "class 0) or subset (only digits 0..C-1)", parse=_axis(parse_str),
                                              label="class mode {}")
@@ -293,6 +297,8 @@ class Grid:
                                  f"every epoch; got {shown(self.stop_loss)}")
         for mode in values_of(self.class_mode):
             check_choice(mode, CLASS_MODES, "class mode")
+        if any(v not in (0, 1) for v in values_of(self.perturb_ulp)):
+            raise UnderspecError(f"perturb_ulp moves W1[0, 0] by 0 or 1 ulp, got {shown(self.perturb_ulp)}")
         if self.steps is not None and self.steps < 1:
             raise UnderspecError(f"steps must be a positive integer or None, got {self.steps!r}")
         if self.steps is not None and isinstance(self.batch_size, tuple):

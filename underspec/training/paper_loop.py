@@ -22,7 +22,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                      batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
                      weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
                      class_mode: str = "relabel", steps: int | None = None, stop_loss: float | None = None,
-                     dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                     perturb_ulp: int = 0, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                      device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
@@ -36,10 +36,12 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     ``seed``. The caller's global random state is restored afterwards. Results come back on the CPU. ``steps``: a budget
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set. ``stop_loss``: stop after
     the first epoch whose mean training cross-entropy is below it (the history ends there; ``Member.stopped``).
+    ``perturb_ulp``: W1[0, 0] moved up by that many ulps of ``dtype`` after the model is built (the rounding floor).
     """
     Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs, batch_size=batch_size,
          lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
-         order_seed=order_seed, class_mode=class_mode, steps=steps, stop_loss=stop_loss)  # validates the arguments
+         order_seed=order_seed, class_mode=class_mode, steps=steps, stop_loss=stop_loss,
+         perturb_ulp=perturb_ulp)  # validates the arguments
     keep, labels = class_labels(data.y_train, n_classes, class_mode)
     if steps is not None:
         epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
@@ -50,6 +52,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed if init_seed is None else init_seed)
         model = PaperMLP(n_classes, hidden, data.x_train.shape[1], depth).to(device, dtype)
+        for _ in range(perturb_ulp):
+            with torch.no_grad():
+                w = model.fc1.weight
+                w[0, 0] = torch.nextafter(w[0, 0], torch.tensor(float("inf"), dtype=dtype, device=device))
         g = torch.Generator()
         g.manual_seed(seed if order_seed is None else order_seed)
         loader = DataLoader(TensorDataset(data.x_train[keep].to(device, dtype), labels[keep].to(device)), batch_size=batch_size,

@@ -46,7 +46,8 @@ def gradients(params, products, digits, const):
     d_z1 = d_a.view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
     d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
-    d_w1.addcmul_(torch.sign(params["w1"], out=const.scratch), const.l1_units)
+    if const.l1_units is not None:  # None: every member's lambda is 0
+        d_w1.addcmul_(torch.sign(params["w1"], out=const.scratch), const.l1_units)
     grads.update(w1=d_w1, b1=d_z1.sum(-1))
     return grads, ce_sum, n_correct
 

@@ -1,0 +1,41 @@
+"""The rounding floor: how far float rounding alone moves a network, measured on twins.
+
+A grid with ``perturb_ulp=(0, 1)`` trains every seed twice, the twin's first initial weight one unit in the
+last place higher. Over thousands of SGD steps that one rounding can grow: the twins' distance is what
+rounding alone does to this training, and a seed effect smaller than it cannot be told from noise.
+``twin_table`` measures every twin pair with the metrics of ``compare`` (PE, APC-1, APC-2 of the final
+weights, the paper's definitions) and the fraction of test images the twins classify differently.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from ..errors import UnderspecError
+from ..training.data import Dataset, class_labels
+from ..training.model import forward
+from ..training.run import MixedRun
+from .matching import pair_metrics
+
+
+def twin_table(run: MixedRun, data: Dataset) -> pd.DataFrame:
+    """Every seed against its one-ulp twin, per configuration: l1, n_classes, seed, pe, apc1, apc2 (the twins'
+    final weights, matched as the paper matches two seeds) and disagreement (test images classified
+    differently). ``run``: trained with ``perturb_ulp=(0, 1)`` and no other axis."""
+    if not isinstance(run, MixedRun) or run.grid.axes() != ("perturb_ulp",):
+        raise UnderspecError("twin_table needs a run of a grid with perturb_ulp=(0, 1) and no other axis")
+    plain, nudged = run.part(perturb_ulp=0), run.part(perturb_ulp=1)
+    rows = []
+    for l1 in plain.grid.l1:
+        for c in plain.grid.n_classes:
+            a, b = plain.stack(l1, c), nudged.stack(l1, c)  # (S, ...) in grid seed order
+            metrics = pair_metrics({k: a[k] for k in ("w1", "w2")}, {k: b[k] for k in ("w1", "w2")})
+            keep, _ = class_labels(data.y_test, c, plain.grid.class_mode)
+            with torch.no_grad():
+                x = data.x_test[keep]
+                differ = (forward(a, x).argmax(-1) != forward(b, x).argmax(-1)).double().mean(-1)
+            rows.append(pd.DataFrame({"l1": l1, "n_classes": c, "seed": list(plain.grid.seeds),
+                                      **{m: metrics[m].double().numpy() for m in ("pe", "apc1", "apc2")},
+                                      "disagreement": differ.numpy()}))
+    return pd.concat(rows, ignore_index=True)
