@@ -1,4 +1,4 @@
-"""The book's study: three runs on one data set and one set of seeds, declared once, trained once, and shared
+"""The book's study: four runs on one data set and one set of seeds, declared once, trained once, and shared
 by every chapter through the run cache.
 
 - ``paper``: the paper's grid (seeds x lambdas x C), final parameters and learning curves only;
@@ -21,11 +21,11 @@ import dataclasses
 import pandas as pd
 import torch
 
-from ..metrics.predictions import accuracy, barriers, ensemble_accuracy, expected_calibration_error
-from ..metrics.rounding import twin_table
-from ..metrics.representations import cka_baselines, cka_over_training
-from ..metrics.shift import shift_table
 from ..metrics.matching import apc, match_units
+from ..metrics.predictions import accuracy, barriers, ensemble_accuracy, expected_calibration_error
+from ..metrics.representations import cka_baselines, cka_over_training
+from ..metrics.rounding import twin_table
+from ..metrics.shift import shift_table
 from ..metrics.tables import compare, member_table
 from ..metrics.uncertainty import seed_estimate
 from ..training.data import class_labels, load_dataset
@@ -34,12 +34,11 @@ from ..training.model import forward
 from ..training.run import Run
 from . import claims
 from .degenerate import far_data
-from .regimes import PAPER_STEPS, PAPER_TRAIN, steps_per_epoch
+from .regimes import PAPER_STEPS, PAPER_TRAIN, TARGETS, steps_per_epoch
 from .study import RunSpec, Study
 
 DETAIL_CLASSES = (2, 5, 10)  # the class counts that get per-epoch records
 PROBE_SIZE = 500  # test images whose hidden-layer outputs are recorded every epoch
-TARGETS = ("params", "grads", "displacement")  # what the study table compares
 NULLS = ("untrained", "structured")  # the nulls beside every metric (underspec.metrics.chance)
 
 
@@ -51,7 +50,7 @@ def book_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None) -> Grid:
 
 
 class BookStudy(Study):
-    """The book's three runs (``paper``, ``detail``, ``subset``) for one grid on one data set, and the tables
+    """The book's runs (``paper``, ``detail``, ``subset``, ``floor``) for one grid on one data set, and the tables
     several chapters read, each computed once and cached beside the runs."""
 
     def __init__(self, data, grid: Grid, cache=None, *, device: str = "auto", progress: bool = False,

@@ -24,7 +24,7 @@ from .tables import cached
 PAPER_TRAIN = 60_000  # the full MNIST training set the paper trained on
 PAPER_STEPS = 50 * -(-PAPER_TRAIN // 64)  # 50 epochs of 938 steps
 FULL_TRAIN = {"mnist": 60_000, "fashion-mnist": 60_000}  # training images of the full data sets
-TARGETS = ("params", "grads", "displacement")  # the targets a regime's verdicts read
+TARGETS = ("params", "grads", "displacement")  # what a regime's compare table holds and its verdicts read
 STUDIES = {  # the committed studies of results/ (scripts/results.py), as the study chapter names them
     "mnist5k-20-seeds": "(a′) mnist-5k, 20 seeds",
     "mnist5k-paper-steps": "(b) mnist-5k, the paper's steps",
