@@ -22,6 +22,8 @@ _FROM = {  # public name -> the module that defines it
     **dict.fromkeys(["aligned_view", "linear_cka", "pca_trajectories"], ".metrics.representations"),
     **dict.fromkeys(["permute", "permute_hidden"], ".metrics.symmetry"),
     **dict.fromkeys(["compare", "member_table", "study_tables", "summarize"], ".metrics.tables"),
+    "alpha_trimmed_ks": ".metrics.trimming",
+    "empirical_ntk": ".metrics.kernels",
     "load_or_train": ".training.cache",
     **dict.fromkeys(["Dataset", "class_labels", "load_dataset"], ".training.data"),
     "train": ".training.engine",

@@ -1,0 +1,53 @@
+"""The closed-form empirical NTK against torch.func's, at every depth; permutation invariance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import functional_call, jacrev
+
+import underspec
+from underspec import UnderspecError
+from underspec.metrics.kernels import conjugate_kernel
+from underspec.metrics.symmetry import permute
+from underspec.training.model import PaperMLP, init_params, permutation_spec
+
+
+def func_ntk(params: dict, x: torch.Tensor) -> torch.Tensor:
+    """The NTK as PyTorch's tutorial computes it: the Jacobian of the outputs over every parameter, contracted."""
+    depth = len(params) // 2 - 1
+    model = PaperMLP(params[f"w{depth + 1}"].shape[0], params["w1"].shape[0], params["w1"].shape[1], depth).double()
+    names = dict(zip((n for n, _ in model.named_parameters()), params))
+    weights = {n: params[k].double() for n, k in names.items()}
+
+    def outputs(w, xs):
+        return functional_call(model, w, (xs,))
+
+    jac = jacrev(outputs)(weights, x)  # {name: (N, C, *shape)}
+    return sum(torch.einsum("nc...,md...->nmcd", j, j) for j in jac.values())
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_the_closed_form_ntk_equals_torch_funcs(depth):
+    params = init_params(0, 4, hidden=6, n_inputs=9, depth=depth)
+    params = {k: v + 0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in params.items()}
+    x = torch.randn(7, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    ours = underspec.empirical_ntk(params, x)
+    assert ours.shape == (7, 7, 4, 4)
+    torch.testing.assert_close(ours, func_ntk(params, x), rtol=1e-6, atol=1e-6)
+
+
+def test_the_kernel_of_a_permuted_network_is_its_own():
+    params = init_params(3, 5, hidden=8, n_inputs=12, depth=2)
+    x = torch.randn(6, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    perms = {"h1": torch.randperm(8, generator=torch.Generator().manual_seed(4)),
+             "h2": torch.randperm(8, generator=torch.Generator().manual_seed(5))}
+    moved = permute(params, perms, permutation_spec(2))
+    torch.testing.assert_close(underspec.empirical_ntk(moved, x), underspec.empirical_ntk(params, x))
+    torch.testing.assert_close(conjugate_kernel(moved, x), conjugate_kernel(params, x))
+
+
+def test_a_stack_of_networks_is_refused():
+    params = init_params(0, 3, hidden=4, n_inputs=5)
+    with pytest.raises(UnderspecError, match="one network"):
+        underspec.empirical_ntk({k: v[None] for k, v in params.items()}, torch.zeros(2, 5))
