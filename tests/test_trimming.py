@@ -82,3 +82,33 @@ def test_bad_input_is_one_clear_error():
                           (([1.0], [0.0], -0.1), "alpha is the share"), (([1.0], [0.0], True), "alpha is the share")]:
         with pytest.raises(UnderspecError, match=message):
             underspec.alpha_trimmed_ks(*args)
+
+
+def test_alpha_hat_is_0_for_one_distribution_and_reaches_a_contamination():
+    from underspec.metrics.trimming import alpha_hat
+
+    rng = np.random.default_rng(3)
+    t = 2000
+    reference = rng.normal(0, 1, (4, t))
+    assert alpha_hat(rng.normal(0, 1, t), reference, n_boot=40) <= 0.02
+    shifted = np.where(rng.random(t) < 0.2, rng.normal(5, 1, t), rng.normal(0, 1, t))
+    assert 0.15 <= alpha_hat(shifted, reference, n_boot=40) <= 0.3
+    with pytest.raises(UnderspecError, match="same T >= 4 images"):
+        alpha_hat(np.zeros(10), np.zeros((2, 9)))
+
+
+def test_scalar_outputs_clip_gaps_and_agree_for_two_classes():
+    from underspec.metrics.trimming import GAP_CLIP, scalar_outputs
+
+    logits = torch.tensor([[3.0, -1.0], [0.0, 40.0], [2.0, 2.5]])
+    labels = torch.tensor([0, 0, 1])
+    margin = scalar_outputs(logits, labels, "margin")
+    assert margin.tolist() == [4.0, -GAP_CLIP, 0.5]  # clipped, never zeroed
+    assert scalar_outputs(logits, kind="top2").tolist() == [4.0, GAP_CLIP, 0.5]
+    ovr = scalar_outputs(logits, kind="ovr")  # for C = 2: each class's logit minus the other's
+    assert ovr[:, 0].tolist() == [4.0, -GAP_CLIP, -0.5]
+    for bad, message in [((torch.tensor([[float("nan"), 0.0]]), labels[:1], "margin"), "NaN or infinite"),
+                         ((logits, None, "margin"), "needs the labels"), ((logits, labels, "gap"), "unknown output"),
+                         ((torch.zeros(0, 3), None, "top2"), "at least one image")]:
+        with pytest.raises(UnderspecError, match=message):
+            scalar_outputs(*bad)

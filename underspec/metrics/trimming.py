@@ -19,10 +19,17 @@ bootstraps). ``tests/test_trimming.py`` holds it to a linear program over the we
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from ..errors import UnderspecError, shown
+
+ALPHAS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45)  # the alpha-hat grid
+NOT_REACHED = 0.5  # alpha-hat where no alpha of the grid brings the distance within the bound
+GAP_CLIP = 15.0  # logit gaps are clipped to +-this (never set to 0, as the published script did)
+OUTPUTS = ("margin", "top2", "ovr")
 
 
 def alpha_trimmed_ks(sample, reference, alpha: float):
@@ -49,3 +56,67 @@ def alpha_trimmed_ks(sample, reference, alpha: float):
     ends = torch.maximum(a.amax(-1), (1 - g - slope * (1 - u)).amax(-1))
     d = torch.clamp(torch.maximum(pairs, ends), min=0.0)
     return float(d) if d.dim() == 0 else d
+
+
+def scalar_outputs(logits: torch.Tensor, labels: torch.Tensor | None = None, kind: str = "margin") -> torch.Tensor:
+    """One scalar per test image for the alpha-trimming level, from logits (..., T, C), clipped to +-GAP_CLIP:
+
+    - ``margin``: the true class's logit minus the largest other (needs ``labels`` (T,));
+    - ``top2``: the largest logit minus the second (label-free);
+    - ``ovr``: one-vs-rest, each class's logit minus the log-sum-exp of the others: (..., T, C), a scalar per
+      class.
+
+    For C = 2 each is the paper's logit gap (up to its sign)."""
+    if kind not in OUTPUTS:
+        raise UnderspecError(f"unknown output {shown(kind)}: use one of {', '.join(OUTPUTS)}")
+    logits = torch.as_tensor(logits).double()
+    if logits.shape[-1] < 2 or logits.shape[-2] == 0:
+        raise UnderspecError("scalar_outputs needs logits of at least 2 classes on at least one image")
+    if not torch.isfinite(logits).all():
+        raise UnderspecError("scalar_outputs: the logits hold NaN or infinite values (a diverged model?)")
+    if kind == "margin":
+        if labels is None:
+            raise UnderspecError("the true-class margin needs the labels; the label-free gap is kind='top2'")
+        true = logits.gather(-1, torch.as_tensor(labels).expand(*logits.shape[:-1])[..., None]).squeeze(-1)
+        others = logits.scatter(-1, torch.as_tensor(labels).expand(*logits.shape[:-1])[..., None], -math.inf)
+        gap = true - others.amax(-1)
+    elif kind == "top2":
+        top = logits.topk(2, -1).values
+        gap = top[..., 0] - top[..., 1]
+    else:
+        c = logits.shape[-1]
+        rest = torch.stack([torch.logsumexp(torch.cat([logits[..., :k], logits[..., k + 1:]], -1), -1)
+                            for k in range(c)], -1)
+        gap = logits - rest
+    return gap.clamp(-GAP_CLIP, GAP_CLIP)
+
+
+def alpha_hat(values, reference, *, n_boot: int = 100, eps: float = 0.01, seed: int = 0,
+              alphas=ALPHAS) -> float:
+    """The alpha-trimming level of one model against a reference of other models (arXiv 2406.08307): the
+    smallest alpha of ``alphas`` whose trimmed KS distance between the model's values and the reference
+    mixture is within delta = sqrt(log(2 / eps) / n) + 1 / n (n: half the test images), ``NOT_REACHED`` where
+    none is; averaged over ``n_boot`` bootstrap resamples of the test images, each split in halves (the model on
+    one half, the reference on the other, so that the two samples are independent).
+
+    values: (T,) the model's scalar output on every test image; reference: (R, T) the reference models' (their
+    mixture: all R x half values pooled)."""
+    x = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values).double()
+    ref = torch.as_tensor(np.asarray(reference) if not isinstance(reference, torch.Tensor) else reference).double()
+    if ref.dim() == 1:
+        ref = ref[None]
+    if x.dim() != 1 or ref.dim() != 2 or ref.shape[1] != len(x) or len(x) < 4:
+        raise UnderspecError(f"alpha_hat needs (T,) values and (R, T) reference values on the same T >= 4 images, "
+                             f"got {tuple(x.shape)} and {tuple(ref.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    t = len(x)
+    half = t // 2
+    order = torch.stack([torch.randint(0, t, (t,), generator=g) for _ in range(n_boot)])  # (B, T) resampled
+    mine, theirs = order[:, :half], order[:, half:2 * half]  # (B, n) each
+    sample = x[mine]  # (B, n)
+    pooled = ref[:, theirs].permute(1, 0, 2).reshape(n_boot, -1)  # (B, R * n)
+    delta = math.sqrt(math.log(2 / eps) / half) + 1 / half
+    reached = torch.stack([alpha_trimmed_ks(sample, pooled, a) <= delta for a in alphas], -1)  # (B, alphas)
+    grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
+    first = torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))  # the first alpha that holds
+    return float(grid[first].mean())
