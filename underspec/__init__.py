@@ -24,6 +24,7 @@ _FROM = {  # public name -> the module that defines it
     **dict.fromkeys(["compare", "member_table", "study_tables", "summarize"], ".metrics.tables"),
     "alpha_trimmed_ks": ".metrics.trimming",
     "empirical_ntk": ".metrics.kernels",
+    **dict.fromkeys(["merge_parallel_units", "powerlaw_alpha"], ".metrics.redundancy"),
     "load_or_train": ".training.cache",
     **dict.fromkeys(["Dataset", "class_labels", "load_dataset"], ".training.data"),
     "train": ".training.engine",
