@@ -8,8 +8,8 @@ Peers, each training exactly the networks of the grid (the same initial weights 
 same data order per seed from torch's DataLoader, the same loss, torch.optim's optimizers over the stacked
 parameters, which update every member as it would alone):
 
-- ``torch.func``: the model ensembling recipe (``torch.func.functional_call`` + ``vmap(grad(loss))`` over the
-  stacked parameters);
+- ``torch.func``: the model ensembling recipe (``vmap(grad(loss))`` over the stacked parameters, the loss a
+  function of one member's parameter dict);
 - ``bmm + autograd``: the members' layers as batched matrix products (``torch.baddbmm``), the summed loss
   differentiated by autograd;
 - the paper's loop (``train_paper_loop``), one network at a time, timed on one network and scaled.
@@ -25,7 +25,7 @@ import argparse
 import time
 
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import grad, vmap
 
 import underspec
 from common import append_result, load
