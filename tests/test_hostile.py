@@ -741,3 +741,9 @@ def test_a_class_count_without_test_images_is_refused_before_training(mnist5k):
     with pytest.raises(UnderspecError, match="no test images of the digits 0..1 that a network with C = 2"):
         train(Grid(class_mode="subset", n_classes=(2, 10), epochs=1), data, progress=False)
     assert train(Grid(n_classes=(2,), epochs=1), data, progress=False).history.test_acc.notna().all()  # relabel
+
+
+def test_a_bad_probe_size_is_refused_before_training(small):
+    for bad in (-1, "5", 2.5, True):
+        with pytest.raises(UnderspecError, match="probe_size is a number of test images"):
+            train(Grid(epochs=1), small, progress=False, probe_size=bad)

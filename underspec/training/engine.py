@@ -30,6 +30,7 @@ a learning rate, momentum and weight decay per member, each member updated as it
 from __future__ import annotations
 
 import contextlib
+import numbers
 import time
 from dataclasses import dataclass, replace
 
@@ -230,6 +231,8 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     check_flag(sparse, "sparse", auto=True)
     check_flag(tf32, "tf32")
+    if isinstance(probe_size, bool) or not isinstance(probe_size, numbers.Integral) or probe_size < 0:
+        raise UnderspecError(f"probe_size is a number of test images >= 0, got {shown(probe_size)}")
     threads = check_threads(threads) or default_threads()
     device = resolve_device(device)
     n, d = data.x_train.shape

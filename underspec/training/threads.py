@@ -25,9 +25,11 @@ PASSIVE_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
 CGROUP = Path("/sys/fs/cgroup")
 
 
-def cgroup_cpu_limit(root: Path = CGROUP) -> float | None:
+def cgroup_cpu_limit(root: Path | None = None) -> float | None:
     """The CPU quota of this process's cgroup, in cores (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us`` /
-    ``cpu.cfs_period_us``); None where there is no quota or it cannot be read."""
+    ``cpu.cfs_period_us``; ``root``: the cgroup folder, default ``CGROUP``); None where there is no quota or it
+    cannot be read."""
+    root = CGROUP if root is None else root
     try:
         quota, period = (root / "cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
