@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.js
 	$(PY) -m pip install -q -e ".[book,test,lab]"
 	# the kernel that papermill and Jupyter Book execute notebooks with, inside the venv
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (underspec)" $(KERNEL_ENV) >/dev/null
+	# ... with a guard against a lost wake-up in its shell channel (underspec/kernel_wake.py: hung chapter builds)
+	$(PY) -m underspec.kernel_wake $(VENV)/share/jupyter/kernels/python3/kernel.json
 	# JupyterLab opens the chapters (.md) as notebooks: the project's default-viewer setting, in the venv
 	mkdir -p $(VENV)/etc/jupyter/labconfig
 	cp jupyter/labconfig/default_setting_overrides.json $(VENV)/etc/jupyter/labconfig/
