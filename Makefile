@@ -21,8 +21,6 @@ $(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.js
 	$(PY) -m pip install -q -e ".[book,test,lab]"
 	# the kernel that papermill and Jupyter Book execute notebooks with, inside the venv
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (underspec)" $(KERNEL_ENV) >/dev/null
-	# ... with a guard against a lost wake-up in its shell channel (underspec/kernel_wake.py: hung chapter builds)
-	$(PY) -m underspec.kernel_wake $(VENV)/share/jupyter/kernels/python3/kernel.json
 	# JupyterLab opens the chapters (.md) as notebooks: the project's default-viewer setting, in the venv
 	mkdir -p $(VENV)/etc/jupyter/labconfig
 	cp jupyter/labconfig/default_setting_overrides.json $(VENV)/etc/jupyter/labconfig/
@@ -34,11 +32,13 @@ $(STAMP): pyproject.toml Makefile jupyter/labconfig/default_setting_overrides.js
 
 # The book: first its runs, trained in one announced step with progress bars (scripts/book_runs.py; cached in
 # runs/cache, so a second build trains nothing), then every chapter executed with the default parameters, no
-# warning. Executed notebooks are cached by their own code only, so that cache is dropped when the package changes.
+# warning, the explorers in their static view (the pages drop the live one; see report/widgets.py STATIC_ENV).
+# Executed notebooks are cached by their own code only, so that cache is dropped when the package changes.
 book: runs
 	@code=$$(find underspec book -name '*.py' -not -path '*/_build/*' | sort | xargs cat | sha256sum | cut -c1-16); \
 	if [ "$$(cat book/_build/.code-hash 2>/dev/null)" != "$$code" ]; then rm -rf book/_build/.jupyter_cache; fi; \
-	$(VENV)/bin/jupyter-book build book --all -W -n --keep-going && echo $$code > book/_build/.code-hash
+	UNDERSPEC_STATIC_EXPLORERS=1 $(VENV)/bin/jupyter-book build book --all -W -n --keep-going && \
+	  echo $$code > book/_build/.code-hash
 
 runs: $(STAMP)
 	$(PY) scripts/book_runs.py --results-dir runs/cache

@@ -11,7 +11,9 @@ with every list given as the text ``-p`` passes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -79,10 +81,27 @@ def execute(name: str, cache: Path, out_dir: Path, extra: dict | None = None):
     # A tiny chapter runs in seconds, its first one (which trains the shared runs) in about a minute; the
     # limits leave room for a loaded machine (a kernel starting under load, a cell waiting for a core), and a
     # failure is reported once, never retried.
-    return papermill.execute_notebook(str(source), str(out_dir / f"{name}.out.ipynb"), parameters=params,
-                                      cwd=str(BOOK), kernel_name="python3", progress_bar=False,
-                                      execution_timeout=CELL_TIMEOUT, start_timeout=START_TIMEOUT,
-                                      request_save_on_cell_execute=False)
+    with static_explorers():  # as the book builds them (Makefile): the live view is not on the pages
+        return papermill.execute_notebook(str(source), str(out_dir / f"{name}.out.ipynb"), parameters=params,
+                                          cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+                                          execution_timeout=CELL_TIMEOUT, start_timeout=START_TIMEOUT,
+                                          request_save_on_cell_execute=False)
+
+
+@contextlib.contextmanager
+def static_explorers():
+    """The explorers' static view in the kernels started inside the block (``widgets.STATIC_ENV``)."""
+    from underspec.report.widgets import STATIC_ENV
+
+    before = os.environ.get(STATIC_ENV)
+    os.environ[STATIC_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STATIC_ENV, None)
+        else:
+            os.environ[STATIC_ENV] = before
 
 
 CELL_TIMEOUT, START_TIMEOUT = 600, 180  # seconds
@@ -184,8 +203,9 @@ def test_a_chapter_runs_from_papermills_command_line_with_text_parameters(tmp_pa
                "-k", "python3", "--no-progress-bar", "--log-level", "INFO"]
     for key, value in params.items():
         command += ["-p", key, value]
-    done = subprocess.run(command + ["--execution-timeout", str(CELL_TIMEOUT), "--start-timeout", str(START_TIMEOUT)],
-                          capture_output=True, text=True, timeout=900)
+    with static_explorers():
+        done = subprocess.run(command + ["--execution-timeout", str(CELL_TIMEOUT), "--start-timeout",
+                                         str(START_TIMEOUT)], capture_output=True, text=True, timeout=900)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     assert "Unable to parse" not in log and "Passed unknown parameter" not in log, log[-3000:]
@@ -295,3 +315,27 @@ def test_the_running_pages_commands_work_in_a_fresh_shell_once_the_environment_i
         check = f". {venv}/bin/activate && cd {ROOT} && {program} --help >/dev/null"
         done = subprocess.run(["bash", "-c", check], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
         assert done.returncode == 0, (program, done.stderr[-500:])
+
+
+def test_explorers_show_their_static_view_when_the_build_asks(monkeypatch):
+    """In a kernel an explorer adds its live widget view, except where ``STATIC_ENV`` is set (the book's build
+    and these tests): its Output widget had the executing client send comm messages on the shell socket it was
+    waiting on, which hung builds."""
+    ipywidgets = pytest.importorskip("ipywidgets")
+    import IPython
+
+    from underspec.report import widgets
+
+    class Kernelish:
+        kernel = object()
+
+    from matplotlib.figure import Figure
+
+    ex = widgets.Explorer(lambda v: Figure(figsize=(1, 1)), {"v": ("v", [1, 2])}, {"v": 1})
+    ex._widget = ipywidgets.Label("live")  # a live view that needs no drawing in this fake kernel
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Kernelish())
+    monkeypatch.delenv(widgets.STATIC_ENV, raising=False)
+    assert "application/vnd.jupyter.widget-view+json" in ex._repr_mimebundle_()
+    monkeypatch.setenv(widgets.STATIC_ENV, "1")
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in bundle and "image/png" in bundle

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 
 import numpy as np
 import torch
@@ -27,13 +28,19 @@ from . import pictures
 from .style import fmt_l1, png_bytes, subtitle
 
 
+# Set by the book's build and the tests: explorers show their static view only. Their live view is dropped from
+# the static pages anyway, and its Output widget makes the executing client (nbclient) send comm messages on the
+# shell socket it is also waiting on for the cell's reply; that hung a chapter's build three times here.
+STATIC_ENV = "UNDERSPEC_STATIC_EXPLORERS"
+
+
 class Explorer:
     """A figure with controls. ``draw(**values) -> Figure`` draws one state; ``options`` maps each control
     name to its (label, values[, note]) and ``defaults`` gives the state shown on a static page; ``note`` (or
     a control's note) is shown under the figure, saying what the controls offer.
 
-    Live (ipywidgets available, a kernel): the sliders redraw the figure. Static: ``defaults`` drawn once,
-    or ``static_html`` (for example ``epoch_slider_html``) when given.
+    Live (ipywidgets available, a kernel, ``$UNDERSPEC_STATIC_EXPLORERS`` unset): the sliders redraw the
+    figure. Static: ``defaults`` drawn once, or ``static_html`` (for example ``epoch_slider_html``) when given.
     """
 
     def __init__(self, draw, options: dict[str, tuple[str, list]], defaults: dict, *, static_html: str | None = None,
@@ -106,6 +113,7 @@ class Explorer:
             live = get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None
         except ImportError:
             live = False
+        live = live and not os.environ.get(STATIC_ENV)
         if live:
             view = self.widget._repr_mimebundle_()
             view.pop("text/plain", None)

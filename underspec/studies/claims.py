@@ -275,8 +275,9 @@ def _peak_verdict(ev: Evidence):
     if any(_untestable(d) for d in diffs.values()):
         verdict = NOT_TESTABLE
     elif not (rises and falls):  # the top is at an end, or an end cannot be told from it
-        verdict = INCONCLUSIVE if any(_direction(d) == 0 for d in ends) or peak in (l1s[0], l1s[-1]) and \
-            all(_direction(d) == 0 for d in diffs.values()) else CONTRADICTED
+        undecided = any(_direction(d) == 0 for d in ends) or (
+            peak in (l1s[0], l1s[-1]) and all(_direction(d) == 0 for d in diffs.values()))
+        verdict = INCONCLUSIVE if undecided else CONTRADICTED  # else: the curve rises (or falls) throughout
     elif tied:
         verdict = PLATEAU
     else:
