@@ -51,3 +51,5 @@ def test_a_stack_of_networks_is_refused():
     params = init_params(0, 3, hidden=4, n_inputs=5)
     with pytest.raises(UnderspecError, match="one network"):
         underspec.empirical_ntk({k: v[None] for k, v in params.items()}, torch.zeros(2, 5))
+    with pytest.raises(UnderspecError, match="conjugate_kernel takes one network"):
+        conjugate_kernel({k: v[None] for k, v in params.items()}, torch.zeros(2, 5))

@@ -40,16 +40,19 @@ def _layers(params: dict[str, torch.Tensor], x: torch.Tensor):
     return inputs, deltas[::-1]
 
 
+def _one_network(params, what: str) -> dict[str, torch.Tensor]:
+    """``params`` in float64, after checking it is one network's."""
+    if not isinstance(params, dict) or "w1" not in params:
+        raise UnderspecError(f"{what} needs one network's parameters, e.g. run.member(...).final")
+    if params["w1"].dim() != 2:
+        raise UnderspecError(f"{what} takes one network (w1 of shape (H, D)), not a stack of them")
+    return {k: v.detach().double() for k, v in params.items()}
+
+
 def empirical_ntk(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The empirical NTK of one network (``params``: ``w1``, ``b1``, ..., its output layer cut to its C) on
     images ``x`` (N, D): (N, N, C, C), in float64."""
-    if not isinstance(params, dict) or "w1" not in params:
-        raise UnderspecError("empirical_ntk needs one network's parameters, e.g. run.member(...).final")
-    if params["w1"].dim() != 2:
-        raise UnderspecError("empirical_ntk takes one network (w1 of shape (H, D)), not a stack of them")
-    p = {k: v.detach().double() for k, v in params.items()}
-    x = torch.as_tensor(x).double()
-    inputs, deltas = _layers(p, x)
+    inputs, deltas = _layers(_one_network(params, "empirical_ntk"), torch.as_tensor(x).double())
     kernel = 0
     for a, delta in zip(inputs, deltas):
         gram = a @ a.T + 1.0  # (N, N): inputs' products, the bias's 1
@@ -59,6 +62,5 @@ def empirical_ntk(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Ten
 
 def conjugate_kernel(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The conjugate kernel: the Gram matrix of the last hidden layer's activations on ``x`` (N, D): (N, N)."""
-    p = {k: v.detach().double() for k, v in params.items()}
-    inputs, _ = _layers(p, torch.as_tensor(x).double())
+    inputs, _ = _layers(_one_network(params, "conjugate_kernel"), torch.as_tensor(x).double())
     return inputs[-1] @ inputs[-1].T
