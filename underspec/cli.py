@@ -196,7 +196,9 @@ def save_or_keep(run, out: Path) -> None:
         except UnderspecError:
             raise UnderspecError(f"{exc}; the trained run could not be saved anywhere (also not in {fallback})") \
                 from None
-        raise UnderspecError(f"{exc}; the trained run was saved in {fallback} instead: move it there") from None
+        said = str(exc).removesuffix(", then run again")  # the run is kept: nothing needs training again
+        raise UnderspecError(f"{said}; the trained run was saved in {fallback} instead: move it where you want it "
+                             "(no need to train again)") from None
 
 
 def warn_diverged(run) -> None:

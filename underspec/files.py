@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -50,12 +52,14 @@ def open_regular(path: str | os.PathLike):
         raise
 
 
-def read_text(path: str | os.PathLike, limit: int = MAX_TEXT_FILE) -> str:
-    """A regular file's text (``open_regular``), refused in one line beyond ``limit`` bytes."""
+def read_text(path: str | os.PathLike, limit: int = MAX_TEXT_FILE,
+              too_large: str = "it is not a file this package wrote") -> str:
+    """A regular file's text (``open_regular``), refused in one line beyond ``limit`` bytes (``too_large``
+    says why such a file is not the one expected, or what to do)."""
     with open_regular(path) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise UnderspecError(f"{path} is larger than {limit:,} bytes: it is not a file this package wrote")
+        raise UnderspecError(f"{path} is larger than {limit:,} bytes: {too_large}")
     return data.decode()
 
 
@@ -131,9 +135,30 @@ def check_output_folder(path: str | os.PathLike, what: str, *, needs: int = 0) -
 
 
 def write_error(path: str | os.PathLike, exc: Exception) -> UnderspecError:
-    """One line for a failure while writing ``path`` (no space left, read-only, ...), naming path and cause."""
-    cause = (getattr(exc, "strerror", None) or type(exc).__name__).lower()
+    """One line for a failure while writing ``path`` (no space left, read-only, ...), naming path and cause.
+
+    A rename refused because its target appeared meanwhile (``ENOTEMPTY``, ``EEXIST``: another process wrote
+    there first) is said as such: no space needs freeing."""
+    path = final_path(path)
+    if getattr(exc, "errno", None) in (errno.ENOTEMPTY, errno.EEXIST):
+        return UnderspecError(f"{path} appeared while it was being written (another process wrote there first): "
+                              "choose another folder, or remove it, then run again")
+    if isinstance(exc, RuntimeError):  # torch's writer: it does not say why; a full disk is the usual cause
+        cause = "a write failed (a full disk?)"
+    else:
+        cause = (getattr(exc, "strerror", None) or type(exc).__name__).lower()
+    if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return UnderspecError(f"{cause} while writing {path}: choose another folder, then run again")
     return UnderspecError(f"{cause} while writing {path}: free some space or choose another folder, then run again")
+
+
+_TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+(?:-[0-9a-f]{6}.*)?")  # the temporary siblings saves write first
+
+
+def final_path(path: str | os.PathLike) -> Path:
+    """``path`` with each temporary sibling in it (``.r.tmp-<pid>``, ``.t.parquet.tmp-<pid>-<hex>.parquet``)
+    named as the file or folder it becomes: what a message about a failed write names."""
+    return Path(*(m.group(1) if (m := _TEMPORARY.fullmatch(part)) else part for part in Path(path).parts))
 
 
 def is_write_failure(exc: BaseException) -> bool:
