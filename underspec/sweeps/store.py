@@ -83,7 +83,10 @@ def shard_checksums(folder: Path) -> dict[str, str]:
 
 
 def marker_ok(folder: Path, shard: Shard, fingerprint: str) -> bool:
-    """The shard's folder holds a marker of this sweep and shard, and every file matches its checksum."""
+    """The shard's folder holds a marker of this sweep and shard, and every file matches its checksum. A folder
+    (or its run folder) that is a link is never followed: a shard counts only where it lies in the sweep."""
+    if folder.is_symlink() or (folder / RUN_DIR).is_symlink():
+        return False
     try:
         marker = json.loads(read_text(folder / MARKER))
         return (marker.get("format") == FORMAT and marker.get("fingerprint") == fingerprint
@@ -121,6 +124,7 @@ def check_store(out: Path, config: SweepConfig) -> None:
             raise UnderspecError(f"{out / name} is a link: a results folder holds its own files; remove the link")
     if (out / SHARDS_DIR).exists() and not (out / SHARDS_DIR).is_dir():
         raise UnderspecError(f"{out / SHARDS_DIR} is a file: remove it (the sweep keeps its shards in that folder)")
+    check_shard_folders(out, config)
     saved = out / CONFIG_FILE
     if not saved.exists():
         if out.exists() and any(out.iterdir()):
@@ -131,6 +135,17 @@ def check_store(out: Path, config: SweepConfig) -> None:
         diff = _differences(SweepConfig.from_dict(doc["config"]), config)
         raise UnderspecError(f"{out} holds the results of another sweep (it differs in {diff}): choose a new --out, "
                              f"or rerun with the config saved in {saved}")
+
+
+def check_shard_folders(out: Path, config: SweepConfig) -> None:
+    """No shard's folder (nor its run folder, nor its failed attempt) is a link: a sweep never reads results
+    from, nor writes or removes files in, a folder outside it."""
+    for shard in config.plan():
+        for path in (out / SHARDS_DIR / shard.id, out / SHARDS_DIR / shard.id / RUN_DIR,
+                     out / SHARDS_DIR / f"{shard.id}.failed"):
+            if path.is_symlink():
+                raise UnderspecError(f"{path} is a link: a results folder holds its own shards; remove the link "
+                                     "(run the sweep again to compute the shard here)")
 
 
 def read_sweep_file(out: Path) -> dict:
@@ -225,6 +240,7 @@ def load_results(results_dir: str | os.PathLike, *, allow_missing: bool = True) 
                              "`underspec sweep --out`")
     doc = read_sweep_file(out)
     config = SweepConfig.from_dict(doc["config"])
+    check_shard_folders(out, config)
     fingerprint = doc["fingerprint"]
     metrics, history, missing, extra = [], [], [], {}
     for shard in config.plan():
