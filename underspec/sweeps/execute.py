@@ -25,10 +25,10 @@ import yaml
 from ..errors import UnderspecError, shown
 from ..files import atomic_text, check_writable
 from ..progress import progress_bar
-from ..training.data import load_dataset
+from ..training.data import class_labels, load_dataset
 from ..training.code import package_code_hash
 from ..training.engine import resolve_device
-from ..training.grid import Grid
+from ..training.grid import Grid, values_of
 from ..training.memory import block_sizes, default_memory_budget, memory_plan
 from ..training.run import read_run_header
 from ..training.threads import PASSIVE_WAIT, default_threads
@@ -294,6 +294,23 @@ def _check_data(config: SweepConfig) -> None:
         if want is not None and want > have:
             raise UnderspecError(f"{key} = {want} but {config.dataset} has only {have} images there: "
                                  f"lower {key} or leave it out")
+    # every network must have images to train and to be tested on, in the part of the data the sweep takes
+    # (found here, not in every shard's notebook)
+    taken = data.take(config.n_train, config.n_test)
+    grid = config.grid()
+    for c in grid.n_classes:
+        for mode in values_of(grid.class_mode):
+            for images, y in (("training", taken.y_train), ("test", taken.y_test)):
+                if not bool(class_labels(y, c, mode)[0].any()):
+                    raise UnderspecError(f"the first {len(y):,} {images} images of {config.dataset} hold no digit "
+                                         f"0..{c - 1} that a network with C = {c} in {mode} mode sees: raise "
+                                         f"{'n_train' if images == 'training' else 'n_test'} or choose other C")
+    fewest = min(int(class_labels(taken.y_train, c, mode)[0].sum()) for c in grid.n_classes
+                 for mode in values_of(grid.class_mode))
+    if max(values_of(grid.batch_size)) > fewest:
+        raise UnderspecError(f"batch size {max(values_of(grid.batch_size))} is larger than the {fewest:,} training "
+                             f"images a network of this sweep sees: lower batch_size to {fewest} or less, or raise "
+                             "n_train")
     # every shard must fit in memory where it runs (a local sweep: this machine; Slurm: the --mem asked for)
     budget = (default_memory_budget(resolve_device(config.device)) if config.executor == "local"
               else int(config.mem * 2**30) if config.mem else None)
