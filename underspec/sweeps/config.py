@@ -188,7 +188,8 @@ class SweepConfig:
         """Read a YAML config; ``overrides`` (e.g. from command-line flags) replace its values."""
         path = Path(path).expanduser()
         try:
-            d = load_yaml(read_text(path, MAX_CONFIG_BYTES)) or {}
+            d = load_yaml(read_text(path, MAX_CONFIG_BYTES, "a sweep config is a few lines: give long lists as "
+                                                        "ranges (seeds: 0-19)")) or {}
         except FileNotFoundError:
             raise UnderspecError(f"config file {path} does not exist: check the path") from None
         except RecursionError:

@@ -6,6 +6,7 @@ normalisation, as in the paper) and int64 digit labels.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import numbers
 import os
@@ -136,8 +137,8 @@ def idx_folder_problem(folder: Path, suffix: str = "") -> str | None:
         try:
             with open_regular(path) as f:
                 data = gzip.decompress(f.read()) if suffix else f.read()
-        except (OSError, EOFError, zlib.error, UnderspecError) as exc:  # gzip.BadGzipFile is an OSError
-            return f"{path}: cannot be read ({type(exc).__name__})"
+        except (OSError, EOFError, zlib.error, UnderspecError) as exc:
+            return f"{path}: cannot be read ({_read_problem(exc)})"
         problem, counts[name] = idx_problem(data, "images" in name)
         if problem:
             return f"{path}: {problem}"
@@ -146,6 +147,21 @@ def idx_folder_problem(folder: Path, suffix: str = "") -> str | None:
         if n_images != n_labels:
             return f"{folder / (split + '-labels-idx1-ubyte' + suffix)}: {n_labels:,} labels for {n_images:,} images"
     return None
+
+
+def _read_problem(exc: BaseException) -> str:
+    """Why an IDX file could not be read, in a few words (the exception's name kept for searching)."""
+    if isinstance(exc, UnderspecError):
+        return "not a regular file: a folder, a FIFO or a device"
+    if isinstance(exc, gzip.BadGzipFile):
+        return "not gzip data: BadGzipFile"
+    if isinstance(exc, EOFError):
+        return "the gzip data ends early, truncated: EOFError"
+    if isinstance(exc, zlib.error):
+        return "damaged gzip data: zlib.error"
+    if getattr(exc, "errno", None) == errno.ELOOP:
+        return "a link, not the file itself"
+    return f"{getattr(exc, 'strerror', None) or 'unreadable'}: {type(exc).__name__}"
 
 
 def _has_raw(folder: Path, suffix: str = "") -> bool:
