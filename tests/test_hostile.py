@@ -8,6 +8,7 @@ stderr, no traceback, and no new file in the working folder. The tests below it 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -747,3 +748,319 @@ def test_a_bad_probe_size_is_refused_before_training(small):
     for bad in (-1, "5", 2.5, True):
         with pytest.raises(UnderspecError, match="probe_size is a number of test images"):
             train(Grid(epochs=1), small, progress=False, probe_size=bad)
+
+
+# ------------------------------------------------------------------ 14: Hardening II, the audit's gaps closed
+
+def cli(args, cwd, timeout=90) -> subprocess.CompletedProcess:
+    """``underspec ARGS`` in a process of its own, killed after ``timeout`` seconds: a command that hangs on a
+    special file fails its test instead of hanging the suite."""
+    try:
+        return subprocess.run([sys.executable, "-m", "underspec.cli", *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"underspec {' '.join(map(str, args))} still ran after {timeout} s: it hangs")
+
+
+def one_line(err: str) -> None:
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 600, err
+
+
+def make_special(path: Path, special: str) -> None:
+    """Replace the file ``path`` with a link to /dev/zero (endless bytes) or a FIFO (a read that never ends)."""
+    path.unlink()
+    if special == "dev-zero":
+        os.symlink("/dev/zero", path)
+    else:
+        os.mkfifo(path)
+
+
+SPECIALS = ["dev-zero", "fifo"]
+TINY_TRAIN = ["--seeds", "0", "1", "--classes", "2", "--epochs", "1", "--no-progress"]
+
+
+def complete_sweep(root: Path):
+    """A complete one-shard sweep (2 seeds, lambda 0, C = 2, one epoch, 200 images), made as ``run_shard`` makes
+    one but without papermill: the shard's run and tables, a notebook, and its marker."""
+    from underspec.sweeps.config import SweepConfig
+    from underspec.sweeps.execute import prepare
+    from underspec.sweeps.store import FORMAT, MARKER, save_shard, shard_checksums
+
+    config = SweepConfig(seeds=(0, 1), l1=(0.0,), n_classes=(2,), epochs=1, n_train=200, n_test=100,
+                         out=str(root / "sweep"), device="cpu")
+    out, (shard,) = prepare(config)
+    data = underspec.load_dataset("mnist-5k").take(200, 100)
+    run = train(shard.grid(config), data, progress=False)
+    folder = out / "shards" / shard.id
+    save_shard(folder, run, underspec.compare(run))
+    (folder / "notebook.ipynb").write_text("{}")
+    marker = {"format": FORMAT, "fingerprint": config.fingerprint(), "shard": shard.id, "l1": list(shard.l1),
+              "n_classes": list(shard.n_classes), "sha256": shard_checksums(folder)}
+    (folder / MARKER).write_text(json.dumps(marker))
+    return config, out
+
+
+@pytest.fixture(scope="module")
+def sweep_done(tmp_path_factory):
+    return complete_sweep(tmp_path_factory.mktemp("sweep"))
+
+
+def copy_sweep(sweep_done, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_done[1], copy, symlinks=True)
+    return copy
+
+
+@pytest.mark.parametrize("special", SPECIALS)
+def test_a_special_file_in_a_sweeps_shard_is_refused_by_report_and_dry_run(sweep_done, tmp_path, special):
+    """A shard whose run's tensors.pt is a link to /dev/zero or a FIFO: `underspec report` says in one line that
+    the shard is not complete (exit 2, no report written); `underspec sweep --dry-run` shows it pending (a
+    rerun computes it again). Neither reads the file."""
+    from underspec.sweeps.store import load_results
+
+    assert load_results(sweep_done[1]).missing == []  # complete before the damage
+    copy = copy_sweep(sweep_done, tmp_path)
+    make_special(copy / "shards" / "shard-000" / "run" / "tensors.pt", special)
+    done = cli(["report", copy, "--no-figures"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    one_line(done.stderr)
+    assert "1 of 1 shards" in done.stderr and "not complete" in done.stderr, done.stderr
+    assert not (copy / "report").exists()
+    done = cli(["sweep", copy / "sweep.yaml", "--dry-run"], tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "shard-000  pending" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("special", SPECIALS)
+def test_a_special_file_in_the_run_that_train_out_would_show_is_refused(mnist5k, tmp_path, special):
+    """`underspec train --out r` onto a folder that holds this very run shows it, after checking every file:
+    a tensors.pt that is a link to /dev/zero or a FIFO is one line, exit 2."""
+    out = tmp_path / "r"
+    train(Grid(seeds=(0, 1), n_classes=(2,), epochs=1), mnist5k, progress=False).save(out)
+    make_special(out / "tensors.pt", special)
+    done = cli(["train", *TINY_TRAIN, "--out", out], tmp_path)
+    assert done.returncode == 2, done.stderr
+    one_line(done.stderr)
+    assert "does not match the checksum" in done.stderr and "tensors.pt" in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(120)  # a read that never ends fails here rather than hanging the suite
+@pytest.mark.parametrize("special", SPECIALS)
+def test_a_special_file_in_a_cache_entry_is_replaced_not_read(tmp_path, small, special):
+    grid = Grid(seeds=(0,), epochs=1)
+    first = underspec.load_or_train(grid, small, cache_dir=tmp_path, progress=False)
+    entry = next(tmp_path.iterdir())
+    make_special(entry / "tensors.pt", special)
+    again = underspec.load_or_train(grid, small, cache_dir=tmp_path, progress=False)
+    assert torch.equal(again.final["w1"], first.final["w1"])
+    assert (entry / "tensors.pt").is_file() and not (entry / "tensors.pt").is_symlink()  # rebuilt in place
+    assert torch.equal(load_run(entry).final["w1"], first.final["w1"])
+
+
+def test_a_linked_shard_folder_is_refused_in_one_line_not_followed(sweep_done, tmp_path, capsys):
+    """shards/<id> a link to a complete shard elsewhere (the same sweep's, even): refused by report, by a
+    dry run and by the sweep itself, in one line; the linked folder is neither read as ours nor removed."""
+    import shutil
+
+    config, _ = sweep_done
+    copy = copy_sweep(sweep_done, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(copy / "shards" / "shard-000", elsewhere)
+    os.symlink(elsewhere, copy / "shards" / "shard-000")
+    before = sorted(p.name for p in elsewhere.rglob("*"))
+    for argv in (["report", str(copy), "--no-figures"], ["sweep", str(copy / "sweep.yaml"), "--dry-run"],
+                 ["sweep", str(copy / "sweep.yaml"), "--no-progress"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        one_line(err)
+        assert "shard-000 is a link" in err and "remove the link" in err, err
+    assert sorted(p.name for p in elsewhere.rglob("*")) == before and not (copy / "report").exists()
+    from underspec.sweeps.store import marker_ok
+
+    assert not marker_ok(copy / "shards" / "shard-000", config.plan()[0], config.fingerprint())  # never followed
+
+
+# full disk (a small tmpfs where one can be mounted; torch's writer error patched in otherwise)
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "256k", *, read_only: bool = False, full: bool = False):
+    """A tmpfs of ``size`` mounted at ``path`` (``read_only``; ``full``: filled to the last byte), unmounted
+    afterwards; the test is skipped where mounting is not allowed (it needs root, or a mount namespace)."""
+    path.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
+    try:
+        if full:
+            with open(path / "filler", "wb", buffering=0) as f:
+                try:
+                    while f.write(b"\0" * 4096):
+                        pass
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+        yield path
+    finally:  # lazily: a failed writer's file may stay open until it is collected
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def left_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "filler")
+
+
+def patch_torch_full_disk(monkeypatch):
+    """torch's writer fails as on a full disk (a RuntimeError, not an OSError)."""
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "patched"])
+def test_a_mixed_run_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, small, monkeypatch, how):
+    run = train(Grid(seeds=(0, 1), hidden=[8, 16], epochs=1), small, progress=False)
+    assert isinstance(run, underspec.MixedRun)
+    with contextlib.ExitStack() as stack:
+        if how == "tmpfs":
+            folder = stack.enter_context(tmpfs(tmp_path / "disk", full=True))
+        else:
+            folder = tmp_path
+            patch_torch_full_disk(monkeypatch)
+        with pytest.raises(UnderspecError, match=f"while writing {folder / 'r'}") as err:
+            run.save(folder / "r")
+        assert "\n" not in str(err.value) and ".tmp-" not in str(err.value) and left_in(folder) == []
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "patched"])
+def test_load_or_train_on_a_full_disk_warns_and_returns_the_trained_run(tmp_path, small, monkeypatch, how):
+    with contextlib.ExitStack() as stack:
+        if how == "tmpfs":
+            cache = stack.enter_context(tmpfs(tmp_path / "disk", full=True))
+        else:
+            cache = tmp_path
+            patch_torch_full_disk(monkeypatch)
+        with pytest.warns(UserWarning, match="while writing .*the trained run is returned but not cached") as caught:
+            run = underspec.load_or_train(Grid(seeds=(0, 1), epochs=1), small, cache_dir=cache, progress=False)
+        assert run.grid.seeds == (0, 1) and run.final["w1"].shape[0] == 2
+        assert all("\n" not in str(w.message) for w in caught)
+        assert left_in(cache) == [], "a half-written cache entry was left"
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "patched"])
+def test_a_sweep_on_a_full_disk_is_one_line_and_leaves_no_empty_shards_folder(tmp_path, monkeypatch, capsys, how):
+    from underspec.sweeps import store
+
+    with contextlib.ExitStack() as stack:
+        if how == "tmpfs":
+            disk = stack.enter_context(tmpfs(tmp_path / "disk", full=True))
+        else:
+            disk = tmp_path
+
+            def full_disk(*args, **kwargs):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(store, "atomic_text", full_disk)
+        assert main(["sweep", "--seeds", "0", "1", "--classes", "2", "--l1", "0", "--epochs", "1", "--n-train", "100",
+                     "--device", "cpu", "--no-progress", "--out", str(disk / "s")]) == 2
+        err = capsys.readouterr().err
+        one_line(err)
+        assert "no space left on device while writing" in err and "sweep.yaml" in err, err
+        assert left_in(disk) == [], "the sweep left its folder (an empty shards/) behind"
+
+
+# two trains into one --out, and a read-only output
+
+def test_two_trains_into_one_out_the_loser_keeps_its_run_in_the_fallback(tmp_path, monkeypatch, capsys):
+    """Both `underspec train --out r` pass the check before training; the other finishes and saves first. The
+    loser says so in one line (no "free some space"), and its trained run is in the fallback folder it names."""
+    from underspec.training import engine
+
+    out = tmp_path / "r"
+    argv = ["train", *TINY_TRAIN, "--out", str(out)]
+    real = engine.train
+
+    def while_another_trains(*args, **kwargs):
+        run = real(*args, **kwargs)
+        monkeypatch.setattr(engine, "train", real)
+        assert main(argv) == 0  # the other `underspec train`, into the same --out, finishes first
+        return run
+
+    monkeypatch.setattr(engine, "train", while_another_trains)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    one_line(err)
+    assert "is not empty" in err and "saved in" in err and "free some space" not in err, err
+    kept = Path(err.split("saved in ")[1].split(" instead")[0])
+    assert load_run(kept).grid.seeds == (0, 1) and load_run(out).grid.seeds == (0, 1)
+    assert not list(tmp_path.glob(".r.tmp-*"))
+
+
+def test_a_run_that_appears_at_the_rename_is_said_as_such(tmp_path, monkeypatch, capsys):
+    """The other train saves between our check and our rename (ENOTEMPTY): the line says the folder appeared,
+    not "free some space", and the run is kept in the fallback folder."""
+    from underspec.training import run as runs
+
+    out = tmp_path / "r"
+    argv = ["train", *TINY_TRAIN, "--out", str(out)]
+    real = runs.remove_stale_temporaries  # called by a save after its checks, before it writes
+    raced = []
+
+    def the_other_saves_first(folder, pattern):
+        if not raced and folder == tmp_path:
+            raced.append(True)
+            assert main(argv) == 0
+        return real(folder, pattern)
+
+    monkeypatch.setattr(runs, "remove_stale_temporaries", the_other_saves_first)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    one_line(err)
+    assert "appeared while it was being written" in err and "free some space" not in err, err
+    kept = Path(err.split("saved in ")[1].split(" instead")[0])
+    assert load_run(kept).grid.seeds == (0, 1) and load_run(out).grid.seeds == (0, 1)
+
+
+def test_write_error_names_a_target_that_appeared_and_a_read_only_place_without_space_advice():
+    from underspec.files import write_error
+
+    for code in (errno.ENOTEMPTY, errno.EEXIST):
+        message = str(write_error("runs/r", OSError(code, os.strerror(code))))
+        assert "appeared while it was being written" in message and "space" not in message
+    assert "space" not in str(write_error("runs/r", OSError(errno.EROFS, "Read-only file system")))
+    assert "free some space" in str(write_error("runs/r", OSError(errno.ENOSPC, "No space left on device")))
+
+
+def test_a_read_only_output_is_refused_before_any_work(tmp_path, small, monkeypatch, capsys):
+    """On a read-only tmpfs: `train --out`, `sweep --out` and `report --out` refused in one line before any
+    work (train: before the data load); `load_or_train` warns, trains, and returns the run."""
+    with tmpfs(tmp_path / "ro", "64k", read_only=True) as ro:
+        real_load = underspec.training.data.load_dataset
+        monkeypatch.setattr(underspec.training.data, "load_dataset",
+                            lambda *a, **k: pytest.fail("data loaded before the output was checked"))
+        for argv in (["train", *TINY_TRAIN, "--out", str(ro / "r")],
+                     ["sweep", "--seeds", "0", "1", "--classes", "2", "--out", str(ro / "s"), "--dry-run"],
+                     ["report", str(tmp_path / "nothing"), "--out", str(ro / "report")]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            one_line(err)
+            assert "cannot be written (Read-only file system" in err and "space" not in err, err
+        monkeypatch.setattr(underspec.training.data, "load_dataset", real_load)
+        with pytest.warns(UserWarning, match="Read-only file system.*trained but not cached"):
+            run = underspec.load_or_train(Grid(seeds=(0,), epochs=1), small, cache_dir=ro / "cache", progress=False)
+        assert run.grid.seeds == (0,) and not list(ro.iterdir())
+
+
+def test_an_empty_training_subset_says_so_not_a_batch_size(mnist5k):
+    """Subset mode with no training image of the digits a network learns: the line says what is missing; it
+    does not advise a batch size of 0 or less."""
+    no_low_digits = mnist5k.y_train >= 2
+    data = underspec.Dataset("mine", mnist5k.x_train[no_low_digits][:300], mnist5k.y_train[no_low_digits][:300],
+                             mnist5k.x_test[:50], mnist5k.y_test[:50])
+    with pytest.raises(UnderspecError) as err:
+        train(Grid(class_mode="subset", n_classes=(2, 10), epochs=1), data, progress=False)
+    message = str(err.value)
+    assert "has no training images of the digits 0..1 that a network with C = 2 in subset mode sees" in message
+    assert "batch" not in message and "\n" not in message
