@@ -6,6 +6,12 @@ under results/<study>/config.yaml, and kept as tidy tables beside it (never the 
     results/<study>/members.parquet    every network: accuracy, distance from init, dead units, divergence
     results/<study>/shifts.parquet     every seed pair on every shifted test set
     results/<study>/history.parquet    every network's learning curve (epochs after 50: every 10th and the last)
+    results/<study>/cka.parquet        cka_table(): every seed pair's CKA and its baselines, probe images left out
+                                       block by block (the representations verdict and its crossed interval)
+    results/<study>/mechanism.parquet  gradient_mechanism(): APC-1 of the summed gradients beside that of the
+                                       initial weights and the distance from init, per configuration
+    results/<study>/twins.parquet      twin_pairs(): the study's first seeds at its largest C retrained one
+                                       ulp apart (perturb_ulp=1) against themselves: the rounding floor
     results/<study>/provenance.json    the code version, torch version, device, machine and wall time behind it
     results/<study>/check/*.parquet    the same tables for the study's first configuration trained one epoch:
                                        tests/test_results.py recomputes them and finds them equal, and finds
@@ -37,7 +43,9 @@ from underspec.sweeps.store import MARKER, SHARDS_DIR, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
-TABLES = ("metrics", "members", "shifts")
+TABLES = ("metrics", "members", "shifts")  # the sweep's own tables, gathered from its shards
+DERIVED = ("cka", "mechanism")  # computed from each shard's run after the sweep
+TWIN_SEEDS = 7  # the study's first seeds get one-ulp twins (at its largest C): the rounding floor
 
 
 def studies(names=()) -> list[Path]:
@@ -92,7 +100,40 @@ def check_tables(config: SweepConfig, sparse: bool) -> dict[str, pd.DataFrame]:
     far = underspec.load_dataset("fashion-mnist", download=False) if config.dataset.startswith("mnist") else None
     run = underspec.train(check_grid(config), data, device="cpu", progress=False, snapshots=False, embeddings=False,
                           sparse=sparse)
-    return {**underspec.study_tables(run, data, pairs=config.pairs, far=far), "history": run.history}
+    tables = underspec.study_tables(run, data, pairs=config.pairs, far=far)
+    return {**tables, **derived_tables(run, data, tables["metrics"]), "history": run.history}
+
+
+def derived_tables(run, data, metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The tables computed from a trained run beside the sweep's own: its CKA table and gradient mechanism."""
+    from underspec.metrics.representations import cka_table
+    from underspec.studies.book import gradient_mechanism
+
+    return {"cka": cka_table(run, data), "mechanism": gradient_mechanism(run, metrics)}
+
+
+def shard_runs(config: SweepConfig):
+    """Each shard's saved run, in plan order."""
+    for shard in config.plan():
+        yield shard, underspec.load_run(Path(config.out) / SHARDS_DIR / shard.id / "run")
+
+
+def twin_grid(config: SweepConfig) -> underspec.Grid:
+    """The study's first ``TWIN_SEEDS`` seeds at its largest C, every lambda, one ulp apart (the twins)."""
+    grid = config.grid()
+    return Grid.from_dict({**grid.to_dict(), "seeds": list(grid.seeds[:TWIN_SEEDS]), "n_classes": [max(grid.n_classes)],
+                           "perturb_ulp": 1})
+
+
+def twins_table(config: SweepConfig, data, runs: list) -> pd.DataFrame:
+    """``twin_pairs`` of the study's twins (``twin_grid``, trained here with the study's device and products)
+    against the study's own runs of the same seeds and configurations."""
+    from underspec.metrics.rounding import twin_pairs
+
+    grid = twin_grid(config)
+    nudged = underspec.train(grid, data, device=config.device, progress=True, sparse=runs[0].meta.get("sparse"))
+    return pd.concat([twin_pairs(run, nudged, data) for run in runs if grid.n_classes[0] in run.grid.n_classes],
+                     ignore_index=True)
 
 
 def write(table: pd.DataFrame, path: Path) -> None:
@@ -120,6 +161,20 @@ def publish(study: Path, check_only: bool = False) -> None:
         for name in TABLES:
             write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
         write(thin_history(results.history), study / "history.parquet")
+        data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
+        runs, derived = [], {name: [] for name in DERIVED}
+        for shard, run in shard_runs(config):
+            metrics = results.metrics[results.metrics.n_classes.isin(run.grid.n_classes)
+                                      & results.metrics.l1.isin(run.grid.l1)]
+            for name, table in derived_tables(run, data, metrics).items():
+                derived[name].append(table)
+            runs.append(run)
+        for name, tables in derived.items():
+            write(pd.concat(tables, ignore_index=True), study / f"{name}.parquet")
+        twins_started = time.time()
+        write(twins_table(config, data, runs), study / "twins.parquet")
+        twins_seconds = round(time.time() - twins_started, 1)
+        del runs
         markers = [json.loads((Path(config.out) / SHARDS_DIR / s.id / MARKER).read_text()) for s in config.plan()]
         made_with = sorted({m.get("package_code", "not recorded (made before shard markers recorded it)")
                             for m in markers})
@@ -130,6 +185,7 @@ def publish(study: Path, check_only: bool = False) -> None:
                       "devices": sorted({m.get("device") for m in markers}),
                       "shard_seconds": {m["shard"]: m["seconds"] for m in markers},
                       "wall_seconds_total": round(sum(m["seconds"] for m in markers), 1),
+                      "twins_seconds": twins_seconds,
                       "written": time.strftime("%Y-%m-%d %H:%M:%S"), "publish_seconds": round(time.time() - started)}
         (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     sparse = study_sparse(config, study)

@@ -36,7 +36,8 @@ def table(run, data):
 
 def test_rows_and_columns(run, table):
     metrics = PAPER + ADDED
-    assert list(table.columns) == KEYS + metrics + ALIVE + ZERO + ["dead_a", "dead_b"] + [f"{m}_null" for m in metrics]
+    assert list(table.columns) == KEYS + metrics + ALIVE + ZERO + ["dead_a", "dead_b"] + [
+        f"{m}_null" for m in metrics + ALIVE]
     assert len(table) == 4 * 2 * 3  # configurations x reference pairs x targets
     first = table.iloc[:6]
     assert first[["l1", "n_classes"]].drop_duplicates().values.tolist() == [[0.0, 2]]

@@ -16,6 +16,11 @@ about 1/16. A metric means something only as its distance above the null that fi
 - ``random_pairing``: the trained pair with its units paired at random, without matching: the mean |r|
   over all unit pairs. It is a *lower bound* (any matching scores at least this), not a chance level for a
   matched metric; the structured null is never below it in practice (``tests/test_chance.py``).
+- the nulls of the metrics over the units alive in both networks (``apc1_alive``, ``apc2_alive``, ``pe_alive``,
+  where L1 has erased units): ``null_untrained_alive`` draws untrained pairs with the same numbers of live units
+  (PE over k live units has chance about 1/k), and ``null_structured(..., alive=...)`` mixes only ``b``'s live
+  units among themselves (a Haar rotation of its live subspace: the polar factor of a Gaussian block), so that
+  the number of live units, and with it the metric's resolution, is kept.
 - ``null_fixed_similarity`` ("the same similarity at every C"): synthetic pairs b = (a with permuted units)
   + noise at a fixed noise-to-signal ratio ``sigma``, on W1 and W2 alike. Their similarity does not depend
   on C, yet PE and APC-2 do: the matching of C-entry columns sharpens with C. ``similarity_for`` inverts it:
@@ -32,6 +37,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import UnderspecError
 from ..files import atomic_text
 from ..training.data import cache_dir
 from .matching import DEFAULT_POLICY, evaluate_matching, metrics_of, mixed_correlation, pair_metrics, pair_units
@@ -92,6 +98,44 @@ def _null_untrained(n_classes, hidden, n_inputs, mask_bytes, n_pairs, seed):
     return tuple(levels.items())
 
 
+ALIVE_METRICS = ("apc1_alive", "apc2_alive", "pe_alive")
+N_ALIVE_PAIRS = 500
+
+
+def null_untrained_alive(n_classes: int, alive_a: int, alive_b: int, *, hidden: int = 16, n_inputs: int = 784,
+                         n_pairs: int = N_ALIVE_PAIRS, seed: int = 0) -> dict[str, float]:
+    """Mean of ``apc1_alive``, ``apc2_alive`` and ``pe_alive`` over ``n_pairs`` pairs of untrained networks of
+    which ``alive_a`` units of a and ``alive_b`` units of b count as alive (the first ones: the units of an
+    untrained network are exchangeable). The null of the live-unit metrics of a trained pair with those
+    numbers of live units. Deterministic; cached in the process and on disk, as ``null_untrained``."""
+    if not (0 <= alive_a <= hidden and 0 <= alive_b <= hidden):
+        raise UnderspecError(f"live units must lie in 0..{hidden}, got {alive_a} and {alive_b}")
+    return dict(_null_untrained_alive(int(n_classes), int(alive_a), int(alive_b), int(hidden), int(n_inputs),
+                                      int(n_pairs), int(seed)))
+
+
+@functools.lru_cache(maxsize=None)
+def _null_untrained_alive(n_classes, alive_a, alive_b, hidden, n_inputs, n_pairs, seed):
+    if min(alive_a, alive_b) == 0:  # nothing alive in one network: nothing to match
+        return tuple((k, float("nan")) for k in ALIVE_METRICS)
+    name = hashlib.sha256(repr((n_classes, alive_a, alive_b, hidden, n_inputs, n_pairs, seed, 1)).encode()).hexdigest()
+    path = cache_dir() / "nulls" / f"untrained-alive-{name[:20]}.json"
+    try:
+        return tuple(json.loads(path.read_text()).items())
+    except (OSError, ValueError, AttributeError):
+        pass
+    a, b = untrained_pairs(n_pairs, n_classes, hidden, n_inputs, seed)
+    units = torch.arange(hidden)
+    metrics = pair_metrics(a, b, alive=(units < alive_a, units < alive_b))
+    levels = {k: metrics[k].double().mean().item() for k in ALIVE_METRICS}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_text(path, json.dumps(levels))
+    except OSError:  # a cache that cannot be written is only slower
+        pass
+    return tuple(levels.items())
+
+
 def random_orthogonal(n: int, shape: tuple, generator: torch.Generator) -> torch.Tensor:
     """Uniform (Haar) random orthogonal matrices (*shape, n, n): QR of Gaussians with the sign fix."""
     return haar_orthogonal(torch.randn(*shape, n, n, generator=generator, dtype=torch.float64))
@@ -104,13 +148,39 @@ def haar_orthogonal(z: torch.Tensor) -> torch.Tensor:
     return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
 
 
+def live_orthogonal(z: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """Haar rotations of the live units only: (..., n, n) from Gaussians ``z`` (..., n, n) and ``live``
+    (..., n) bool, orthogonal, the identity on the other units and Haar distributed on the live ones. The
+    polar factor U V^T of the Gaussian's live block (the rest set to the identity): block-diagonal because the
+    polar factor of a block-diagonal matrix is, and Haar because a Gaussian block is invariant under
+    rotations on both sides."""
+    both = (live.unsqueeze(-1) & live.unsqueeze(-2)).to(z.dtype)
+    block = z * both + torch.diag_embed((~live).to(z.dtype))
+    u, _, vh = torch.linalg.svd(block)
+    return u @ vh
+
+
 def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n_mix: int = 16, seed: int = 0,
                     policy: str = DEFAULT_POLICY, pixel_mask: torch.Tensor | None = None,
-                    acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                    acts_a: torch.Tensor | None = None, acts_b: torch.Tensor | None = None,
+                    alive: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Each metric of ``pair_metrics(a, b, ...)`` with ``b``'s hidden units mixed by random orthogonal
     matrices: the mean over ``n_mix`` mixings, (...,) per pair (see the module doc). Arguments as in
     ``pair_metrics``; deterministic for a ``seed``. Every view is mixed by the same Q (a rotation of b's
-    hidden space), computed without forming the mixed weights (``matching.mixed_correlation``)."""
+    hidden space), computed without forming the mixed weights (``matching.mixed_correlation``).
+
+    alive: (alive_a, alive_b) (..., H) bool: also the live-unit metrics (``apc1_alive``, ``apc2_alive``,
+    ``pe_alive``), each with b's live units mixed among themselves only (``live_orthogonal``), so that both
+    networks keep their numbers of live units."""
+    plain = _mixed_metrics(a, b, n_mix, seed, policy, pixel_mask, acts_a, acts_b, None)
+    if alive is None:
+        return plain
+    live = _mixed_metrics(a, b, n_mix, seed, policy, None, None, None, alive)
+    return {**plain, **{k: live[k] for k in ALIVE_METRICS}}
+
+
+def _mixed_metrics(a, b, n_mix, seed, policy, pixel_mask, acts_a, acts_b, alive) -> dict[str, torch.Tensor]:
+    """``null_structured``'s mean over its mixings; with ``alive``, b's live units mixed among themselves."""
     g = torch.Generator().manual_seed(seed)
     lead, h = a["w1"].shape[:-2], a["w1"].shape[-2]
     views = pair_units(a, b, pixel_mask=pixel_mask, acts_a=acts_a, acts_b=acts_b)
@@ -122,9 +192,10 @@ def null_structured(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *, n
     parts = []
     for start in range(0, n_mix, per_chunk):
         gaussians = torch.randn(min(per_chunk, n_mix - start), *lead, h, h, generator=g, dtype=torch.float64)
-        q = haar_orthogonal(gaussians).to(a["w1"].device)  # (chunk, ..., H, H)
+        q = haar_orthogonal(gaussians) if alive is None else live_orthogonal(gaussians, alive[1].cpu())
+        q = q.to(a["w1"].device)  # (chunk, ..., H, H)
         metrics = metrics_of({view: mixed_correlation(ua, ub, q) for view, (ua, ub) in views.items()},
-                             policy=policy)
+                             policy=policy, alive=alive)
         parts.append({k: v.double() for k, v in metrics.items() if not k.startswith("zero_var")})
     return {k: torch.cat([part[k] for part in parts]).mean(0) for k in parts[0]}
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..errors import UnderspecError
+from ..errors import UnderspecError, shown
+from ..training.data import Dataset
 from ..training.run import Run, check_run
 from .matching import DEFAULT_POLICY, apc, match_units, seed_pairs
 
@@ -78,14 +79,15 @@ def aligned_view(embeddings: torch.Tensor, n_components: int = 2, *, reference: 
     return AlignedView(Projection(coords, components, mean, explained), perms, apc(m))
 
 
-def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False) -> torch.Tensor:
+def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False, undefined: str = "raise") -> torch.Tensor:
     """Linear centred kernel alignment between representations of the same P inputs, batched.
 
     x: (..., P, Hx), y: (..., P, Hy) (leading axes broadcast) -> (...,) float64. ``debiased=True`` uses the
     unbiased HSIC estimator (Song et al. 2012, as in Kornblith et al. 2019's reference code), which removes
     the upward bias of CKA at small P. CKA is 1 for x vs x and invariant to orthogonal transforms and
     isotropic scaling of either side. Per epoch and seed pair: ``linear_cka(emb[a], emb[b])`` with
-    (E+1, P, H) inputs gives (E+1,).
+    (E+1, P, H) inputs gives (E+1,). A representation without variance (every unit dead) has no CKA:
+    ``undefined="raise"`` refuses it, ``"nan"`` gives NaN there.
     """
     if x.shape[-2] != y.shape[-2]:
         raise UnderspecError(f"CKA compares representations of the same inputs: got {x.shape[-2]} and {y.shape[-2]}")
@@ -105,9 +107,10 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, *, debiased: bool = False) -> t
         rows_x, rows_y = (x * x).sum(-1), (y * y).sum(-1)
         xy = _debias(xy, rows_x, rows_y, n)
         xx, yy = _debias(xx, rows_x, rows_x, n), _debias(yy, rows_y, rows_y, n)
-    if bool((xx <= 0).any() or (yy <= 0).any()):
+    flat = (xx <= 0) | (yy <= 0)
+    if undefined == "raise" and bool(flat.any()):
         raise UnderspecError("CKA is undefined for a representation without variance (e.g. all units dead)")
-    return xy / torch.sqrt(xx * yy)
+    return torch.where(flat, torch.nan, xy / torch.sqrt(torch.where(flat, 1.0, xx * yy)))
 
 
 def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
@@ -141,6 +144,76 @@ def cka_over_training(run: Run, n_classes: int, *, l1=None, pairs: str = "all",
             "epoch": list(range(epochs)) * len(pair_list),
             "cka": values.reshape(-1).cpu().numpy()}))
     return pd.concat(blocks, ignore_index=True)
+
+
+CKA_PROBE = 500  # test images whose first-layer outputs cka_table compares
+CKA_BLOCKS = 10  # the probe images left out block by block, for the images' share of the interval
+
+
+def cka_table(run: Run, data: Dataset, *, probe_size: int = CKA_PROBE, n_blocks: int = CKA_BLOCKS) -> pd.DataFrame:
+    """Linear CKA between every seed pair of every configuration at the end of training, beside its baselines,
+    on the first ``probe_size`` test images, and the same with the images left out one block at a time.
+
+    The representation is the first layer's output before ReLU (the paper's embedding), computed from the
+    initial and final weights, so any run will do (no per-epoch records needed). Per pair: ``cka`` (the trained
+    networks), ``untrained`` (the same pair before training) and ``input_pca`` (the mean over the two seeds of
+    CKA between the network and the images' projection on their H leading principal components: what a linear
+    map of the pixels of that size keeps). ``block`` is -1 for every probe image, and b for the images with
+    block b (of ``n_blocks`` contiguous blocks) left out: the delete-a-block jackknife over the images that
+    ``uncertainty.crossed_estimate`` adds to the seeds' jackknife (the multibootstrap's two sources for a
+    statistic that is not a mean over images).
+
+    Columns l1, n_classes, seed_a, seed_b, block, cka, untrained, input_pca; every pair of distinct seeds.
+    """
+    check_run(run, "cka_table")
+    if data.name != run.data_name:
+        raise UnderspecError(f"data is {data.name!r} but the run was trained on {run.data_name!r}: pass the data "
+                             "set the run was trained on")
+    if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 4:
+        raise UnderspecError(f"probe_size is a number of test images, at least 4, got {shown(probe_size)}")
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 2 <= n_blocks <= probe_size // 2:
+        raise UnderspecError(f"n_blocks must be an integer from 2 to probe_size / 2, got {shown(n_blocks)}")
+    x = data.x_test[:probe_size].double()
+    p = len(x)
+    if p < 2 * n_blocks:
+        raise UnderspecError(f"the data set has {p} test images: too few for {n_blocks} blocks")
+    subsets = [torch.ones(p, dtype=torch.bool)] + [
+        torch.arange(p) // -(-p // n_blocks) != b for b in range(n_blocks)]  # every image, then block b left out
+    pair_list = seed_pairs(run.grid.seeds, "all")
+    position = {s: i for i, s in enumerate(run.grid.seeds)}
+    ia = torch.tensor([position[a] for a, _ in pair_list])
+    ib = torch.tensor([position[b] for _, b in pair_list])
+    rows = []
+    for lam in run.grid.l1:
+        for c in run.grid.n_classes:
+            reps = {}
+            for record in ("init", "final"):
+                w = run.stack(lam, c, record)
+                reps[record] = x @ w["w1"].double().transpose(-1, -2) + w["b1"].double().unsqueeze(-2)  # (S, P, H)
+            for block, keep in enumerate(subsets, start=-1):
+                final, init, images = reps["final"][:, keep], reps["init"][:, keep], x[keep]
+                pca = _input_projection(images, final.shape[-1])
+                to_input = _safe_cka(final, pca)  # (S,)
+                rows.append(pd.DataFrame({
+                    "l1": float(lam), "n_classes": int(c), "seed_a": [a for a, _ in pair_list],
+                    "seed_b": [b for _, b in pair_list], "block": block,
+                    "cka": _safe_cka(final[ia], final[ib]).numpy(), "untrained": _safe_cka(init[ia], init[ib]).numpy(),
+                    "input_pca": ((to_input[ia] + to_input[ib]) / 2).numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _input_projection(images: torch.Tensor, k: int) -> torch.Tensor:
+    """The images (P, D) on their k leading principal components: (P, k)."""
+    centred = images - images.mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:k].T
+
+
+def _safe_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``linear_cka`` with NaN where a representation has no variance (every unit dead) or is not finite."""
+    finite = torch.isfinite(x).flatten(-2).all(-1) & torch.isfinite(y).flatten(-2).all(-1)
+    value = linear_cka(torch.nan_to_num(x), torch.nan_to_num(y), undefined="nan")
+    return torch.where(finite, value, torch.nan)
 
 
 def cka_baselines(run: Run, x_probe: torch.Tensor, n_classes: int, *, l1: float | None = None,

@@ -15,7 +15,7 @@ import torch
 from ..errors import UnderspecError
 from ..training.data import Dataset, class_labels
 from ..training.model import forward
-from ..training.run import MixedRun
+from ..training.run import MixedRun, Run, check_run
 from .matching import pair_metrics
 
 
@@ -25,17 +25,29 @@ def twin_table(run: MixedRun, data: Dataset) -> pd.DataFrame:
     differently). ``run``: trained with ``perturb_ulp=(0, 1)`` and no other axis."""
     if not isinstance(run, MixedRun) or run.grid.axes() != ("perturb_ulp",):
         raise UnderspecError("twin_table needs a run of a grid with perturb_ulp=(0, 1) and no other axis")
-    plain, nudged = run.part(perturb_ulp=0), run.part(perturb_ulp=1)
+    return twin_pairs(run.part(perturb_ulp=0), run.part(perturb_ulp=1), data)
+
+
+def twin_pairs(plain: Run, nudged: Run, data: Dataset) -> pd.DataFrame:
+    """``twin_table`` of two runs of the same seeds, lambdas and class counts, ``nudged`` trained with
+    ``perturb_ulp=1`` (the twins of ``plain``'s members; e.g. a committed study's runs and their twins trained
+    afterwards). Rows for the seeds of ``nudged`` and the configurations both runs hold."""
+    for run in (plain, nudged):
+        check_run(run, "twin_pairs")
+    if nudged.grid.perturb_ulp != 1 or plain.grid.perturb_ulp != 0:
+        raise UnderspecError("twin_pairs compares a run with its twins: the second trained with perturb_ulp=1, the "
+                             "first without")
     rows = []
-    for l1 in plain.grid.l1:
-        for c in plain.grid.n_classes:
-            a, b = plain.stack(l1, c), nudged.stack(l1, c)  # (S, ...) in grid seed order
+    for l1 in (v for v in nudged.grid.l1 if v in plain.grid.l1):
+        for c in (v for v in nudged.grid.n_classes if v in plain.grid.n_classes):
+            seeds = list(nudged.grid.seeds)
+            a, b = plain.stack(l1, c, seeds=seeds), nudged.stack(l1, c)  # (S, ...) in the twins' seed order
             metrics = pair_metrics({k: a[k] for k in ("w1", "w2")}, {k: b[k] for k in ("w1", "w2")})
-            keep, _ = class_labels(data.y_test, c, plain.grid.class_mode)
+            keep, _ = class_labels(data.y_test, c, nudged.grid.class_mode)
             with torch.no_grad():
                 x = data.x_test[keep]
                 differ = (forward(a, x).argmax(-1) != forward(b, x).argmax(-1)).double().mean(-1)
-            rows.append(pd.DataFrame({"l1": l1, "n_classes": c, "seed": list(plain.grid.seeds),
+            rows.append(pd.DataFrame({"l1": l1, "n_classes": c, "seed": seeds,
                                       **{m: metrics[m].double().numpy() for m in ("pe", "apc1", "apc2")},
                                       "disagreement": differ.numpy()}))
     return pd.concat(rows, ignore_index=True)

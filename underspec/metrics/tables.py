@@ -16,7 +16,7 @@ from ..errors import UnderspecError, check_choice, shown
 from ..training.data import Dataset, class_labels, data_pixels
 from ..training.grid import AXES
 from ..training.run import MixedRun, Run, check_run
-from .chance import null_structured, null_untrained, random_pairing
+from .chance import ALIVE_METRICS, null_structured, null_untrained, null_untrained_alive, random_pairing
 from .matching import (
     DEFAULT_POLICY,
     POLICIES,
@@ -50,8 +50,10 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     data: the data set the run was trained on; needed for ``apc1_data`` (APC-1 on the pixels that are
     non-zero in at least one training image of the configuration) and for silent units (``metrics.units``).
     null: one or several of ``"untrained"`` (columns ``<metric>_null``: untrained networks; the activation
-    nulls are the same pair's activations before training, epoch 0), ``"structured"`` (``<metric>_null_structured``:
-    b's units mixed by random rotations, keeping what unrelated trained networks share) and
+    nulls are the same pair's activations before training, epoch 0; the live-unit metrics' null has the
+    pair's own numbers of live units), ``"structured"`` (``<metric>_null_structured``: b's units mixed by
+    random rotations, keeping what unrelated trained networks share; for the live-unit metrics, b's live units
+    mixed among themselves) and
     ``"random-pairing"`` (``<metric>_random_pairing``: no matching, a lower bound), or None; see
     ``metrics.chance``. n_null: Monte Carlo size (default 2,000 untrained pairs, 16 mixings, 256 pairings).
     alive: add the paper's metrics over the units alive in both networks (``apc1_alive``, ``apc2_alive``,
@@ -108,6 +110,15 @@ def compare(run: Run, pairs: str = "reference", *, targets=TARGETS, policy: str 
     return pd.concat(columns, ignore_index=True)
 
 
+def _untrained_alive_null(alive, n_classes: int, hidden: int, n_inputs: int, seed: int) -> dict[str, torch.Tensor]:
+    """The untrained null of the live-unit metrics, pair by pair: untrained networks with the pair's own numbers
+    of live units (``chance.null_untrained_alive``, one draw per distinct pair of counts)."""
+    counts = torch.stack([alive[0].sum(-1), alive[1].sum(-1)], -1).tolist()  # (rows, 2)
+    levels = {tuple(k): null_untrained_alive(n_classes, *k, hidden=hidden, n_inputs=n_inputs, seed=seed)
+              for k in map(tuple, counts)}
+    return {m: torch.tensor([levels[tuple(k)][m] for k in counts], dtype=torch.float64) for m in ALIVE_METRICS}
+
+
 def _null_seed(seed: int, l1: float, n_classes: int) -> int:
     """The seed of a configuration's Monte Carlo null: from its values, so any shard plan gives the same."""
     return zlib.crc32(f"{seed}:{l1!r}:{n_classes}".encode())
@@ -120,7 +131,7 @@ def _columns(run, data, nulls, alive) -> list[str]:
                 and ("alive" not in k and "dead" not in k or alive))
     metrics = [k for k in METRICS if present(k)]
     return metrics + [k for k in COUNTS if present(k)] + [
-        f"{k}_{NULL_COLUMN[n]}" for n in nulls for k in metrics if "alive" not in k]
+        f"{k}_{NULL_COLUMN[n]}" for n in nulls for k in metrics if "alive" not in k or n != "random-pairing"]
 
 
 def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]:
@@ -153,9 +164,11 @@ def _configuration(run, stacked, pairs, where, options) -> dict[str, np.ndarray]
             null = {k: torch.full((rows,), v, dtype=torch.float64) for k, v in level.items()}
             if acts_a is not None:
                 null.update(_init_activation_null(run, ia, ib, c, len(targets), policy))
+            if alive is not None:
+                null.update(_untrained_alive_null(alive, c, run.grid.hidden, a["w1"].shape[-1], seed))
         elif name == "structured":
             null = null_structured(a, b, n_mix=size, seed=_null_seed(seed, l1, c), policy=policy, pixel_mask=mask,
-                                   acts_a=acts_a, acts_b=acts_b)
+                                   acts_a=acts_a, acts_b=acts_b, alive=alive)
         else:
             null = random_pairing(a, b, n_pairings=size, seed=_null_seed(seed, l1, c), policy=policy,
                                   pixel_mask=mask, acts_a=acts_a, acts_b=acts_b)

@@ -117,16 +117,11 @@ def estimate(v: np.ndarray, statistic=None, *, method: str = "jackknife", level:
     value = statistic(pair_means(v))
     ref = reference_of(v)
     seeds = [i for i in range(v.shape[-1]) if i != ref]  # the seeds that are resampled
-    n = len(seeds)
     if method == "jackknife":
-        if n < 3:
+        variance, m = _seed_jackknife(v, statistic, seeds)
+        if m < 3:
             return Estimate(value, np.nan, np.nan, method, v.shape[-1])
-        loo = np.array([statistic(pair_means(v, np.array([i != k for i in range(v.shape[-1])]))) for k in seeds])
-        loo = loo[np.isfinite(loo)]
-        if len(loo) < 3:
-            return Estimate(value, np.nan, np.nan, method, v.shape[-1])
-        m = len(loo)
-        half = stats.t.ppf((1 + level) / 2, m - 1) * np.sqrt((m - 1) / m * ((loo - loo.mean()) ** 2).sum())
+        half = stats.t.ppf((1 + level) / 2, m - 1) * np.sqrt(variance)
         return Estimate(value, value - half, value + half, method, v.shape[-1])
     rng = np.random.default_rng(seed)
     if method == "pairs":
@@ -145,6 +140,17 @@ def estimate(v: np.ndarray, statistic=None, *, method: str = "jackknife", level:
         return Estimate(value, np.nan, np.nan, method, v.shape[-1], draws)
     low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
     return Estimate(value, float(low), float(high), method, v.shape[-1], draws)
+
+
+def _seed_jackknife(v: np.ndarray, statistic, seeds: list[int]) -> tuple[float, int]:
+    """The delete-one-seed jackknife variance of ``statistic`` of the pair means, deleting each of ``seeds``
+    in turn, and the number of deletions that gave a finite value (fewer than 3: no variance, NaN)."""
+    if len(seeds) < 3:
+        return np.nan, len(seeds)
+    loo = np.array([statistic(pair_means(v, np.array([i != k for i in range(v.shape[-1])]))) for k in seeds])
+    loo = loo[np.isfinite(loo)]
+    m = len(loo)
+    return ((m - 1) / m * ((loo - loo.mean()) ** 2).sum() if m >= 3 else np.nan), m
 
 
 def seed_estimate(statistic, n_seeds: int, *, level: float = 0.95) -> Estimate:
@@ -196,3 +202,34 @@ def multibootstrap(v: np.ndarray, *, level: float = 0.95) -> Estimate:
     variance = (s - 1) / s * ((loo - loo.mean()) ** 2).sum() + by_example.var(ddof=1) / len(by_example)
     half = stats.t.ppf((1 + level) / 2, s - 1) * np.sqrt(variance)
     return Estimate(value, value - half, value + half, "multibootstrap", s)
+
+
+def crossed_estimate(v: np.ndarray, blocks: np.ndarray, statistic=None, *, level: float = 0.95) -> Estimate:
+    """``statistic`` of the per-group pair means of a value that depends on the seeds *and* on the examples it
+    is measured on, when it is not a mean over examples (CKA on probe images, a loss barrier), with an
+    interval from both sources: the seeds' delete-one-seed jackknife (as ``estimate``) and the examples'
+    delete-a-block jackknife, variances added, t quantile of S - 1 degrees of freedom. It is the
+    multibootstrap's crossed design (``multibootstrap``, for means) for such statistics.
+
+    v: (K, S, S) pair array on every example; blocks: (B, K, S, S), the same with example block b left out;
+    statistic: (K,) pair means -> float (default: the single group's mean). NaN interval below 3 seeds.
+    """
+    if not 0 < level < 1:
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    v, blocks = np.asarray(v, dtype=float), np.asarray(blocks, dtype=float)
+    if v.ndim != 3 or blocks.ndim != 4 or blocks.shape[1:] != v.shape or len(blocks) < 2:
+        raise UnderspecError(f"crossed_estimate needs v (K, S, S) and blocks (B >= 2, K, S, S), got {v.shape} and "
+                             f"{blocks.shape}")
+    statistic = statistic or (lambda means: float(means[0]))
+    value = statistic(pair_means(v))
+    ref = reference_of(v)
+    var_seeds, m = _seed_jackknife(v, statistic, [i for i in range(v.shape[-1]) if i != ref])
+    if m < 3:
+        return Estimate(value, np.nan, np.nan, "crossed jackknife", v.shape[-1])
+    theta = np.array([statistic(pair_means(b)) for b in blocks])
+    theta = theta[np.isfinite(theta)]
+    if len(theta) < 2:
+        return Estimate(value, np.nan, np.nan, "crossed jackknife", v.shape[-1])
+    var_examples = (len(theta) - 1) / len(theta) * ((theta - theta.mean()) ** 2).sum()
+    half = stats.t.ppf((1 + level) / 2, m - 1) * np.sqrt(var_seeds + var_examples)
+    return Estimate(value, value - half, value + half, "crossed jackknife", v.shape[-1])

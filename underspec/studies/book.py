@@ -161,24 +161,13 @@ class BookStudy(Study):
         return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data)),
                           runs=("paper",))
 
-    def gradient_mechanism(self, n_classes: int) -> pd.DataFrame:
-        """Why APC-1 of the summed gradients falls to the untrained null with L1: with SGD the sum is
-        (W1_init - W1_final) / lr, and L1 shrinks W1_final, so the sum becomes the independent initial weights.
-        Per lambda at ``n_classes``: APC-1 of the summed gradients and of the initial weights of the same pairs
-        (means over every pair), the untrained null, and how much of W1's initial norm is left
-        (‖W1‖ / ‖W1_init‖, mean over seeds). Columns l1, grads, init, untrained, norm_left."""
-        table = self.compare_table()
-        part = table[(table.n_classes == n_classes) & (table.target == "grads")]
-        position = {seed: i for i, seed in enumerate(self.grid.seeds)}
-        rows = []
-        for lam in self.grid.l1:
-            here = part[part.l1 == lam]
-            w0, w = (self.paper.stack(lam, n_classes, record)["w1"] for record in ("init", "final"))  # (S, H, D)
-            a, b = [position[s] for s in here.seed_a], [position[s] for s in here.seed_b]
-            rows.append({"l1": lam, "grads": here.apc1.mean(), "init": float(apc(match_units(w0[a], w0[b])).mean()),
-                         "untrained": here.apc1_null.mean(),
-                         "norm_left": float((w.flatten(1).norm(dim=1) / w0.flatten(1).norm(dim=1)).mean())})
-        return pd.DataFrame(rows)
+    def gradient_mechanism(self, n_classes: int | None = None) -> pd.DataFrame:
+        """``gradient_mechanism`` of the paper grid (cached), at ``n_classes`` or every C."""
+        table = self.table("mechanism", lambda: gradient_mechanism(self.paper, self.compare_table()),
+                           runs=("paper",))
+        if n_classes is None:
+            return table
+        return table[table.n_classes == n_classes].drop(columns="n_classes").reset_index(drop=True)
 
     def rounding_floor(self) -> pd.DataFrame:
         """``twin_table`` of the floor run: every seed against its one-ulp twin, per lambda at the largest C."""
@@ -230,6 +219,32 @@ class BookStudy(Study):
         curves = {name: {key: torch.tensor(part.pivot(index="pair", columns="t", values=key).to_numpy())
                          for key in ("loss", "acc")} for name, part in paths.groupby("alignment", sort=False)}
         return table, t, curves
+
+
+def gradient_mechanism(run: Run, table: pd.DataFrame) -> pd.DataFrame:
+    """Why APC-1 of the summed gradients falls to the untrained null with L1: with SGD the sum is
+    (W1_init - W1_final) / lr, and L1 shrinks W1_final, so the sum becomes the independent initial weights.
+    Per configuration (l1, n_classes) of ``run``: APC-1 of the summed gradients (``grads``, the mean over the
+    pairs of ``table``, a ``compare`` table of the run with its untrained null) and of the initial weights of
+    the same pairs (``init``), the untrained null (``untrained``), how much of W1's initial norm is left
+    (``norm_left``, ‖W1‖ / ‖W1_init‖) and the distance from init (``rel_change``, ‖W1 − W1_init‖ / ‖W1_init‖),
+    both means over the seeds."""
+    part = table[table.target == "grads"]
+    position = {seed: i for i, seed in enumerate(run.grid.seeds)}
+    rows = []
+    for lam in run.grid.l1:
+        for c in run.grid.n_classes:
+            here = part[(part.l1 == lam) & (part.n_classes == c)]
+            if here.empty:
+                continue
+            w0, w = (run.stack(lam, c, record)["w1"].double() for record in ("init", "final"))  # (S, H, D)
+            a, b = [position[s] for s in here.seed_a], [position[s] for s in here.seed_b]
+            norm0 = w0.flatten(1).norm(dim=1)
+            rows.append({"l1": lam, "n_classes": c, "grads": here.apc1.mean(),
+                         "init": float(apc(match_units(w0[a], w0[b])).mean()), "untrained": here.apc1_null.mean(),
+                         "norm_left": float((w.flatten(1).norm(dim=1) / norm0).mean()),
+                         "rel_change": float(((w - w0).flatten(1).norm(dim=1) / norm0).mean())})
+    return pd.DataFrame(rows)
 
 
 def ensemble_table(run: Run, data, n_classes: int, *, n_bins: int = 15) -> pd.DataFrame:
