@@ -512,3 +512,92 @@ def test_a_report_that_cannot_be_written_leaves_no_half_report(finished, tmp_pat
     with pytest.raises(UnderspecError, match="no space left on device while writing"):
         reporting.report(out, out=target, figures=False)
     assert list(target.iterdir()) == [] and not list(tmp_path.glob(".report.tmp-*"))
+
+
+# ------------------------------------------------------------------- Hardening II: what a config may ask for
+
+MILLION_SEEDS = {
+    "a range of a million seeds": ("seeds: 0-999999\n", "the range '0-999999' has 1,000,000 values; at most 10,000"),
+    "100 ranges of 10,000 seeds": ("seeds: [" + ", ".join(f"{i * 10_000}-{i * 10_000 + 9_999}" for i in range(100))
+                                   + "]\n", "seeds: more than 10,000 values; split the work"),
+    "20,000 seeds listed": ("seeds: [" + ", ".join(map(str, range(20_000))) + "]\n", "seeds: 20,000 values; at most"),
+    "a million seeds listed (8 MB)": (lambda: "seeds: [" + ", ".join(map(str, range(1_000_000))) + "]\n",
+                                      "larger than 1,048,576 bytes: a sweep config is a few lines"),
+    "a seed twice": ("seeds: [0, 1, 1]\n", "duplicate seed(s) [1]: list each seed once"),
+    "a seed in a range and again": ("seeds: [0-5, 3]\n", "duplicate seed(s) [3]: list each seed once"),
+    "the same range twice": ("seeds: [0-9999, 0-9999]\n", "seeds: more than 10,000 values"),
+}
+
+
+@pytest.mark.parametrize("name", list(MILLION_SEEDS))
+def test_too_many_or_duplicate_seeds_in_a_config_are_refused_before_expanding(name, tmp_path, monkeypatch, capsys):
+    """One line, exit 2, nothing written; no range longer than the bound is ever built."""
+    import builtins
+
+    from underspec.cli import main
+    from underspec.training import grid as grids
+
+    def bounded_range(*args):
+        values = builtins.range(*args)
+        assert len(values) <= 10_000, "a range was expanded before its length was checked"
+        return values
+
+    monkeypatch.setattr(grids, "range", bounded_range, raising=False)
+    text, message = MILLION_SEEDS[name]
+    config = tmp_path / "c.yaml"
+    config.write_text(text() if callable(text) else text)
+    started = time.perf_counter()
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists() and time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--class-mode", "subset", "--n-train", "3"], "the first 3 training images of mnist-5k hold no digit 0..1"),
+    (["--class-mode", "subset", "--n-test", "3"], "the first 3 test images of mnist-5k hold no digit 0..1"),
+    (["--n-train", "10"], "batch size 64 is larger than the 10 training images"),
+])
+def test_a_sweep_whose_images_leave_a_network_nothing_is_refused_before_any_shard(tmp_path, capsys, flags, message):
+    """An empty training subset (subset mode, too few images taken) is said for what it is, once, before any
+    shard, not in every shard's notebook; never as advice to use a batch size of 0."""
+    from underspec.cli import main
+
+    assert main(["sweep", "--seeds", "0", "1", "--classes", "2", "--epochs", "1", "--out", str(tmp_path / "s"),
+                 "--dry-run", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "batch size 0" not in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_received_sweep_file_runs_into_its_own_folder_from_the_command_line(tmp_path, capsys):
+    """`underspec sweep received/sweep.yaml`: the sweep goes to the folder that holds the file, whatever its
+    recorded out says (`../../escape` here); nothing is written there."""
+    from underspec.cli import main
+
+    config = tiny(tmp_path, shards=1, l1=[0.0], n_classes=[10])
+    out, _ = prepare(config)
+    received = tmp_path / "a" / "b" / "received"
+    received.mkdir(parents=True)
+    doc = yaml.safe_load((out / "sweep.yaml").read_text())
+    doc["config"]["out"] = "../../escape"
+    (received / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["sweep", str(received / "sweep.yaml"), "--dry-run"]) == 0
+    assert f"-> {received.resolve()}" in capsys.readouterr().out
+    assert not (tmp_path / "a" / "escape").exists() and not (tmp_path / "escape").exists()
+
+
+def test_a_relative_out_in_a_config_is_read_against_the_working_folder(tmp_path, monkeypatch, capsys):
+    """A hand-written config's relative ``out`` is kept as written and read against the working folder, as
+    the committed studies rely on (results/<study>/config.yaml says ``out: runs/studies/<study>``, run from
+    the checkout's root); only a results folder's own sweep.yaml is tied to where it lies (test above)."""
+    from underspec.cli import main
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "work").mkdir()
+    config = tmp_path / "configs" / "c.yaml"
+    config.write_text("seeds: [0, 1]\nl1: [0]\nn_classes: [2]\nepochs: 1\nout: runs/mine\n")
+    assert SweepConfig.from_yaml(config).out == "runs/mine"
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["sweep", str(config), "--dry-run"]) == 0
+    assert f"-> {(tmp_path / 'work' / 'runs' / 'mine').resolve()}" in capsys.readouterr().out
