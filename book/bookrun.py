@@ -12,6 +12,8 @@ from __future__ import annotations
 import pandas as pd
 from IPython.display import Markdown
 
+from underspec.text import cell
+
 # The parameters cell of every chapter (papermill injects new values after it). Explanations stand on their
 # own comment lines: papermill reads a trailing comment as help text and cannot parse one that holds "=".
 PARAMETERS = '''\
@@ -59,8 +61,9 @@ def what_was_run(study) -> Markdown:
 
 
 def show(table: pd.DataFrame, index: bool = False):
-    """A table for the page: text left-aligned and wrapped, the index hidden unless ``index``."""
-    styler = table.style.set_properties(**{"text-align": "left", "white-space": "normal"}).format(precision=3)
+    """A table for the page: text left-aligned and wrapped, the index hidden unless ``index``; every float to
+    three decimals by ``underspec.text.cell`` (a value that rounds to zero is "0.000", never "-0.000")."""
+    styler = table.style.set_properties(**{"text-align": "left", "white-space": "normal"}).format(cell)
     return styler if index else styler.hide(axis="index")
 
 

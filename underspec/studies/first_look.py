@@ -17,7 +17,7 @@ import pandas as pd
 from ..metrics.layers import LAYER_METRICS, layer_similarity
 from ..metrics.seed_similarity import METRIC_NAMES, seed_similarity, similarity_estimates
 from ..metrics.uncertainty import estimate, multibootstrap, pair_array
-from ..text import fmt_l1, interval
+from ..text import fmt_l1, interval, number
 from ..training.data import Dataset, load_dataset
 from ..training.grid import Grid
 from .book import book_grid
@@ -147,7 +147,7 @@ class FirstLook:
             rows[METRIC_NAMES[metric]] = [interval(c.value, c.low, c.high, sign=metric == "apc1_excess")
                                           for c in cells]
             if null_name:
-                rows[f"  its null ({null_name})"] = [f"{c.null:.3f}" for c in cells]
+                rows[f"  its null ({null_name})"] = [number(c.null, sign=False) for c in cells]
         return pd.DataFrame(rows, index=settings).T.rename_axis(experiment, axis=1)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.shift import summarize_shifts
-from ..text import fmt_l1, interval
+from ..text import fmt_l1, interval, number
 from . import claims
 from .regimes import Regime
 
@@ -33,7 +33,7 @@ def shift_page_table(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
         for r in s.itertuples():
             rows.append({"test set": r.shift, "regime": name,
                          "accuracy (sd over seeds)": "—" if not np.isfinite(r.accuracy)
-                         else f"{r.accuracy:.3f} ({r.accuracy_sd:.3f})",
+                         else f"{number(r.accuracy, sign=False)} ({number(r.accuracy_sd, sign=False)})",
                          "accuracy gap between seeds": interval(r.acc_gap, r.acc_gap_low, r.acc_gap_high, sign=False),
                          "disagreement between seeds": interval(r.disagreement, r.disagreement_low,
                                                                 r.disagreement_high, sign=False)})
