@@ -11,7 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import CHANCE_STYLE, as_numpy, fmt_l1, seed_colors, styled, subtitle
+from ..text import formatted
+from .style import (BASE_TEXT, CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, as_numpy, cell_text, columns_that_fit, fit_title,
+                    fmt_l1, seed_colors, styled, subtitle)
 
 
 @styled
@@ -21,7 +23,7 @@ def learning_curves(history: pd.DataFrame, *, data_name: str, l1: float, n_class
     h = history[(history.l1 == l1) & (history.n_classes == n_classes)]
     seeds = list(dict.fromkeys(h.seed))
     colors = seed_colors(seeds)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.9))
     for s in seeds:
         hs = h[h.seed == s]
         for ax, col in ((ax_loss, "loss"), (ax_acc, "acc")):
@@ -35,9 +37,9 @@ def learning_curves(history: pd.DataFrame, *, data_name: str, l1: float, n_class
     handles = [plt.Line2D([], [], color="0.2", linestyle="--", label="train (running mean)"),
                plt.Line2D([], [], color="0.2", linestyle="-", label="test")]
     handles += [plt.Line2D([], [], color=colors[s], label=f"seed {s}") for s in seeds]
-    ax_acc.legend(handles=handles, loc="lower right", ncol=2)
-    fig.suptitle("Learning curves: " + subtitle(data_name, seeds=seeds, l1=l1, n_classes=n_classes,
-                                                  epochs=int(h.epoch.max())))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False)
+    fig.suptitle(fit_title("Learning curves: " + subtitle(data_name, seeds=seeds, l1=l1, n_classes=n_classes,
+                                                            epochs=int(h.epoch.max()))))
     return fig
 
 
@@ -51,9 +53,10 @@ def final_accuracy(history: pd.DataFrame, *, data_name: str, chance: dict[int, f
     l1s = sorted(last.l1.unique())
     seeds = list(dict.fromkeys(last.seed))
     colors = seed_colors(seeds)
-    ncols = min(len(l1s), 3)
+    ncols = columns_that_fit(len(l1s), 2.4)  # panels wrap onto more rows at the page's width
     nrows = math.ceil(len(l1s) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, 2.43 * ncols), 2.5 * nrows + 0.6), squeeze=False,
+                             sharey=True)
     for ax, lam in zip(axes.flat, l1s):
         d = last[last.l1 == lam]
         for i, s in enumerate(seeds):
@@ -67,8 +70,8 @@ def final_accuracy(history: pd.DataFrame, *, data_name: str, chance: dict[int, f
     for ax in axes.flat[len(l1s):]:
         ax.axis("off")
     axes.flat[0].legend(loc="lower left")
-    fig.suptitle("Final test accuracy, one dot per seed: " + subtitle(
-        data_name, seeds=seeds, epochs=int(history.epoch.max())))
+    fig.suptitle(fit_title("Final test accuracy, one dot per seed: " + subtitle(
+        data_name, seeds=seeds, epochs=int(history.epoch.max()))))
     return fig
 
 
@@ -80,7 +83,7 @@ def grad_norm_curves(history: pd.DataFrame, *, data_name: str, n_classes: int, l
     h = history[history.n_classes == n_classes]
     l1s = sorted(h.l1.unique())
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(l1s)))
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.2))
     for color, lam in zip(colors, l1s):
         g = h[h.l1 == lam].groupby("epoch").grad_norm
         mean, lo, hi = g.mean(), g.min(), g.max()
@@ -91,28 +94,33 @@ def grad_norm_curves(history: pd.DataFrame, *, data_name: str, n_classes: int, l
     ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="mean ‖∂loss/∂W1‖ per step")
     ax.legend(loc="best", ncol=2)
-    ax.set_title("Gradient norm during training (band: range over seeds; dotted: ‖λ·sign(W1)‖)\n"
-                 + subtitle(data_name, seeds=h.seed.nunique(), n_classes=n_classes, epochs=int(h.epoch.max())))
+    ax.set_title(fit_title("Gradient norm during training (band: range over seeds; dotted: ‖λ·sign(W1)‖)\n"
+                           + subtitle(data_name, seeds=h.seed.nunique(), n_classes=n_classes,
+                                      epochs=int(h.epoch.max())), fontsize=10))
     return fig
 
 
 @styled
 def disagreement_matrix(matrix, seeds, *, title: str, label: str = "fraction of test images"):
-    """Pairwise disagreement between seeds (S, S), annotated, with the value in each cell."""
+    """Pairwise disagreement between seeds (S, S), with the value in each cell where the cells are large
+    enough for ``CELL_TEXT`` (else the colour bar gives the values); never wider than the page."""
     m = as_numpy(matrix)
-    fig, ax = plt.subplots(figsize=(0.62 * len(seeds) + 2.6, 0.55 * len(seeds) + 1.3))
+    side = min(PAGE_WIDTH - 1.4, 0.62 * len(seeds) + 1.2)  # never wider than the page
+    fig, ax = plt.subplots(figsize=(side + 1.4, side * 0.9 + 0.7))
     off = m[~np.eye(len(m), dtype=bool)]
     im = ax.imshow(m, cmap="viridis", vmin=0, vmax=max(float(np.nanmax(off)), 1e-6) if off.size else 1)
-    for i in range(len(m)):
-        for j in range(len(m)):
-            if i != j:
-                ax.text(j, i, f"{m[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                        color="white" if m[i, j] < 0.6 * np.nanmax(off) else "black")
     ax.set_xticks(range(len(seeds)), [str(s) for s in seeds], rotation=45)
     ax.set_yticks(range(len(seeds)), [str(s) for s in seeds])
     ax.set(xlabel="seed", ylabel="seed")
     fig.colorbar(im, ax=ax, label=label)
-    ax.set_title(title)
+    ax.set_title(fit_title(title, fontsize=10, width=side + 1.2))
+    texts = [formatted(v, ".3f") for v in off]
+    if cell_text(fig, ax, m.shape, texts):  # else the colour bar gives the values
+        for i in range(len(m)):
+            for j in range(len(m)):
+                if i != j:
+                    ax.text(j, i, formatted(m[i, j], ".3f"), ha="center", va="center", fontsize=CELL_TEXT,
+                            color="white" if m[i, j] < 0.6 * np.nanmax(off) else "black")
     return fig
 
 
@@ -121,7 +129,7 @@ def bars_with_points(values: pd.DataFrame, *, x: str, y: str, title: str, ylabel
                      chance_label: str = "chance", order=None, color="C0", xlabel: str | None = None):
     """Mean (bar) and every value (dots) of ``y`` for each category ``x``."""
     order = list(order) if order is not None else list(dict.fromkeys(values[x]))
-    fig, ax = plt.subplots(figsize=(1.9 * len(order) + 2.5, 3.6))
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH, 1.4 * len(order) + 2.2), 3.6))
     rng = np.random.default_rng(0)
     for i, key in enumerate(order):
         v = values.loc[values[x] == key, y].to_numpy(float)
@@ -132,7 +140,7 @@ def bars_with_points(values: pd.DataFrame, *, x: str, y: str, title: str, ylabel
         ax.legend(loc="best")
     ax.set_xticks(range(len(order)), [str(k) for k in order])
     ax.set(ylabel=ylabel, xlabel=x if xlabel is None else xlabel)
-    ax.set_title(title)
+    ax.set_title(fit_title(title, fontsize=10))
     return fig
 
 
@@ -155,7 +163,7 @@ def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0, baseline
     without them, the value at epoch ``chance_epoch`` (untrained, independent networks) is drawn dashed."""
     l1s = sorted(cka.l1.unique())
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(l1s)))
-    fig, ax = plt.subplots(figsize=(7.8, 4.4))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.4))
     for color, lam in zip(colors, l1s):
         g = cka[cka.l1 == lam].groupby("epoch").cka
         mean = g.mean()
@@ -167,8 +175,8 @@ def cka_curves(cka: pd.DataFrame, *, title: str, chance_epoch: int = 0, baseline
         ax.axhline(level, linewidth=1.2, label=f"baseline: {name} ({level:.2f})", **BASELINE_STYLES[k % 3])
     low = min([0.5, *(v - 0.05 for v in baselines.values())])
     ax.set(xlabel="epoch", ylabel="linear CKA between two seeds", ylim=(max(low, 0.0), 1.0))
-    ax.legend(loc="lower right", ncol=2, fontsize=7)
-    ax.set_title(title)
+    ax.legend(loc="lower right", ncol=2, fontsize=BASE_TEXT)
+    ax.set_title(fit_title(title, fontsize=10))
     return fig
 
 
@@ -178,7 +186,7 @@ def path_curves(t, curves: dict, *, title: str, chance_acc: float | None = None)
     several alignments: ``curves`` maps a name to {"loss": (pairs, T), "acc": (pairs, T)}. The mean over
     pairs is a line, the range a band."""
     t = as_numpy(t)
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.7))
     for k, (name, c) in enumerate(curves.items()):
         for ax, key in zip(axes, ("loss", "acc")):
             v = as_numpy(c[key])
@@ -186,9 +194,9 @@ def path_curves(t, curves: dict, *, title: str, chance_acc: float | None = None)
             ax.fill_between(t, v.min(0), v.max(0), color=f"C{k}", alpha=0.18, linewidth=0)
     if chance_acc is not None:
         axes[1].axhline(chance_acc, **CHANCE_STYLE, label="majority class")
-    axes[0].set(xlabel="t   (network a at t = 0, network b at t = 1)", ylabel="test cross-entropy",
+    axes[0].set(xlabel="t   (a at t = 0, b at t = 1)", ylabel="test cross-entropy",
                 title="loss along (1 − t)·θ_a + t·θ_b")
     axes[1].set(xlabel="t", ylabel="test accuracy", title="accuracy along the path")
     axes[1].legend(loc="lower center")
-    fig.suptitle(title)
+    fig.suptitle(fit_title(title))
     return fig

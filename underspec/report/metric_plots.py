@@ -30,7 +30,9 @@ import pandas as pd
 
 from ..errors import UnderspecError, shown
 from ..files import atomic_write
-from .style import AXIS_LABELS, CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, fmt_l1, metric_label, styled
+from ..text import formatted
+from .style import (AXIS_LABELS, BASE_TEXT, CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, cell_text,
+                    columns_that_fit, fit_title, fmt_l1, metric_label, styled)
 
 PANEL_METRICS = ("pe", "apc1", "apc2")
 PANEL_TARGETS = ("params", "grads")
@@ -125,8 +127,9 @@ def excess_heatmap(summary: pd.DataFrame, metric: str, target: str = "params", *
                    title: str | None = None):
     """The metric's excess over a null (``null``: "null" untrained or "null_structured") for every lambda
     (rows) and C (columns): colour = mean - null, text = the excess and the half-width of its seed-level
-    interval; cells whose interval includes the null are hatched. C = 2 is greyed for the second-layer
-    metrics (ties). Returns the Figure."""
+    interval (``excess_text``, at ``CELL_TEXT`` points; none where the cells are too small for it, the colour
+    bar then gives the values); cells whose interval includes the null are hatched. C = 2 is greyed for the
+    second-layer metrics (ties). Returns the Figure."""
     summary = _summary(summary)
     part = summary[(summary.metric == metric) & (summary.target == target)]
     if part.empty or null not in part or part[null].isna().all():
@@ -141,61 +144,85 @@ def excess_heatmap(summary: pd.DataFrame, metric: str, target: str = "params", *
     limit = max(float(np.nanmax(np.abs(excess.to_numpy()))), 1e-6)
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.55 * len(l1s) + 1.9))
     image = ax.imshow(excess.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    for i, lam in enumerate(l1s):
-        for j, c in enumerate(classes):
-            if metric in DEGENERATE_AT_2 and c == 2:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85"))
-                ax.text(j, i, "ties", ha="center", va="center", fontsize=6, color="0.4")
-                continue
-            half = (high.loc[lam, c] - low.loc[lam, c]) / 2
-            undecided = low.loc[lam, c] <= nulls.loc[lam, c] <= high.loc[lam, c]
-            if undecided:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="0.6",
-                                           linewidth=0))
-            value = excess.loc[lam, c]  # white on the darkest colours, black elsewhere
-            ax.text(j, i, f"{value:+.2f}\n±{half:.2f}", ha="center", va="center", fontsize=CELL_TEXT,
-                    color="white" if abs(value) > 0.6 * limit else "black")
+    ties = metric in DEGENERATE_AT_2 and 2 in classes
     ax.set_xticks(range(len(classes)), [str(c) for c in classes])
     ax.set_yticks(range(len(l1s)), [fmt_l1(v) for v in l1s])
     ax.set(xlabel=AXIS_LABELS["n_classes"], ylabel=AXIS_LABELS["l1"])
     fig.colorbar(image, ax=ax, label=f"{metric_label(metric)} minus the {NULL_STYLES[null][0]}")
     method = part["method"].iloc[0] if "method" in part else "?"
-    fig.suptitle((title + "\n" if title else "") + f"{metric_label(metric)} above the {NULL_STYLES[null][0]} "
-                 f"({TARGET_LABELS.get(target, target)})\n± half-width of the {method} interval over seeds; "
-                 "hatched: the interval includes the null", fontsize=9)
+    head = (title + "\n" if title else "") + \
+        f"{metric_label(metric)} above the {NULL_STYLES[null][0]} ({TARGET_LABELS.get(target, target)})\n"
+    tail = "hatched: the interval includes the null" + ("; grey: C = 2 (ties)" if ties else "")
+    heading = fig.suptitle(fit_title(head + f"± half-width of the {method} interval over seeds; " + tail,
+                                     fontsize=10), fontsize=10)
+    halves = (high - low) / 2
+    texts = [excess_text(excess.loc[lam, c], halves.loc[lam, c]) for lam in l1s for c in classes]
+    written = cell_text(fig, ax, excess.shape, texts + ["ties"])  # else the colour bar gives the values
+    if not written:
+        heading.set_text(fit_title(head + tail, fontsize=10))
+    for i, lam in enumerate(l1s):
+        for j, c in enumerate(classes):
+            if ties and c == 2:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85"))
+                if written:
+                    ax.text(j, i, "ties", ha="center", va="center", fontsize=CELL_TEXT, color="0.3")
+                continue
+            undecided = low.loc[lam, c] <= nulls.loc[lam, c] <= high.loc[lam, c]
+            if undecided:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="0.6",
+                                           linewidth=0))
+            value = excess.loc[lam, c]  # white on the darkest colours, black elsewhere
+            if written:
+                ax.text(j, i, excess_text(value, halves.loc[lam, c]), ha="center", va="center", fontsize=CELL_TEXT,
+                        color="white" if abs(value) > 0.6 * limit else "black")
     return fig
+
+
+def excess_text(value: float, half: float) -> str:
+    """A cell of ``excess_heatmap``: the excess over the null and the half-width of its interval, two decimals,
+    a value that rounds to zero without a minus sign ("+0.00\n±0.03", never "-0.00")."""
+    return f"{formatted(value, '+.2f')}\n±{formatted(half, '.2f')}"
 
 
 @styled
 def figure_3_1(summary: pd.DataFrame, *, x: str = "l1", metrics=PANEL_METRICS, targets=PANEL_TARGETS,
                spread: str | None = "ci", chance: bool = True, title: str | None = None):
-    """The paper's Figure 3.1 with spread and chance levels: rows ``targets`` ("params", "grads"), columns
-    ``metrics`` ("pe", "apc1", "apc2"), each against ``x`` ("l1" or "n_classes") with one line per value of
-    the other. ``summary``: a ``summarize`` table. ``title``: what was run (``style.describe``), shown under
-    the figure's name. Returns the matplotlib Figure.
+    """The paper's Figure 3.1 with spread and chance levels: a panel per target ("params", "grads") and metric
+    ("pe", "apc1", "apc2"), each against ``x`` ("l1" or "n_classes") with one line per value of the other.
+    ``summary``: a ``summarize`` table. ``title``: what was run (``style.describe``), shown under the figure's
+    name. Returns the matplotlib Figure.
+
+    The paper's rows (targets) are the columns here and its columns (metrics) the rows, so that the panels
+    keep their width on the page (two a row, at ``PAGE_WIDTH``); ``fig.axes`` is in the paper's reading order
+    (every metric of the first target, then of the second), the legend under the panels.
     """
     _check(x, spread)
     summary = _summary(summary)
     metrics, targets = list(metrics), [t for t in targets if t in set(summary.target)]
     if not targets:
         raise UnderspecError(f"the table has none of the targets {list(PANEL_TARGETS)}: compare with targets=...")
-    fig, axes = plt.subplots(len(targets), len(metrics), figsize=(3.9 * len(metrics), 2.9 * len(targets) + 0.6),
-                             squeeze=False, sharex=True)
-    handles = []
+    width = PAGE_WIDTH if len(targets) > 1 else 4.4
+    fig = plt.figure(figsize=(width, 2.45 * len(metrics) + 1.6))
+    grid = fig.add_gridspec(len(metrics), len(targets))
+    handles, first = [], None
     for i, target in enumerate(targets):
         for j, metric in enumerate(metrics):
-            ax = axes[i, j]
+            ax = fig.add_subplot(grid[j, i], sharex=first)
+            first = first or ax
             handles = plot_metric(ax, summary, metric, target, x=x, spread=spread, chance=chance)
             ax.set_title(f"{metric_label(metric)}: {TARGET_LABELS.get(target, target)}")
-            if i < len(targets) - 1:
-                ax.set_xlabel("")
+            if i:
+                ax.set_ylabel("")  # the title names the metric; the left column's label says it once
+            if j < len(metrics) - 1:
+                ax.set_xlabel("")  # every panel keeps its tick labels: a row is read on its own
     method = summary["method"].iloc[0] if "method" in summary else "bootstrap"
     band = {"ci": f"bands: 95% interval, seeds resampled ({method})", "std": "bands: ± 1 std over seed pairs",
             None: "no bands"}[spread]
     versus = "λ" if x == "l1" else "C"
-    heading = f"Figure 3.1, against {versus}, with chance levels (dashed) · {band}"
-    fig.suptitle(heading + (f"\n{title}" if title else ""))
-    fig.legend(handles=handles, loc="outside right center", frameon=False)
+    heading = f"Figure 3.1, against {versus}, with chance levels (dashed)\n{band}"
+    fig.suptitle(fit_title(heading + (f"\n{title}" if title else "")))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 if len(targets) > 1 else 2),
+               frameon=False)
     return fig
 
 
@@ -237,14 +264,18 @@ def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None 
                  ylabel: str = "value over seed pairs", ylim=(0, 1.05)):
     """Several metrics of a ``compare`` table side by side: every seed pair as a dot, the mean as a bar,
     the chance level (mean of ``<metric>_null``) as a dashed grey segment over each bar. ``panel``: a
-    column (e.g. ``"l1"``) whose values get one panel each."""
+    column (e.g. ``"l1"``) whose values get one panel each, as many a row as fit the page's width."""
     metrics = list(metrics)
     values = [None] if panel is None else sorted(table[panel].unique())
-    ncols = min(len(values), 2 if len(metrics) > 4 else 3)
+    labels = [metric_label(m, short=True) for m in metrics]
+    longest = max(len(line) for label in labels for line in label.split("\n"))
+    upright = len(metrics) <= 4 and longest <= 7  # else the tick labels stand vertical
+    panel_width = (0.5 if upright else 0.4) * len(metrics) + 0.8
+    ncols = columns_that_fit(len(values), panel_width)  # panels wrap onto more rows at the page's width
     nrows = math.ceil(len(values) / ncols)
-    width = min(6.0, 0.62 * len(metrics) + 1.3)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, 3.3 * nrows + 0.4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, panel_width * ncols + 0.4),
+                                                    (3.0 if upright else 3.4) * nrows + 0.6),
+                             squeeze=False, sharey=True)
     for ax in axes.flat[len(values):]:
         ax.axis("off")
     rng = np.random.default_rng(0)
@@ -257,8 +288,7 @@ def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None 
             if f"{m}_null" in part:
                 ax.hlines(part[f"{m}_null"].mean(), i - 0.36, i + 0.36, **CHANCE_STYLE,
                           label="chance level" if i == 0 else None)
-        ax.set_xticks(range(len(metrics)), [metric_label(m, short=True) for m in metrics], fontsize=7,
-                      rotation=90 if len(metrics) > 4 else 0)
+        ax.set_xticks(range(len(metrics)), labels, fontsize=BASE_TEXT, rotation=0 if upright else 90)
         ax.set(ylim=ylim)
         ax.grid(axis="y", alpha=0.25, linewidth=0.6)
         if panel is not None:
@@ -266,7 +296,7 @@ def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None 
     for row in axes:
         row[0].set_ylabel(ylabel)
     axes[0, 0].legend(loc="upper left")
-    fig.suptitle(title)
+    fig.suptitle(fit_title(title))
     return fig
 
 
@@ -274,15 +304,21 @@ def metric_strip(table: pd.DataFrame, metrics, *, title: str, panel: str | None 
 def metric_panels(summary: pd.DataFrame, metrics, *, target: str = "params", x: str = "n_classes", title: str,
                   spread: str | None = "ci", titles=None):
     """One panel per metric of a ``summarize`` table against ``x`` (one line per value of the other grid
-    axis, bands over seed pairs, chance level dashed), each drawn by ``plot_metric``."""
+    axis, bands over seed pairs, chance level dashed), each drawn by ``plot_metric``: as many a row as fit the
+    page's width, the legend under them."""
     metrics = list(metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.1 * len(metrics) + 1.6, 3.6), squeeze=False)
+    ncols = columns_that_fit(len(metrics), 3.4)  # two a row at the page's width, the legend under them
+    nrows = math.ceil(len(metrics) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, 3.65 * ncols), 2.9 * nrows + 1.5),
+                             squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
     handles = []
-    for k, (ax, metric) in enumerate(zip(axes[0], metrics)):
+    for k, (ax, metric) in enumerate(zip(axes.flat, metrics)):
         handles = plot_metric(ax, summary, metric, target, x=x, spread=spread)
         ax.set_title(titles[k] if titles else metric_label(metric))
-    fig.legend(handles=handles, loc="outside right center", frameon=False)
-    fig.suptitle(title)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    fig.suptitle(fit_title(title))
     return fig
 
 

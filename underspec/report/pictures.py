@@ -16,7 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import DIGIT_CMAP, DIVERGING, as_numpy, seed_colors, styled, subtitle
+from ..text import number
+from .style import (BASE_TEXT, DIGIT_CMAP, DIVERGING, PAGE_WIDTH, as_numpy, columns_that_fit, fit_title, seed_colors,
+                    styled, subtitle)
 
 
 def _symmetric_limit(values: np.ndarray, quantile: float = 0.995) -> float:
@@ -50,7 +52,8 @@ def _image_grid(ax_rows, images: np.ndarray, shape=(28, 28), per_image_scale: bo
 def digits(data, per_digit: int = 8):
     """The first ``per_digit`` training images of every digit, one row per digit."""
     y = data.y_train.numpy()
-    fig, axes = plt.subplots(10, per_digit, figsize=(per_digit * 0.75, 10 * 0.75), squeeze=False)
+    cell = min(0.75, (PAGE_WIDTH - 0.4) / per_digit)  # at most the page's width
+    fig, axes = plt.subplots(10, per_digit, figsize=(per_digit * cell + 0.4, 10 * cell + 0.5), squeeze=False)
     for d in range(10):
         idx = np.flatnonzero(y == d)[:per_digit]
         for c, ax in enumerate(axes[d]):
@@ -60,8 +63,8 @@ def digits(data, per_digit: int = 8):
                 ax.imshow(data.x_train[idx[c]].reshape(data.image_shape), cmap="gray_r", vmin=0, vmax=1)
             if c == 0:
                 ax.set_ylabel(str(d), rotation=0, labelpad=10, fontsize=10)
-    fig.suptitle(f"{data.name}: the first {per_digit} training images of each digit "
-                 f"({len(data.y_train):,} train / {len(data.y_test):,} test)")
+    fig.suptitle(fit_title(f"{data.name}: the first {per_digit} training images of each digit "
+                           f"({len(data.y_train):,} train / {len(data.y_test):,} test)"))
     return fig
 
 
@@ -85,37 +88,43 @@ def unit_images(w1_by_row, row_labels, *, title: str, shape=(28, 28), col_labels
                 cell: float = 0.62):
     """Rows of W1 as images: ``w1_by_row`` (R, H, D), one figure row per network (or per version of one),
     one column per hidden unit. Red = positive weight, blue = negative, white = 0 (each image scaled to its
-    own largest |weight| unless ``per_image_scale=False``)."""
+    own largest |weight| unless ``per_image_scale=False``). ``cell``: inches an image, less where the row
+    would be wider than the page."""
     w = as_numpy(w1_by_row)
     rows, hidden = w.shape[:2]
+    cell = min(cell, (PAGE_WIDTH - 1.2) / hidden)
     fig, axes = plt.subplots(rows, hidden, figsize=(cell * hidden + 1.2, cell * rows + 0.9), squeeze=False,
                              gridspec_kw=dict(wspace=0.04, hspace=0.04))
     fig.set_layout_engine("constrained", w_pad=0.01, h_pad=0.01, wspace=0.0, hspace=0.0)
     vmax = None if per_image_scale else _symmetric_limit(w)
     im = _image_grid(axes, w, shape, per_image_scale, vmax=vmax)
     for r, label in enumerate(row_labels):
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=BASE_TEXT)
     labels = col_labels if col_labels is not None else [str(j) for j in range(hidden)]
     for j, label in enumerate(labels):
-        axes[0, j].set_title(label, fontsize=7)
+        axes[0, j].set_title(label, fontsize=BASE_TEXT)
     if not per_image_scale:
         fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
-    fig.suptitle(title)
+    fig.suptitle(fit_title(title))
     return fig
 
 
 # ------------------------------------------------------------------------------------ explorer views
 
-def _filter_row(fig, spec, w1: np.ndarray, label: str, col_labels=None, shape=(28, 28)):
-    """One row of unit images inside ``spec`` (a SubplotSpec); returns the axes."""
+def _filter_row(fig, spec, w1: np.ndarray, label: str, col_labels=None, shape=(28, 28), per_row: int | None = None):
+    """Unit images inside ``spec`` (a SubplotSpec), ``per_row`` a row (default: all in one row; more rows
+    where there are more units); returns the axes."""
     hidden = w1.shape[0]
-    sub = spec.subgridspec(1, hidden, wspace=0.05)
-    axes = [fig.add_subplot(sub[0, j]) for j in range(hidden)]
-    _image_grid([axes], w1[None], shape)
-    axes[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    per_row = min(per_row or hidden, hidden)
+    rows = math.ceil(hidden / per_row)
+    sub = spec.subgridspec(rows, per_row, wspace=0.05, hspace=0.25)
+    axes = [fig.add_subplot(sub[j // per_row, j % per_row]) for j in range(hidden)]
+    for r in range(rows):
+        _image_grid([axes[r * per_row:(r + 1) * per_row]], w1[None, r * per_row:(r + 1) * per_row], shape)
+    axes[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=BASE_TEXT)
     if col_labels is not None:
         for ax, text in zip(axes, col_labels):
-            ax.set_title(text, fontsize=7)
+            ax.set_title(text, fontsize=BASE_TEXT)
     return axes
 
 
@@ -128,7 +137,7 @@ def training_state(history: pd.DataFrame, w1, *, data_name: str, seed: int, l1: 
     colors = seed_colors(seeds)
     w = as_numpy(w1)
     half = math.ceil(w.shape[0] / 2)
-    fig = plt.figure(figsize=(11, 6.2), layout="constrained")
+    fig = plt.figure(figsize=(PAGE_WIDTH, 6.2), layout="constrained")
     spec = fig.add_gridspec(3, 2, height_ratios=[2.2, 1, 1])
     for col, (what, ylabel) in enumerate((("loss", "cross-entropy"), ("acc", "accuracy"))):
         ax = fig.add_subplot(spec[0, col])
@@ -145,8 +154,9 @@ def training_state(history: pd.DataFrame, w1, *, data_name: str, seed: int, l1: 
     _filter_row(fig, spec[1, :], w[:half], "units\n0-7" if half == 8 else "units", [str(j) for j in range(half)])
     _filter_row(fig, spec[2, :], w[half:], "units\n8-15" if half == 8 else "",
                 [str(j) for j in range(half, w.shape[0])])
-    fig.suptitle(f"Seed {seed} at epoch {epoch}: " + subtitle(data_name, seeds=seeds, l1=l1, n_classes=n_classes)
-                 + "\nbottom: its first-layer weights (rows of W1) as 28x28 images, red > 0 > blue")
+    fig.suptitle(fit_title(f"Seed {seed} at epoch {epoch}: " + subtitle(data_name, seeds=seeds, l1=l1,
+                                                                        n_classes=n_classes)
+                           + "\nbottom: its first-layer weights (rows of W1) as 28x28 images, red > 0 > blue"))
     return fig
 
 
@@ -156,17 +166,18 @@ def permutation_view(w1, w1_permuted, perm, logits, logits_permuted, *, title: s
     same images plotted against each other (they lie on the diagonal)."""
     w, wp = as_numpy(w1), as_numpy(w1_permuted)
     a, b = as_numpy(logits).ravel(), as_numpy(logits_permuted).ravel()
-    fig = plt.figure(figsize=(12, 3.8), layout="constrained")
-    spec = fig.add_gridspec(2, 2, width_ratios=[3.2, 1])
-    _filter_row(fig, spec[0, 0], w, "original", [str(j) for j in range(w.shape[0])])
-    _filter_row(fig, spec[1, 0], wp, "permuted", [f"←{int(p)}" for p in as_numpy(perm)])
+    fig = plt.figure(figsize=(PAGE_WIDTH, 4.4), layout="constrained")
+    spec = fig.add_gridspec(2, 2, width_ratios=[2.4, 1])
+    per_row = math.ceil(w.shape[0] / 2) if w.shape[0] > 8 else None  # two rows of units: each image readable
+    _filter_row(fig, spec[0, 0], w, "original", [str(j) for j in range(w.shape[0])], per_row=per_row)
+    _filter_row(fig, spec[1, 0], wp, "permuted", [f"←{int(p)}" for p in as_numpy(perm)], per_row=per_row)
     ax = fig.add_subplot(spec[:, 1])
     ax.plot(a, b, ".", markersize=2, alpha=0.4)
     lim = [min(a.min(), b.min()), max(a.max(), b.max())]
     ax.plot(lim, lim, color="0.4", linewidth=0.8)
     ax.set(xlabel="logit, original network", ylabel="logit, permuted network",
            title=f"max |difference| = {np.abs(a - b).max():.1e}\nover {a.size:,} logits")
-    fig.suptitle(title + "\nunit i of the permuted network is unit perm[i] of the original (top labels: ←perm[i])")
+    fig.suptitle(fit_title(title + "\nunit i of the permuted network is unit perm[i] of the original (labels: ←perm[i])"))
     return fig
 
 
@@ -202,30 +213,31 @@ def matching_view(w1_a, w1_b_aligned, r, perm, *, signed: bool, seeds, title: st
     after = r[:, perm]
     diag = np.diag(after)
     score = diag if signed else np.abs(diag)
-    fig = plt.figure(figsize=(12, 7.4), layout="constrained")
-    spec = fig.add_gridspec(2, 3, height_ratios=[2.1, 1], width_ratios=[1, 1, 1.15])
+    fig = plt.figure(figsize=(PAGE_WIDTH, 8.6), layout="constrained")
+    spec = fig.add_gridspec(3, 1, height_ratios=[2.5, 1.6, 1.2])
+    top = spec[0].subgridspec(1, 2)
     limit = correlation_limit(r)
-    ax0 = fig.add_subplot(spec[0, 0])
+    ax0 = fig.add_subplot(top[0, 0])
     correlation_heatmap(ax0, r, title="before: unit i vs unit j", xlabel=f"unit of seed {seeds[1]}",
                         ylabel=f"unit of seed {seeds[0]}", limit=limit)
-    ax1 = fig.add_subplot(spec[0, 1])
-    im = correlation_heatmap(ax1, after, title="after matching: matched pairs on the diagonal",
+    ax1 = fig.add_subplot(top[0, 1])
+    im = correlation_heatmap(ax1, after, title="after matching: matched pairs\non the diagonal",
                              xlabel=f"matched unit of seed {seeds[1]}", ylabel=f"unit of seed {seeds[0]}",
                              limit=limit)
-    fig.colorbar(im, ax=[ax0, ax1], shrink=0.8,
+    fig.colorbar(im, ax=[ax0, ax1], shrink=0.9,
                  label=f"Pearson r of the W1 rows\n(scale ±{limit:.2f}: this pair's largest |r|)")
-    ax2 = fig.add_subplot(spec[0, 2])
+    ax2 = fig.add_subplot(spec[1])
     order = np.argsort(-score)
     ax2.bar(range(len(score)), diag[order], color=np.where(diag[order] >= 0, "C3", "C0"))
     ax2.axhline(0, color="0.3", linewidth=0.6)
-    ax2.set_xticks(range(len(score)), [str(i) for i in order], fontsize=7)
+    ax2.set_xticks(range(len(score)), [str(i) for i in order], fontsize=BASE_TEXT)
     ax2.set(ylim=(-1, 1), xlabel=f"unit of seed {seeds[0]} (sorted)", ylabel="r of the matched pair",
-            title=f"{'APC (signed)' if signed else 'APC = mean |r|'} = {score.mean():.3f}")
-    sub = spec[1, :].subgridspec(2, 1, hspace=0.1)
+            title=f"{'APC (signed)' if signed else 'APC = mean |r|'} = {number(score.mean(), sign=False)}")
+    sub = spec[2].subgridspec(2, 1, hspace=0.1)
     _filter_row(fig, sub[0], as_numpy(w1_a), f"seed {seeds[0]}")
     _filter_row(fig, sub[1], as_numpy(w1_b_aligned), f"seed {seeds[1]}\nmatched", [f"←{p}" for p in perm])
-    fig.suptitle(title + f"\nmatching on {'signed r' if signed else '|r| (the paper)'}; bars: red r > 0, "
-                 "blue r < 0 (anti-correlated units paired)")
+    fig.suptitle(fit_title(title + f"\nmatching on {'signed r' if signed else '|r| (the paper)'}; bars: red r > 0, "
+                           "blue r < 0 (anti-correlated units paired)"))
     return fig
 
 
@@ -234,8 +246,8 @@ def epoch_gradient(w1_before, w1_after, *, lr: float, title: str, shape=(28, 28)
     """One epoch's summed gradient of W1, recovered as (W1 before - W1 after) / lr (exact for plain SGD):
     each unit's gradient as an image, and the mean |gradient| over units as a map of the image."""
     g = (as_numpy(w1_before) - as_numpy(w1_after)) / lr
-    fig = plt.figure(figsize=(12, 4.4), layout="constrained")
-    spec = fig.add_gridspec(2, 2, width_ratios=[3.2, 1])
+    fig = plt.figure(figsize=(PAGE_WIDTH, 3.5), layout="constrained")
+    spec = fig.add_gridspec(2, 2, width_ratios=[2.6, 1])
     half = math.ceil(g.shape[0] / 2)
     _filter_row(fig, spec[0, 0], g[:half], "units 0-7", [str(j) for j in range(half)])
     _filter_row(fig, spec[1, 0], g[half:], "units 8-15", [str(j) for j in range(half, g.shape[0])])
@@ -243,9 +255,9 @@ def epoch_gradient(w1_before, w1_after, *, lr: float, title: str, shape=(28, 28)
     im = ax.imshow(np.abs(g).mean(0).reshape(shape), cmap="magma")
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.colorbar(im, ax=ax, shrink=0.8, label="mean |summed gradient| over units")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean |summed gradient|\nover units")
     ax.set_title(f"‖gradient‖ = {np.linalg.norm(g):.3g}")
-    fig.suptitle(title + "\nthe epoch's summed W1 gradient, (W1 before − W1 after) / lr; red > 0 > blue")
+    fig.suptitle(fit_title(title + "\nthe epoch's summed W1 gradient, (W1 before − W1 after) / lr; red > 0 > blue"))
     return fig
 
 
@@ -281,12 +293,12 @@ def correlation_pair(r_left, r_right, *, titles, xlabels, ylabel: str, suptitle:
     """Two correlation matrices side by side on one colour scale: +-(the larger of their largest |r|), said
     in the colour bar."""
     limit = correlation_limit(r_left, r_right)
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.3))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.7))
     for ax, r, title, xlabel in zip(axes, (r_left, r_right), titles, xlabels):
         im = correlation_heatmap(ax, r, title=title, xlabel=xlabel, ylabel=ylabel, limit=limit)
     fig.colorbar(im, ax=list(axes), shrink=0.85,
                  label=f"Pearson r of the W1 rows\n(scale ±{limit:.2f}: the largest |r| of both)")
-    fig.suptitle(suptitle)
+    fig.suptitle(fit_title(suptitle))
     return fig
 
 
@@ -298,33 +310,34 @@ def aligned_filters(w1_aligned, seeds, r_matched=None, *, title: str):
     labels = None
     if r_matched is not None:
         r = np.abs(as_numpy(r_matched))[1:]
-        labels = [f"|r|={v:.2f}" for v in r.mean(0)]
+        labels = [f"|r|\n{v:.2f}" for v in r.mean(0)]  # two lines: as narrow as the images
     return unit_images(w1_aligned, [f"seed {s}" for s in seeds], title=title, col_labels=labels)
 
 
 @styled
 def pixel_maps(maps, labels, *, title: str, cbar_label: str, shape=(28, 28), mask=None, ncols: int | None = None):
-    """Several non-negative 28x28 maps (K, 784) side by side, on one colour scale; ``mask`` (784,) bool
-    outlines the pixels that are zero in every training image."""
+    """Several non-negative 28x28 maps (K, 784) side by side, on one colour scale, ``ncols`` a row at most (fewer
+    where they would be wider than the page); ``mask`` (784,) bool outlines the pixels that are zero in every
+    training image."""
     m = as_numpy(maps)
     k = m.shape[0]
-    ncols = ncols or k
+    ncols = min(ncols or k, columns_that_fit(k, 1.8, beside=1.2))  # maps wrap onto more rows at the page's width
     nrows = math.ceil(k / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols + 1.2, 2.0 * nrows + 0.7), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.8 * ncols + 1.2, 2.0 * nrows + 0.8), squeeze=False)
     vmax = float(np.nanquantile(m, 0.995)) or 1.0
     im = None
     for ax, img, label in zip(axes.flat, m, labels):
         im = ax.imshow(img.reshape(shape), cmap="magma", vmin=0, vmax=vmax)
         if mask is not None:
             ax.contour(as_numpy(mask).reshape(shape), levels=[0.5], colors="cyan", linewidths=0.6)
-        ax.set_title(label, fontsize=8)
+        ax.set_title(label, fontsize=BASE_TEXT)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes.flat[k:]:
         ax.axis("off")
     fig.colorbar(im, ax=axes, shrink=0.8, label=cbar_label)
-    fig.suptitle(title)
+    fig.suptitle(fit_title(title))
     return fig
 
 
@@ -347,7 +360,7 @@ def identity_scatter(x, y, *, title: str, xlabel: str, ylabel: str, max_points: 
 def _digit_legend(ax, digits, loc="best"):
     cmap = plt.get_cmap(DIGIT_CMAP)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=cmap(d % 10), label=str(d)) for d in digits]
-    ax.legend(handles=handles, title="digit", loc=loc, ncol=2, fontsize=7, title_fontsize=7)
+    ax.legend(handles=handles, title="digit", loc=loc, ncol=2, fontsize=BASE_TEXT, title_fontsize=BASE_TEXT)
 
 
 @styled
@@ -360,9 +373,9 @@ def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncol
     digits = np.unique(y)
     cmap = plt.get_cmap(DIGIT_CMAP)
     s = c.shape[0]
-    ncols = min(ncols, s)
+    ncols = min(ncols, columns_that_fit(s, 2.4))  # panels wrap onto more rows at the page's width
     nrows = math.ceil(s / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.1 * nrows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, 2.43 * ncols), 2.4 * nrows + 0.6), squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k >= s:
             ax.axis("off")
@@ -374,13 +387,14 @@ def trajectory_panels(coords, labels, seeds, *, explained=None, title: str, ncol
             ax.plot(*path[-1], "o", color=cmap(d % 10), markeredgecolor="black", markersize=4.5)
         ev = as_numpy(explained)[k] if explained is not None else None
         ax.set_title(f"seed {seeds[k]}" + (f" (PC1 {ev[0]:.0%}, PC2 {ev[1]:.0%})" if ev is not None else ""),
-                     fontsize=8)
+                     fontsize=BASE_TEXT + 1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel("PC 1", fontsize=7)
-        ax.set_ylabel("PC 2", fontsize=7)
-    _digit_legend(axes.flat[min(s, axes.size) - 1], digits, loc="best")
-    fig.suptitle(title)
+        ax.set_xlabel("PC 1", fontsize=BASE_TEXT)
+        ax.set_ylabel("PC 2", fontsize=BASE_TEXT)
+    spare = s < axes.size  # an empty panel holds the legend, else the last one does
+    _digit_legend(axes.flat[s if spare else s - 1], digits, loc="center" if spare else "best")
+    fig.suptitle(fit_title(title))
     return fig
 
 
@@ -395,9 +409,9 @@ def shared_view(coords, labels, seeds, *, title: str, explained=None, ncols: int
     digits = np.unique(y)
     colors = seed_colors(seeds)
     means = np.stack([c[:, :, y == d].mean(2) for d in digits], 1)  # (S, digits, E+1, 2)
-    ncols = min(ncols, len(digits))
+    ncols = min(ncols, columns_that_fit(len(digits), 1.8))  # panels wrap onto more rows at the page's width
     nrows = math.ceil(len(digits) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.35 * ncols + 1.6, 2.3 * nrows + 0.8), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, 1.82 * ncols), 1.9 * nrows + 1.5), squeeze=False,
                              sharex=True, sharey=True)
     for k, ax in enumerate(axes.flat):
         if k >= len(digits):
@@ -410,20 +424,22 @@ def shared_view(coords, labels, seeds, *, title: str, explained=None, ncols: int
             ax.plot(*path[0], "o", markerfacecolor="none", markeredgecolor=colors[int(seed)], markersize=3.5)
             ax.plot(*path[-1], "o", color=colors[int(seed)], markeredgecolor="black", markeredgewidth=0.4,
                     markersize=5)
-        ax.set_title(f"digit {digits[k]}", fontsize=8)
-        ax.tick_params(labelsize=6)
+        ax.set_title(f"digit {digits[k]}", fontsize=BASE_TEXT + 1)
+        ax.tick_params(labelsize=BASE_TEXT)
         ax.grid(alpha=0.2, linewidth=0.5)
     ev = as_numpy(explained) if explained is not None else None
     for ax in axes[-1]:
-        ax.set_xlabel("shared PC 1" + (f" ({ev[0]:.0%})" if ev is not None else ""), fontsize=7)
+        ax.set_xlabel("shared PC 1" + (f" ({ev[0]:.0%})" if ev is not None else ""), fontsize=BASE_TEXT)
     for ax in axes[:, 0]:
-        ax.set_ylabel("shared PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""), fontsize=7)
+        ax.set_ylabel("shared PC 2" + (f" ({ev[1]:.0%})" if ev is not None else ""), fontsize=BASE_TEXT)
     handles = [plt.Line2D([], [], marker="o", linestyle="-", color=colors[int(s)], label=f"seed {s}") for s in seeds]
     handles += [plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="0.3",
                            label="epoch 0"),
                 plt.Line2D([], [], marker=".", linestyle="", color="0.8", label="other digits (final)")]
-    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
-    fig.suptitle(title + "\none panel per digit: each seed's mean of that digit from epoch 0 (open) to the end (filled)")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False,
+               fontsize=BASE_TEXT)
+    fig.suptitle(fit_title(title + "\none panel per digit: each seed's mean of that digit from epoch 0 (open) to the "
+                           "end (filled)"))
     return fig
 
 

@@ -11,15 +11,18 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.seed_similarity import METRIC_NAMES
+from ..text import formatted
 from .metric_plots import plot_metric
-from .style import CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, fmt_l1, metric_label, styled
+from .style import (CELL_TEXT, CHANCE_STYLE, PAGE_WIDTH, TARGET_LABELS, cell_text, fit_title, fmt_l1, metric_label,
+                    styled)
 
 
 @styled
 def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged: pd.DataFrame | None = None,
                     flag_label: str = "flagged", ncols: int = 2):
     """Per-network values of a ``member_table`` as small heat maps, one per column: the mean over seeds for
-    every λ (rows) and C (columns), written in each cell. ``columns``: {column: (label, format)}, e.g.
+    every λ (rows) and C (columns), written in each cell where the cells are large enough for ``CELL_TEXT``
+    (else the colour bars give the values). ``columns``: {column: (label, format)}, e.g.
     {"rel_change": ("‖W1 − W1₀‖ / ‖W1₀‖", "{:.2f}")}. ``flagged``: configurations (columns l1, n_classes) to
     outline in red, named ``flag_label`` in the legend; ``ncols`` panels a row."""
     means = members.groupby(["l1", "n_classes"])[list(columns)].mean()
@@ -30,15 +33,13 @@ def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged
     for ax in axes.flat[len(columns):]:
         ax.axis("off")
     marks = set() if flagged is None else {(float(a), int(b)) for a, b in zip(flagged.l1, flagged.n_classes)}
+    panels = []
     for ax, (column, (label, fmt)) in zip(axes.flat, columns.items()):
         grid = means[column].unstack("n_classes").reindex(index=l1s, columns=classes).to_numpy(float)
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
-        finite = grid[np.isfinite(grid)]
-        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        panels.append((ax, grid, fmt))
         for i, lam in enumerate(l1s):
             for j, c in enumerate(classes):
-                ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=CELL_TEXT,
-                        color="white" if grid[i, j] < middle else "black")
                 if (float(lam), int(c)) in marks:
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
         ax.set_xticks(range(len(classes)), [str(c) for c in classes])
@@ -46,7 +47,15 @@ def member_heatmaps(members: pd.DataFrame, columns: dict, *, title: str, flagged
         ax.set(xlabel="number of classes C", ylabel="L1 strength λ", title=label)
         ax.title.set_fontsize(9)
         fig.colorbar(im, ax=ax, shrink=0.85)
-    fig.suptitle(title + (f"\nred outline: {flag_label}" if marks else ""))
+    fig.suptitle(fit_title(title + (f"\nred outline: {flag_label}" if marks else "")))
+    texts = [formatted(v, fmt) for _, grid, fmt in panels for v in grid.ravel()]
+    if panels and cell_text(fig, panels[0][0], panels[0][1].shape, texts):  # else the colour bars give the values
+        for ax, grid, fmt in panels:
+            finite = grid[np.isfinite(grid)]
+            middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+            for (i, j), value in np.ndenumerate(grid):
+                ax.text(j, i, formatted(value, fmt), ha="center", va="center", fontsize=CELL_TEXT,
+                        color="white" if value < middle else "black")
     return fig
 
 
@@ -90,27 +99,30 @@ REGIME_PANELS = (("pe", "params"), ("apc1", "params"), ("apc2", "params"), ("apc
 
 
 @styled
-def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: str | None = "ci"):
-    """The paper's Figure 3.1 for several training regimes as small multiples: one row per regime
-    (``summaries``: {regime name: ``summarize`` table}), one column per (metric, target) of ``panels``, each
-    against λ with one line per C, its seed-level band and both nulls (``metric_plots.plot_metric``)."""
+def regime_figure(summaries: dict, *, title: str, panels=REGIME_PANELS, spread: str | None = "ci", ncols: int = 2):
+    """The paper's Figure 3.1 for several training regimes as small multiples: one block per regime
+    (``summaries``: {regime name: ``summarize`` table}, its name over it), in it one panel per (metric, target)
+    of ``panels``, ``ncols`` a row so that they keep their size at the page's width, each against λ with one
+    line per C, its seed-level band and both nulls (``metric_plots.plot_metric``); one legend under all."""
     names = list(summaries)
-    fig, axes = plt.subplots(len(names), len(panels), figsize=(3.3 * len(panels) + 1.8, 2.5 * len(names) + 0.9),
-                             squeeze=False, sharex=True)
+    ncols = min(ncols, len(panels))
+    rows = math.ceil(len(panels) / ncols)
+    fig = plt.figure(figsize=(PAGE_WIDTH, (2.15 * rows + 0.45) * len(names) + 1.4))
+    blocks = np.atleast_1d(fig.subfigures(len(names), 1))
     handles = []
-    for i, name in enumerate(names):
-        for j, (metric, target) in enumerate(panels):
-            ax = axes[i, j]
+    for name, block in zip(names, blocks):
+        axes = block.subplots(rows, ncols, squeeze=False, sharex=True)
+        for ax in axes.flat[len(panels):]:
+            ax.axis("off")
+        for k, (ax, (metric, target)) in enumerate(zip(axes.flat, panels)):
             row = plot_metric(ax, summaries[name], metric, target, x="l1", spread=spread)
             handles = handles if len(handles) >= len(row) else row
-            ax.set_title(f"{metric_label(metric, short=True)}, {TARGET_LABELS.get(target, target)}", fontsize=8)
-            ax.set_ylabel(name if j == 0 else "", fontsize=8)
-            if i < len(names) - 1:
-                ax.set_xlabel("")
-            else:
-                ax.set_xlabel("λ (categorical axis)", fontsize=8)
-    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=7)
-    fig.suptitle(title)
+            ax.set_title(f"{metric_label(metric, short=True)}, {TARGET_LABELS.get(target, target)}", fontsize=9)
+            ax.set_ylabel(metric_label(metric, short=True))
+            ax.set_xlabel("λ (categorical axis)" if k >= len(panels) - ncols else "")
+        block.suptitle(name, fontsize=10, fontweight="bold")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    fig.suptitle(fit_title(title))
     return fig
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
+import textwrap
 import functools
 import io
 
@@ -37,7 +38,8 @@ CHANCE_STYLE = dict(color="0.35", linestyle="--", linewidth=1.2)  # every chance
 # The page's text column is about 7.3 inches at the figures' 100 dpi: a figure this wide is shown at its own
 # size, so its 8-10 pt text reads as the page's own; a wider one is scaled down, its text with it.
 PAGE_WIDTH = 7.3
-CELL_TEXT = 7.5  # points: the numbers written in a heat map's cells (at PAGE_WIDTH, about the body text's size)
+BASE_TEXT = 8  # points: the smallest text a figure writes (tick labels, legends), as the page shows it
+CELL_TEXT = 9  # points: the numbers written in a heat map's cells; cells too small for them get none (cell_text)
 DIVERGING = "RdBu_r"
 DIGIT_CMAP = "tab10"
 
@@ -72,6 +74,35 @@ def styled(draw):
         matplotlib.interactive(interactive)
         return result
     return wrapper
+
+
+def columns_that_fit(n: int, panel_width: float, *, beside: float = 0.0) -> int:
+    """How many panels ``panel_width`` inches wide fit in one row of the page (``PAGE_WIDTH``, less ``beside``
+    inches for a legend or a colour bar): small multiples wrap onto more rows rather than shrink. At least 1,
+    at most ``n``."""
+    return max(1, min(n, int((PAGE_WIDTH - beside) // panel_width)))
+
+
+def fit_title(text: str, *, fontsize: float = RC["figure.titlesize"], width: float = PAGE_WIDTH) -> str:
+    """``text`` with every line longer than ``width`` inches at ``fontsize`` points wrapped at spaces: a title
+    as wide as the page, never wider (so that the figure is not widened past the page to hold it)."""
+    chars = max(20, int(width * 72 / (0.6 * fontsize)))  # DejaVu Sans: about 0.6 em a character
+    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) if line else line
+                     for line in text.split("\n"))
+
+
+def cell_text(fig, ax, shape, texts, *, fontsize: float = CELL_TEXT) -> bool:
+    """Whether ``texts`` (the longest decides; several lines allowed) fit the cells of the ``shape`` = (rows,
+    columns) heat map on ``ax`` at ``fontsize`` points, measured after the figure's layout at the size the page
+    shows it. Where they do not, a heat map writes no numbers and its colour bar gives the values."""
+    fig.draw_without_rendering()  # places the axes (constrained layout), so the cells have their final size
+    box = ax.get_window_extent()
+    points = 72 / fig.dpi
+    cell_w, cell_h = box.width / shape[1] * points, box.height / shape[0] * points
+    lines = [line for text in texts for line in str(text).split("\n")]
+    rows = max((str(text).count("\n") + 1 for text in texts), default=1)
+    width = 0.62 * fontsize * max((len(line) for line in lines), default=0)  # a digit is about 0.6 em wide
+    return width <= 0.9 * cell_w and 1.25 * fontsize * rows <= 0.9 * cell_h
 
 
 def as_numpy(x) -> np.ndarray:
