@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Open every page of the built book in headless Chromium; fail on a console error, a broken image or a dead
-link within the site.
+"""Open every page of the built book in headless Chromium; fail on a console error, a broken image, an image or
+a table wider than the page's column, or a dead link within the site.
 
 Usage: python scripts/check_book.py [--html book/_build/html] [--screenshots book/_build/screenshots]
        python scripts/check_book.py --links-only      # only the links, without a browser
@@ -10,6 +10,10 @@ images are forced to load, and then:
 
 - every browser console entry at level SEVERE (a JavaScript error, a resource that failed to load) is an error;
 - every <img> that did not load (``naturalWidth == 0``) is an error;
+- every image of the page's text whose own width (``naturalWidth``) exceeds the column that holds it by more
+  than a tenth, and every table wider (``scrollWidth``) than that column, is an error: the browser would shrink
+  the image and its text (figures are drawn at most ``report.style.PAGE_WIDTH`` wide for this) or make the
+  table scroll (a cell with the ``full-width`` tag is its own, wider column);
 - every link within the site (``<a href>``, ``<link href>``, ``<script src>``, ``<img src>`` that is not an
   address on another host) must name a file of the build, and its ``#fragment``, if any, an element of that
   page (an ``id`` or a ``name``); an anchor with no fragment target is a dead link too;
@@ -43,6 +47,26 @@ BROKEN_IMAGES_JS = """
 return Array.from(document.images)
   .filter(img => !(img.complete && img.naturalWidth > 0))
   .map(img => (img.currentSrc || img.src || '').slice(0, 120) + ' [alt=' + (img.alt || '') + ']');
+"""
+# The content column: the article of sphinx-book-theme, else Sphinx's body; a full-width cell is its own column.
+TOO_WIDE_JS = """
+const SHRINK = 1.1;  // an image shown at 91% of its size or more is still read at its size
+const article = document.querySelector('article.bd-article, div.body, main') || document.body;
+const inner = el => { const s = getComputedStyle(el);
+  return el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
+const room = el => Math.round(inner(el.closest('.cell.tag_full-width, .tag_full-width') || article));
+const name = el => (el.currentSrc || el.src || el.id || el.className || el.tagName).toString().slice(-80);
+const out = [];
+article.querySelectorAll('img').forEach(img => {
+  if (img.naturalWidth > SHRINK * room(img))
+    out.push(`image wider than the column: ${name(img)} (${img.naturalWidth} px in ${room(img)} px)`);
+});
+article.querySelectorAll('table').forEach(t => {
+  if (t.scrollWidth > room(t) + 2)
+    out.push(`table wider than the column: ${t.querySelector('th, td')?.textContent.trim().slice(0, 40) || name(t)}`
+             + ` (${t.scrollWidth} px in ${room(t)} px)`);
+});
+return out;
 """
 EAGER_IMAGES_JS = """
 const done = arguments[arguments.length - 1];
@@ -159,6 +183,7 @@ def check_page(driver, url: str, shot: Path, settle: float) -> list[str]:
     driver.execute_async_script(EAGER_IMAGES_JS)
     time.sleep(settle)  # let MathJax and the theme's scripts finish
     problems = [f"broken image: {src}" for src in driver.execute_script(BROKEN_IMAGES_JS)]
+    problems += driver.execute_script(TOO_WIDE_JS)
     for entry in driver.get_log("browser"):
         if entry.get("level") == "SEVERE":
             problems.append(f"console error: {entry.get('message', '').strip()}")
