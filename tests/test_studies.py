@@ -120,6 +120,24 @@ def test_a_uniform_run_is_addressed_by_the_settings_it_was_trained_with(tiny):
     assert set(own.members.columns) >= set(own.grid.member_names())
 
 
+@pytest.mark.parametrize("axes", [{}, {"hidden": (8, 16)}, {"hidden": (8, 16), "lr": (0.01, 0.1)}])
+def test_a_uniform_and_a_mixed_run_list_their_members_in_the_same_columns(tiny, axes):
+    """``run.members``: the names of ``grid.member_names()`` (the axes first, then seed, l1, n_classes) and
+    ``stopped`` last with a stopping rule, for a uniform run as for a mixed one; row i is member i, and its
+    settings address it."""
+    grid = Grid(seeds=(0, 1), l1=(0.0,), n_classes=(3,), epochs=1, stop_loss=10.0, **axes)
+    run = underspec.train(grid, tiny, progress=False, probe_size=10)
+    assert isinstance(run, underspec.MixedRun if axes else underspec.Run)
+    table = run.members
+    assert list(table.columns) == [*axes, "seed", "l1", "n_classes", "stopped"]
+    assert set(table.columns) - {"stopped"} == set(grid.member_names())
+    for i, member in enumerate(grid.members()):
+        settings = dict(zip(grid.member_names(), member))
+        assert table.loc[i, list(settings)].tolist() == list(settings.values())
+        assert run.index(**settings) == i
+    assert (table.stopped == 1).all()  # every member passes a loss of 10 after its first epoch
+
+
 def test_the_book_runs_step_trains_exactly_the_runs_the_chapters_read(tmp_path):
     spec = importlib.util.spec_from_file_location("book_runs", ROOT / "scripts" / "book_runs.py")
     script = importlib.util.module_from_spec(spec)

@@ -83,9 +83,10 @@ class Run:
 
     @property
     def members(self) -> pd.DataFrame:
-        """One row per member (index = member number): seed, l1, n_classes; with a stopping rule
-        (``Grid.stop_loss``) also ``stopped``, the epoch after which the member stopped updating (NA: never)."""
-        table = pd.DataFrame(self.grid.members(), columns=["seed", "l1", "n_classes"])
+        """One row per member (index = member number), its settings by name: ``member_columns(grid)`` (a
+        uniform run has no axes: seed, l1, n_classes), and with a stopping rule (``Grid.stop_loss``) ``stopped``,
+        the epoch after which the member stopped updating (NA: never). A ``MixedRun`` lists the same columns."""
+        table = pd.DataFrame(self.grid.members(), columns=list(self.grid.member_names()))[member_columns(self.grid)]
         if "stopped" in self.meta:
             table["stopped"] = pd.array(self.meta["stopped"], dtype="Int64")
         return table
@@ -192,6 +193,12 @@ class Run:
         return _save(directory, self, write)
 
 
+def member_columns(grid: Grid) -> list[str]:
+    """The columns of ``run.members`` for a run of ``grid``, uniform or mixed: every name of
+    ``grid.member_names()``, the axes first (as ``MixedRun.tables`` puts them), then seed, l1, n_classes."""
+    return [*grid.axes(), *(name for name in grid.member_names() if name not in grid.axes())]
+
+
 RUN_FIELDS = ("init", "final", "grad_sum", "history", "probe_index", "snapshots", "embeddings", "deeper_embeddings")
 
 
@@ -236,9 +243,12 @@ class MixedRun:
 
     @property
     def members(self) -> pd.DataFrame:
-        """One row per member (index = member number): seed, l1, n_classes, the axes, and ``stopped`` with a
+        """One row per member (index = member number), as ``Run.members`` lists them: ``member_columns(grid)``
+        (the axes first, as in every table of a mixed run, then seed, l1, n_classes), and ``stopped`` with a
         stopping rule."""
-        return self.tables(lambda part: part.members)
+        table = self.tables(lambda part: part.members)
+        columns = member_columns(self.grid)
+        return table[columns + [c for c in table.columns if c not in columns]]
 
     @property
     def history(self) -> pd.DataFrame:
