@@ -752,14 +752,31 @@ def test_a_bad_probe_size_is_refused_before_training(small):
 
 # ------------------------------------------------------------------ 14: Hardening II, the audit's gaps closed
 
-def cli(args, cwd, timeout=90) -> subprocess.CompletedProcess:
-    """``underspec ARGS`` in a process of its own, killed after ``timeout`` seconds: a command that hangs on a
-    special file fails its test instead of hanging the suite."""
+CLI_RUNS = """\
+import contextlib, io, json, sys
+from underspec.cli import main
+done = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    done.append((code, out.getvalue(), err.getvalue()))
+print(json.dumps(done))
+"""
+
+
+def cli_runs(*argvs, cwd, timeout=120) -> list[tuple[int, str, str]]:
+    """``underspec ARGV`` for each argv, one after the other in one process of their own (torch imported once),
+    killed after ``timeout`` seconds: a command that hangs on a special file fails its test instead of hanging
+    the suite. (exit code, stdout, stderr) of each."""
+    argvs = [[str(a) for a in argv] for argv in argvs]
     try:
-        return subprocess.run([sys.executable, "-m", "underspec.cli", *map(str, args)], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", CLI_RUNS, json.dumps(argvs)], capture_output=True, text=True,
                               timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"underspec {' '.join(map(str, args))} still ran after {timeout} s: it hangs")
+        pytest.fail(f"underspec {argvs} still ran after {timeout} s: it hangs")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [tuple(r) for r in json.loads(done.stdout)]
 
 
 def one_line(err: str) -> None:
@@ -805,45 +822,45 @@ def sweep_done(tmp_path_factory):
     return complete_sweep(tmp_path_factory.mktemp("sweep"))
 
 
-def copy_sweep(sweep_done, tmp_path: Path) -> Path:
+def copy_sweep(sweep_done, folder: Path) -> Path:
     import shutil
 
-    copy = tmp_path / "copy"
+    copy = folder / "copy"
     shutil.copytree(sweep_done[1], copy, symlinks=True)
     return copy
 
 
-@pytest.mark.parametrize("special", SPECIALS)
-def test_a_special_file_in_a_sweeps_shard_is_refused_by_report_and_dry_run(sweep_done, tmp_path, special):
-    """A shard whose run's tensors.pt is a link to /dev/zero or a FIFO: `underspec report` says in one line that
-    the shard is not complete (exit 2, no report written); `underspec sweep --dry-run` shows it pending (a
-    rerun computes it again). Neither reads the file."""
+def test_a_special_file_as_a_runs_tensors_is_refused_by_report_dry_run_and_train_out(sweep_done, mnist5k, tmp_path):
+    """A run's tensors.pt replaced by a link to /dev/zero or by a FIFO, and nothing reads it:
+    - in a sweep's shard: `underspec report` says in one line that the shard is not complete (exit 2, no report
+      written); `underspec sweep --dry-run` shows it pending (a rerun computes it again);
+    - in the folder `underspec train --out r` would show (it holds this very run): one line, exit 2.
+    All six commands run in one process (one import of torch) with a timeout."""
     from underspec.sweeps.store import load_results
 
     assert load_results(sweep_done[1]).missing == []  # complete before the damage
-    copy = copy_sweep(sweep_done, tmp_path)
-    make_special(copy / "shards" / "shard-000" / "run" / "tensors.pt", special)
-    done = cli(["report", copy, "--no-figures"], tmp_path)
-    assert done.returncode == 2, done.stderr
-    one_line(done.stderr)
-    assert "1 of 1 shards" in done.stderr and "not complete" in done.stderr, done.stderr
-    assert not (copy / "report").exists()
-    done = cli(["sweep", copy / "sweep.yaml", "--dry-run"], tmp_path)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert "shard-000  pending" in done.stdout, done.stdout
-
-
-@pytest.mark.parametrize("special", SPECIALS)
-def test_a_special_file_in_the_run_that_train_out_would_show_is_refused(mnist5k, tmp_path, special):
-    """`underspec train --out r` onto a folder that holds this very run shows it, after checking every file:
-    a tensors.pt that is a link to /dev/zero or a FIFO is one line, exit 2."""
-    out = tmp_path / "r"
-    train(Grid(seeds=(0, 1), n_classes=(2,), epochs=1), mnist5k, progress=False).save(out)
-    make_special(out / "tensors.pt", special)
-    done = cli(["train", *TINY_TRAIN, "--out", out], tmp_path)
-    assert done.returncode == 2, done.stderr
-    one_line(done.stderr)
-    assert "does not match the checksum" in done.stderr and "tensors.pt" in done.stderr, done.stderr
+    argvs = []
+    for special in SPECIALS:
+        copy = copy_sweep(sweep_done, tmp_path / special)
+        make_special(copy / "shards" / "shard-000" / "run" / "tensors.pt", special)
+        out = tmp_path / special / "r"
+        train(Grid(seeds=(0, 1), n_classes=(2,), epochs=1), mnist5k, progress=False).save(out)
+        make_special(out / "tensors.pt", special)
+        argvs += [["report", copy, "--no-figures"], ["sweep", copy / "sweep.yaml", "--dry-run"],
+                  ["train", *TINY_TRAIN, "--out", out]]
+    done = cli_runs(*argvs, cwd=tmp_path)
+    for special, (report, dry_run, train_out) in zip(SPECIALS, (done[:3], done[3:])):
+        code, _, err = report
+        assert code == 2, (special, err)
+        one_line(err)
+        assert "1 of 1 shards" in err and "not complete" in err, (special, err)
+        assert not (tmp_path / special / "copy" / "report").exists()
+        code, text, err = dry_run
+        assert code == 0 and err == "" and "shard-000  pending" in text, (special, text, err)
+        code, _, err = train_out
+        assert code == 2, (special, err)
+        one_line(err)
+        assert "does not match the checksum" in err and "tensors.pt" in err, (special, err)
 
 
 @pytest.mark.timeout(120)  # a read that never ends fails here rather than hanging the suite
