@@ -861,6 +861,7 @@ def test_a_special_file_as_a_runs_tensors_is_refused_by_report_dry_run_and_train
         assert code == 2, (special, err)
         one_line(err)
         assert "does not match the checksum" in err and "tensors.pt" in err, (special, err)
+        assert f"remove {tmp_path / special / 'r'}, then run this command again" in err, (special, err)
 
 
 @pytest.mark.timeout(120)  # a read that never ends fails here rather than hanging the suite

@@ -160,8 +160,13 @@ def cmd_train(args) -> int:
         if header is None or header["grid"] != grid.to_dict() or header["data"] != data.name:
             raise UnderspecError(f"{out} already holds {'a different run' if header else 'other files'}: "
                                  "choose a new --out folder or remove it")
+        try:
+            held = runs.load_run(out)
+        except UnderspecError as exc:  # damaged: this command would only meet it again
+            raise UnderspecError(f"{str(exc).removesuffix(': train it again')}: remove {out}, then run this command "
+                                 "again to train it") from None
         print(f"{out} already holds this run; showing it (remove the folder to train again)")
-        print(summary_table(runs.load_run(out)))
+        print(summary_table(held))
         return 0
     if out is not None:  # the three records of every network fit where they will be written
         size = sum(len(part) * memory.n_parameters(part, data.x_train.shape[1]) for part in grid.parts())
