@@ -108,3 +108,41 @@ def test_distance_from_init(mnist5k):
     assert table.rel_change.item() == pytest.approx(((w - w0).norm() / w0.norm()).item())
     cos = torch.nn.functional.cosine_similarity(w, w0, dim=-1).mean().item()
     assert table.init_cosine.item() == pytest.approx(cos) and 0.5 < cos < 1.0
+
+
+def test_rotations_of_the_live_units_leave_the_dead_ones_in_place_and_are_haar():
+    """``live_orthogonal``: orthogonal, the identity on dead units, no weight between live and dead ones; on the
+    live units Haar (its entries have mean 0 and variance 1/k for k live units)."""
+    from underspec.metrics.chance import live_orthogonal
+
+    g = torch.Generator().manual_seed(0)
+    live = torch.tensor([True, False, True, True, False, True])
+    q = live_orthogonal(torch.randn(4000, 6, 6, generator=g, dtype=torch.float64), live)
+    torch.testing.assert_close(q @ q.transpose(-1, -2), torch.eye(6, dtype=torch.float64).expand_as(q))
+    dead = ~live
+    torch.testing.assert_close(q[:, dead][:, :, dead], torch.eye(2, dtype=torch.float64).expand(4000, 2, 2),
+                               rtol=0, atol=1e-12)  # the polar factor by an SVD: exact to rounding
+    assert q[:, live][:, :, dead].abs().max() < 1e-12 and q[:, dead][:, :, live].abs().max() < 1e-12
+    block = q[:, live][:, :, live]
+    assert block.mean().abs() < 0.01 and (block.pow(2).mean() - 1 / 4).abs() < 0.01
+
+
+def test_the_live_unit_nulls_keep_the_numbers_of_live_units(two_nets):
+    """PE over k live units of unrelated networks is near chance for k units, far above 1/16 when few are
+    alive; with every unit alive the live null is the paper's null. The structured null with live units mixes
+    only b's live units: with b a copy of a, every unit alive, it is the plain structured null's value."""
+    from underspec.metrics.chance import null_untrained_alive
+
+    full, few = null_untrained_alive(10, 16, 16), null_untrained_alive(10, 4, 4)
+    every = null_untrained(10)
+    assert full["pe_alive"] == pytest.approx(every["pe"], abs=0.015)
+    assert full["apc1_alive"] == pytest.approx(every["apc1"], abs=0.005)
+    assert few["pe_alive"] > 0.15 and few["pe_alive"] > 2 * full["pe_alive"]
+    assert all(v != v for v in null_untrained_alive(10, 0, 5).values())  # nothing alive: NaN, never an error
+    a, b = (m.final for m in two_nets)
+    alive = (torch.ones(16, dtype=torch.bool), torch.ones(16, dtype=torch.bool))
+    both = null_structured(a, b, n_mix=64, seed=1, alive=alive)
+    for k, tolerance in (("apc1", 0.005), ("apc2", 0.02), ("pe", 0.03)):
+        assert both[f"{k}_alive"].item() == pytest.approx(both[k].item(), abs=tolerance), k
+    half = (torch.arange(16) < 8, torch.arange(16) < 8)
+    assert null_structured(a, b, n_mix=64, seed=1, alive=half)["pe_alive"].item() > both["pe"].item() + 0.03

@@ -167,3 +167,29 @@ def test_cka_baselines_are_what_unrelated_representations_share(small):
     pcs = torch.linalg.svd(centred, full_matrices=False)[2][:16]
     expected = np.mean([linear_cka(emb[s, -1], centred @ pcs.T).item() for s in range(3)])
     assert levels["input PCA"] == pytest.approx(expected) and 0 < expected < 1
+
+
+def test_the_cka_table_covers_every_configuration_with_its_baselines_and_image_blocks(small, run):
+    """``cka_table``: every pair of every configuration, on every probe image (block -1) and with each block
+    left out; its CKA is linear_cka of the first layer's pre-activations; the untrained baseline is the same
+    pair before training; a network against itself with its units permuted would score 1 (CKA ignores unit
+    order, unlike APC before matching)."""
+    from underspec.metrics.representations import cka_table
+
+    table = cka_table(run, small, probe_size=60, n_blocks=4)
+    assert list(table.columns) == ["l1", "n_classes", "seed_a", "seed_b", "block", "cka", "untrained", "input_pca"]
+    assert len(table) == 2 * 2 * 3 * 5 and sorted(table.block.unique()) == [-1, 0, 1, 2, 3]
+    row = table[(table.block == -1) & (table.l1 == 0.01) & (table.n_classes == 5)].iloc[0]
+    x = small.x_test[:60].double()
+    a, b = (run.member(int(s), 0.01, 5) for s in (row.seed_a, row.seed_b))
+    rep = {m: {r: x @ getattr(m, r)["w1"].double().T + getattr(m, r)["b1"].double() for r in ("init", "final")}
+           for m in (a, b)}
+    assert row.cka == pytest.approx(linear_cka(rep[a]["final"], rep[b]["final"]).item(), abs=1e-12)
+    assert row.untrained == pytest.approx(linear_cka(rep[a]["init"], rep[b]["init"]).item(), abs=1e-12)
+    shuffled = rep[a]["final"][:, torch.randperm(16)]
+    assert linear_cka(rep[a]["final"], shuffled).item() == pytest.approx(1.0, abs=1e-12)
+    left = table[(table.block == 0) & (table.l1 == 0.01) & (table.n_classes == 5)].iloc[0]
+    kept = torch.arange(60) // 15 != 0
+    assert left.cka == pytest.approx(linear_cka(rep[a]["final"][kept], rep[b]["final"][kept]).item(), abs=1e-12)
+    with pytest.raises(UnderspecError, match="n_blocks"):
+        cka_table(run, small, probe_size=60, n_blocks=40)

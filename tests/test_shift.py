@@ -60,3 +60,28 @@ def test_the_shift_table_holds_each_seeds_accuracy_and_their_disagreement(small)
     assert set(summary["shift"]) == set(shifted_test_sets(small)) and len(summary) == len(shifted_test_sets(small))
     base = summary[summary["shift"] == "in distribution"].iloc[0]
     assert base.disagreement_low <= base.disagreement <= base.disagreement_high
+
+
+def test_image_blocks_give_the_same_values_and_an_interval_over_seeds_and_images(small):
+    """``shift_table(..., n_blocks=)``: block -1 is the table without blocks; block b is every value with test
+    images b*N/B.. left out; ``summarize_shifts`` of the blocked table is centred on the same means, with an
+    interval that resamples the images too (at least as wide as the seeds' alone)."""
+    import pandas as pd
+
+    run = train(Grid(seeds=(0, 1, 2, 3), l1=(0.0,), n_classes=(10,), epochs=2), small, progress=False)
+    plain = shift_table(run, small)
+    blocked = shift_table(run, small, n_blocks=5)
+    whole = blocked[blocked.block == -1].drop(columns="block").reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole, plain)
+    row = blocked[(blocked.block == 2) & (blocked["shift"] == "in distribution")].iloc[0]
+    x, y = small.x_test, small.y_test
+    kept = torch.arange(len(y)) * 5 // len(y) != 2
+    a, b = (run.member(int(s), 0.0, 10).final for s in (row.seed_a, row.seed_b))
+    pa, pb = (underspec.forward({k: v.double() for k, v in p.items()}, x[kept].double()).argmax(-1) for p in (a, b))
+    assert row.disagreement == pytest.approx((pa != pb).double().mean().item(), abs=1e-12)
+    seeds, both = summarize_shifts(plain), summarize_shifts(blocked)
+    assert both.disagreement.tolist() == pytest.approx(seeds.disagreement.tolist(), abs=1e-12)
+    assert ((both.disagreement_high - both.disagreement_low)
+            >= (seeds.disagreement_high - seeds.disagreement_low) - 1e-12).all()
+    with pytest.raises(underspec.UnderspecError, match="n_blocks"):
+        shift_table(run, small, n_blocks=1)
