@@ -1,12 +1,15 @@
 """The studies layer without a notebook: a study trains once and is served from the cache, derived tables
 follow the code that computes them, a committed regime's verdicts are the rules' on its tables, degenerate
-networks are found, and the book's runs step trains what the chapters read."""
+networks are found, the book's runs step trains what the chapters read; regimes (this build, a sweep, a
+committed study), seeds under shift and the first look's tables hold the values the chapters print."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -173,3 +176,155 @@ def test_twins_one_rounding_apart_measure_the_floor_and_the_gradient_mechanism_i
     mechanism = runs.gradient_mechanism(10).set_index("l1")
     assert list(mechanism.columns) == ["grads", "init", "untrained", "norm_left"]
     assert mechanism.norm_left.loc[0.05] < mechanism.norm_left.loc[0.0]
+
+
+# ---------------------------------------------------------------- regimes, shifts and the first look's tables
+
+@pytest.fixture(scope="module")
+def twenty():
+    """The committed study of 20 seeds on mnist-5k (results/mnist5k-20-seeds)."""
+    return committed_regime("mnist5k-20-seeds", ROOT / "results")
+
+
+def test_a_regime_is_labelled_with_its_data_its_steps_and_its_accuracy(twenty):
+    from underspec.studies.regimes import regime_label
+
+    corner = twenty.members[(twenty.members.l1 == 0) & (twenty.members.n_classes == 10)]
+    assert len(corner) == 20 and round(corner.test_acc.mean(), 3) == 0.889
+    assert regime_label(twenty) == twenty.label() == ("mnist-5k, 4,000 training images, 3,150 of the paper's 46,900 "
+                                                      "SGD steps, test accuracy 0.889 at λ = 0, C = 10")
+    assert twenty.steps == 50 * 63 and twenty.grid.seeds[:2] == (0, 42) and len(twenty.grid.seeds) == 20
+    empty = SimpleNamespace(dataset="mnist", n_train=60_000, steps=46_900, members=pd.DataFrame())
+    assert regime_label(empty) == "mnist, 60,000 training images, 46,900 of the paper's 46,900 SGD steps"
+
+
+def test_seeds_under_shift_at_one_configuration_are_summarized_from_the_pairs(twenty):
+    """``shift_summary``: per test set (in distribution first) the mean accuracy of the seeds and its spread,
+    the disagreement between two seeds (the mean over pairs) with an interval around it; the far data set has
+    no labels to score."""
+    from underspec.studies.shifts import shift_summary
+
+    part = twenty.shifts[(twenty.shifts.l1 == 0) & (twenty.shifts.n_classes == 10)]
+    summary = shift_summary(twenty, 0.0, 10).set_index("shift")
+    assert list(summary.index) == list(dict.fromkeys(part["shift"])) and summary.index[0] == "in distribution"
+    home = part[part["shift"] == "in distribution"]
+    accuracy = pd.concat([home.set_index("seed_a").acc_a, home.set_index("seed_b").acc_b])
+    accuracy = accuracy[~accuracy.index.duplicated()]
+    assert len(accuracy) == 20 and len(home) == 190
+    row = summary.loc["in distribution"]
+    assert row.accuracy == pytest.approx(accuracy.mean()) and row.accuracy_sd == pytest.approx(accuracy.std(ddof=1))
+    assert row.disagreement == pytest.approx(home.disagreement.mean())
+    assert row.disagreement_low < row.disagreement < row.disagreement_high
+    assert round(row.accuracy, 3) == 0.889 and round(row.disagreement, 3) == 0.074
+    assert summary.loc["rotate 30°", "disagreement_low"] > row.disagreement_high  # the seeds part under shift
+    assert np.isnan(summary.loc["far: fashion-mnist", "accuracy"])
+
+
+def test_the_shift_table_is_one_row_per_test_set_and_regime_in_the_books_formats(twenty):
+    from underspec.studies.shifts import shift_page_table, shift_summary
+
+    summary = shift_summary(twenty, 0.0, 10)
+    table = shift_page_table({"(a′)": summary, "(x) in distribution only": summary.iloc[:1]})
+    assert list(table.columns) == ["test set", "regime", "accuracy (sd over seeds)", "accuracy gap between seeds",
+                                   "disagreement between seeds"]
+    assert len(table) == len(summary) + 1
+    assert table[["test set", "regime"]].iloc[:2].values.tolist() == [["in distribution", "(a′)"],
+                                                                      ["in distribution", "(x) in distribution only"]]
+    first = summary.iloc[0]
+    assert table.iloc[0]["accuracy (sd over seeds)"] == "0.889 (0.006)"
+    assert table.iloc[0]["disagreement between seeds"] == interval(
+        first.disagreement, first.disagreement_low, first.disagreement_high, sign=False) == "0.074 [0.069, 0.078]"
+    far = table[table["test set"] == "far: fashion-mnist"].iloc[0]
+    assert far["accuracy (sd over seeds)"] == "—" and far["accuracy gap between seeds"] == "—"
+
+
+def test_the_effects_of_lambda_and_c_on_disagreement_under_shift_and_their_sentence(twenty):
+    """On the committed 20 seeds: the shifts add about 0.064 to the disagreement; L1 (from λ = 0 to 0.01, the
+    largest λ without degenerate networks) lowers that excess, each added class raises it; the sentence says
+    so."""
+    from underspec.studies.shifts import shift_effects, shift_sentence
+
+    s = twenty.shifts
+    keys = ["l1", "n_classes", "seed_a", "seed_b"]
+    home = s[s["shift"] == "in distribution"].set_index(keys).disagreement
+    moved = s[(s["shift"] != "in distribution") & ~s["shift"].str.startswith("far: ")]
+    excess = (moved.groupby(keys).disagreement.mean() - home).reset_index(name="excess")
+    excess = excess[(excess.n_classes >= 3) & (excess.l1 <= 0.01)]
+    effects = shift_effects(twenty)
+    assert (effects["base"], effects["top"]) == (0.0, 0.01)  # λ = 0.05 has degenerate networks at C >= 3
+    assert effects["mean"].value == pytest.approx(excess.excess.mean())
+    assert round(effects["mean"].value, 3) == 0.064
+    assert effects["l1"].high < 0 < effects["c"].low
+    sentence = shift_sentence(twenty)
+    assert sentence.startswith("(a′) mnist-5k, 20 seeds: under the shifts, two seeds disagree on +0.064 [")
+    assert "from λ = 0 to λ = 0.01: seeds disagree less under shift (-0.045 [" in sentence
+    assert "per added class: seeds disagree more under shift (+0.022 [" in sentence
+
+
+def test_a_sweeps_results_are_a_regime_with_the_verdicts_of_the_same_tables_committed(monkeypatch):
+    """``sweep_regime`` on the tables of a committed study (as ``load_results`` would give them): the rules'
+    verdicts are those of the committed regime; only the compare targets the rules read are kept."""
+    from underspec.studies import regimes
+    from underspec.sweeps.config import SweepConfig
+
+    folder = ROOT / "results" / "mnist5k-paper-steps"
+    tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in ("metrics", "members", "shifts")}
+    results = SimpleNamespace(config=SweepConfig.from_yaml(folder / "config.yaml"), metrics=tables["metrics"],
+                              tables={"members": tables["members"], "shifts": tables["shifts"]})
+    monkeypatch.setattr(regimes, "load_results", lambda out: results if Path(out) == Path("my-sweep") else None)
+    sweep = regimes.sweep_regime("my-sweep")
+    committed = committed_regime(folder.name, folder.parent)
+    assert sweep.name == "(s) the sweep in my-sweep" and sweep.dataset == "mnist-5k" and sweep.n_train == 4000
+    assert set(sweep.metrics.target) == {"params", "grads", "displacement"}
+    assert sweep.grid == committed.grid and sweep.steps == committed.steps
+    pd.testing.assert_frame_equal(sweep.verdicts(), committed.verdicts())
+
+
+def test_this_builds_regime_is_the_book_study_with_its_own_verdicts(tmp_path):
+    from underspec.studies.regimes import live_regime, regime_label
+
+    runs = book_study("mnist-5k", seeds="[0, 1, 2]", l1="0 0.01", classes="3 5", epochs=1, n_train=200, n_test=60,
+                      device="cpu", results_dir=str(tmp_path))
+    regime = live_regime(runs)
+    assert regime.name == "(a) mnist-5k[:200,:60], 3 seeds, this build"
+    assert regime.grid == runs.grid.for_data(200) and regime.steps == 2 * 2  # 1 epoch of 4 batches, C 3 and 5
+    assert regime_label(regime) == regime_label(runs)
+    assert regime.facts()["training images"] == "200" and regime.facts()["seeds"] == "3"
+    assert regime.shifts["shift"].iloc[0] == "in distribution" and regime.cka is not None
+    pd.testing.assert_frame_equal(regime.verdicts(), runs.verdicts())  # one set of verdicts, cached once
+
+
+def test_the_first_looks_table_is_one_column_per_setting_with_intervals_and_nulls(tiny):
+    """``FirstLook.table`` of a tiny width experiment (widths 4 and 16, three seeds, a stopping rule every
+    network meets after its first epoch): the epochs each network trained, every metric as its estimate with the
+    95% interval, and the null beside it, written as the book writes numbers (never "-0.000")."""
+    from underspec.metrics.seed_similarity import METRIC_NAMES, seed_similarity, similarity_estimates
+    from underspec.studies.first_look import TABLE_NULLS, FirstLook
+
+    grid = Grid(seeds=(0, 1, 2), l1=(0.0,), n_classes=(10,), hidden=(4, 16), epochs=2, stop_loss=10.0)
+    run = underspec.train(grid, tiny, progress=False, probe_size=10)
+    experiment, rows, pairs, epochs, examples = "width (depth 1)", [], {}, {}, {}
+    for part in run.parts:
+        setting = str(part.grid.hidden)
+        table, per_example = seed_similarity(part, tiny, examples=True)
+        pairs[(experiment, setting)], examples[(experiment, setting)] = table, per_example
+        epochs[(experiment, setting)] = part.members.stopped.astype(int).tolist()
+        rows.append(similarity_estimates(table, examples=per_example).assign(experiment=experiment, setting=setting))
+    estimates = pd.concat(rows, ignore_index=True)
+    look = FirstLook(tiny, grid.parts()[0], estimates, pairs, epochs, pd.DataFrame(), examples)
+    page = look.table(experiment)
+    assert list(page.columns) == ["4", "16"] and page.columns.name == experiment
+    assert page.loc["epochs trained"].tolist() == ["1", "1"]  # stopped after the first of two epochs
+    assert list(page.index) == ["epochs trained"] + [
+        row for metric, name in TABLE_NULLS.items()
+        for row in [METRIC_NAMES[metric]] + ([f"  its null ({name})"] if name else [])]
+    assert page.index.is_unique and len(page) == 1 + len(TABLE_NULLS) + 4  # four metrics have a null
+    e = estimates.set_index(["setting", "metric"])
+    for setting in ("4", "16"):
+        for metric in TABLE_NULLS:
+            c = e.loc[(setting, metric)]
+            assert page.loc[METRIC_NAMES[metric], setting] == interval(c.value, c.low, c.high,
+                                                                       sign=metric == "apc1_excess")
+            if TABLE_NULLS[metric]:  # each null under its own metric (two metrics may have the same kind of null)
+                assert page.loc[f"  its null ({TABLE_NULLS[metric]})", setting] == number(c.null, sign=False)
+    assert not page.apply(lambda column: column.str.contains("-0.000")).any().any()

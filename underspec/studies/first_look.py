@@ -155,9 +155,10 @@ def _span(epochs: list[int]) -> str:
     return f"{min(epochs)}" if min(epochs) == max(epochs) else f"{min(epochs)}-{max(epochs)}"
 
 
-# the metrics of the page's tables, and what each one's null is ("": no null row)
+# the metrics of the page's tables, and what each one's null is ("": no null row); the names are distinct, as they
+# name the null rows (the same name twice would leave one row holding the other metric's null)
 TABLE_NULLS = {"accuracy": "", "disagreement": "independent errors", "cka": "the pair before training",
-               "cka_last": "the pair before training", "apc1_excess": "", "barrier": "the pair as trained"}
+               "cka_last": "the pair before training, last layer", "apc1_excess": "", "barrier": "the pair as trained"}
 
 
 class FirstLookStudy(Study):
