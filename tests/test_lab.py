@@ -31,10 +31,24 @@ def get(port: int, path: str) -> dict:
         return json.loads(response.read())
 
 
+def command_lines(group: int) -> list[list[str]]:
+    """The command lines of the processes of process group ``group`` (Linux: read from /proc)."""
+    lines = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+            if int(fields[2]) == group:
+                lines.append((stat.parent / "cmdline").read_bytes().decode(errors="replace").split("\0"))
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+    return lines
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab_server(tmp_path_factory):
     """``make lab`` itself, as a newcomer runs it (as root here, as in containers and CI), on a free port with a
-    known token; the environment is not rebuilt (``-o``: the install stamp counts as up to date)."""
+    known token; the environment is not rebuilt (``-o``: the install stamp counts as up to date). Yields the
+    port and the process (``make``, leader of its own process group)."""
     pytest.importorskip("jupyterlab")
     port = free_port()
     venv = Path(sys.executable).parent.parent
@@ -54,10 +68,27 @@ def lab(tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail("make lab did not start within two minutes")
-        yield port
+        yield port, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def lab(lab_server):
+    """The port of the JupyterLab that ``make lab`` started."""
+    return lab_server[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads command lines from Linux's /proc")
+def test_as_root_the_lab_is_started_with_allow_root(lab_server):
+    """The server that answers was started by ``make lab`` with ``--allow-root`` exactly when the user is root
+    (JupyterLab refuses root without it): the root path of the Makefile is the one this test exercises when it
+    runs as root."""
+    port, proc = lab_server
+    servers = [argv for argv in command_lines(proc.pid) if f"--port={port}" in argv]
+    assert servers, "no process of make lab's group serves the port"
+    assert all(("--allow-root" in argv) == (os.geteuid() == 0) for argv in servers), servers
 
 
 def test_a_chapter_opens_as_a_notebook(lab):
