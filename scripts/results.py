@@ -44,7 +44,7 @@ from underspec.sweeps.store import MARKER, SHARDS_DIR, load_results
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 TABLES = ("metrics", "members", "shifts")  # the sweep's own tables, gathered from its shards
-DERIVED = ("cka", "mechanism")  # computed from each shard's run after the sweep
+DERIVED = ("cka", "mechanism", "shifts")  # computed from each shard's run after the sweep (shifts: again, with blocks)
 TWIN_SEEDS = 7  # the study's first seeds get one-ulp twins (at its largest C): the rounding floor
 
 
@@ -97,19 +97,27 @@ def check_tables(config: SweepConfig, sparse: bool) -> dict[str, pd.DataFrame]:
     """The check: ``check_grid`` trained and tabled exactly as a shard of the study is (on the CPU, with the
     study's own first-layer products: the two paths agree only to float rounding)."""
     data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
-    far = underspec.load_dataset("fashion-mnist", download=False) if config.dataset.startswith("mnist") else None
+    far = far_of(config)
     run = underspec.train(check_grid(config), data, device="cpu", progress=False, snapshots=False, embeddings=False,
                           sparse=sparse)
     tables = underspec.study_tables(run, data, pairs=config.pairs, far=far)
-    return {**tables, **derived_tables(run, data, tables["metrics"]), "history": run.history}
+    return {**tables, **derived_tables(run, data, tables["metrics"], far, config.pairs), "history": run.history}
 
 
-def derived_tables(run, data, metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The tables computed from a trained run beside the sweep's own: its CKA table and gradient mechanism."""
+def derived_tables(run, data, metrics: pd.DataFrame, far, pairs: str) -> dict[str, pd.DataFrame]:
+    """The tables computed from a trained run beside the sweep's own: its CKA table, its gradient mechanism,
+    and its shift table again with the test images left out block by block (seeds and images resampled)."""
     from underspec.metrics.representations import cka_table
-    from underspec.studies.book import gradient_mechanism
+    from underspec.metrics.shift import shift_table
+    from underspec.studies.book import SHIFT_BLOCKS, gradient_mechanism
 
-    return {"cka": cka_table(run, data), "mechanism": gradient_mechanism(run, metrics)}
+    return {"cka": cka_table(run, data), "mechanism": gradient_mechanism(run, metrics),
+            "shifts": shift_table(run, data, far=far, pairs=pairs, n_blocks=SHIFT_BLOCKS)}
+
+
+def far_of(config: SweepConfig):
+    """The far shift of a study: Fashion-MNIST for MNIST-trained networks (as the shards take it)."""
+    return underspec.load_dataset("fashion-mnist", download=False) if config.dataset.startswith("mnist") else None
 
 
 def shard_runs(config: SweepConfig):
@@ -159,14 +167,16 @@ def publish(study: Path, check_only: bool = False) -> None:
         run_sweep(config, progress=True)
         results = load_results(config.out, allow_missing=False)
         for name in TABLES:
-            write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
+            if name not in DERIVED:
+                write(results.metrics if name == "metrics" else results.tables[name], study / f"{name}.parquet")
         write(thin_history(results.history), study / "history.parquet")
         data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
+        far = far_of(config)
         runs, derived = [], {name: [] for name in DERIVED}
         for shard, run in shard_runs(config):
             metrics = results.metrics[results.metrics.n_classes.isin(run.grid.n_classes)
                                       & results.metrics.l1.isin(run.grid.l1)]
-            for name, table in derived_tables(run, data, metrics).items():
+            for name, table in derived_tables(run, data, metrics, far, config.pairs).items():
                 derived[name].append(table)
             runs.append(run)
         for name, tables in derived.items():

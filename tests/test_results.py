@@ -210,9 +210,6 @@ def test_a_git_lfs_pointer_as_a_committed_table_is_one_line_naming_the_file(tmp_
 
 
 @needs_study
-@pytest.mark.xfail(strict=True, reason="read_table (underspec/studies/regimes.py) raises its LFS line inside a try "
-                   "that catches ValueError, and UnderspecError is a ValueError: the pointer is reported as 'not a "
-                   "readable Parquet table (UnderspecError)'; fix there, then drop this mark")
 def test_a_git_lfs_pointer_is_said_to_be_one(tmp_path):
     from underspec import UnderspecError
     from underspec.studies.regimes import read_table

@@ -24,3 +24,21 @@ def test_twins_trained_later_are_measured_as_the_twin_grid_measures_them(small):
     assert later.disagreement.tolist() == pytest.approx(at_once.disagreement.tolist(), abs=0)
     with pytest.raises(UnderspecError, match="perturb_ulp=1"):
         twin_pairs(plain, plain, small)
+
+
+def test_seed_pairs_beside_the_floor_count_those_below_every_twin():
+    """``floor_table``: per lambda, the twins' and the seed pairs' means, and the share of seed pairs whose PE
+    lies below the lowest twin's (a difference larger than rounding alone makes)."""
+    import pandas as pd
+
+    from underspec.metrics.rounding import floor_table
+
+    twins = pd.DataFrame({"l1": [0.0, 0.0, 0.01, 0.01], "n_classes": 10, "seed": [0, 1, 0, 1],
+                          "pe": [1.0, 0.75, 1.0, 1.0], "apc1": [1.0, 0.9, 1.0, 1.0], "apc2": 1.0,
+                          "disagreement": [0.0, 0.02, 0.0, 0.0]})
+    metrics = pd.DataFrame({"l1": [0.0] * 4 + [0.01] * 4, "n_classes": 10, "target": "params",
+                            "pe": [0.5, 0.8, 0.7, 0.9, 0.5, 1.0, 1.0, 0.25], "apc1": 0.5})
+    metrics = pd.concat([metrics, metrics.assign(n_classes=5, pe=0.0), metrics.assign(target="grads", pe=0.0)])
+    table = floor_table(metrics, twins).set_index("l1")
+    assert table.twins_pe.tolist() == [0.875, 1.0] and table.pairs_pe.tolist() == [0.725, 0.6875]
+    assert table.beyond_floor.tolist() == [0.5, 0.5]  # below 0.75: 0.5, 0.7; below 1.0: 0.5, 0.25

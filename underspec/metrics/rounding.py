@@ -51,3 +51,20 @@ def twin_pairs(plain: Run, nudged: Run, data: Dataset) -> pd.DataFrame:
                                       **{m: metrics[m].double().numpy() for m in ("pe", "apc1", "apc2")},
                                       "disagreement": differ.numpy()}))
     return pd.concat(rows, ignore_index=True)
+
+
+def floor_table(metrics: pd.DataFrame, twins: pd.DataFrame) -> pd.DataFrame:
+    """Seed pairs beside the rounding floor, per lambda at the twins' class count: the twins' mean PE, APC-1 and
+    disagreement, the seed pairs' mean PE and APC-1 (``metrics``: a compare table, target params), and the share
+    of seed pairs whose PE lies below every twin pair's (``beyond_floor``: their difference is larger than
+    rounding alone made between two runs of one seed). Columns l1, twins_pe, twins_apc1, twins_disagreement,
+    pairs_pe, pairs_apc1, beyond_floor."""
+    c = int(twins.n_classes.iloc[0])
+    pairs = metrics[(metrics.target == "params") & (metrics.n_classes == c)]
+    rows = []
+    for l1, t in twins.groupby("l1"):
+        p = pairs[pairs.l1 == l1]
+        rows.append({"l1": l1, "twins_pe": t.pe.mean(), "twins_apc1": t.apc1.mean(),
+                     "twins_disagreement": t.disagreement.mean(), "pairs_pe": p.pe.mean(), "pairs_apc1": p.apc1.mean(),
+                     "beyond_floor": float((p.pe < t.pe.min()).mean()) if len(p) else float("nan")})
+    return pd.DataFrame(rows)

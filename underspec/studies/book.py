@@ -23,7 +23,7 @@ import torch
 
 from ..metrics.matching import apc, match_units
 from ..metrics.predictions import accuracy, barriers, ensemble_accuracy, expected_calibration_error
-from ..metrics.representations import cka_baselines, cka_over_training
+from ..metrics.representations import cka_baselines, cka_over_training, cka_table
 from ..metrics.rounding import twin_table
 from ..metrics.shift import shift_table
 from ..metrics.tables import compare, member_table
@@ -40,6 +40,7 @@ from .study import RunSpec, Study
 DETAIL_CLASSES = (2, 5, 10)  # the class counts that get per-epoch records
 PROBE_SIZE = 500  # test images whose hidden-layer outputs are recorded every epoch
 NULLS = ("untrained", "structured")  # the nulls beside every metric (underspec.metrics.chance)
+SHIFT_BLOCKS = 10  # test images left out block by block in the shift table: its intervals resample them too
 
 
 def book_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None) -> Grid:
@@ -150,6 +151,11 @@ class BookStudy(Study):
         baselines = self.table("cka-baselines", levels, runs=("detail",))
         return self.table("cka-final", pairs, runs=("detail",)), dict(zip(baselines.baseline, baselines.cka))
 
+    def cka_grid(self) -> pd.DataFrame:
+        """``cka_table`` of the paper grid: every configuration's seed pairs at the end of training, with their
+        baselines and the probe images left out block by block (the representations verdict)."""
+        return self.table("cka-grid", lambda: cka_table(self.paper, self.data), runs=("paper",))
+
     def cka_over_training(self, n_classes: int) -> pd.DataFrame:
         """``cka_over_training`` of the per-epoch run at ``n_classes``: every lambda, seed pair and epoch."""
         return self.table(f"cka-over-training-{n_classes}", lambda: cka_over_training(self.detail, n_classes),
@@ -158,8 +164,8 @@ class BookStudy(Study):
     def shifts(self) -> pd.DataFrame:
         """``shift_table`` of the paper grid: every seed pair on every shifted test set, Fashion-MNIST as the
         far shift where it can be read (as many of its test images as the run has)."""
-        return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data)),
-                          runs=("paper",))
+        return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data),
+                                                        n_blocks=SHIFT_BLOCKS), runs=("paper",))
 
     def gradient_mechanism(self, n_classes: int | None = None) -> pd.DataFrame:
         """``gradient_mechanism`` of the paper grid (cached), at ``n_classes`` or every C."""
@@ -174,12 +180,14 @@ class BookStudy(Study):
         return self.table("twins", lambda: twin_table(self.run("floor"), self.data), runs=("floor",))
 
     def verdicts(self) -> pd.DataFrame:
-        """Every claim of the paper judged by its rule (``claims.check_all``) on ``compare_table`` and ``cka``:
-        the one call behind the verdicts of the introduction and of the study chapter."""
-        def compute():
-            cka, baselines = self.cka()
-            return claims.check_all(self.compare_table(), cka=cka, baselines=baselines, hidden=self.grid.hidden)
-        return self.table("verdicts", compute, runs=("paper", "detail"))
+        """Every claim of the paper judged by its rule (``claims.check_all``) on ``compare_table`` and
+        ``cka_grid``: the one call behind the verdicts of the introduction and of the study chapter."""
+        return self.table("verdicts", lambda: claims.check_all(self.compare_table(), cka=self.cka_grid(),
+                                                               hidden=self.grid.hidden), runs=("paper",))
+
+    def verdicts_stem(self) -> str:
+        """The cache name of ``verdicts`` (a regime of this study reads the same table)."""
+        return self.table_stem("verdicts", ("paper",))
 
     def class_mode_verdicts(self) -> pd.DataFrame:
         """The rules about trends in C (``pe_rises_with_c``, ``apc2_falls_with_c``) in both class modes: the

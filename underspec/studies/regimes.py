@@ -31,7 +31,8 @@ STUDIES = {  # the committed studies of results/ (scripts/results.py), as the st
     "fashion-mnist-paper": "(c) Fashion-MNIST, full size",
     "mnist-paper": "(d) MNIST, full size (the paper's data; needs internet)",
 }
-NO_REPRESENTATIONS = "this regime's tables hold no representations (a study keeps tables, not embeddings)"
+NO_REPRESENTATIONS = ("this regime's tables hold no CKA table (a study made before cka.parquet was kept: "
+                      "run it again with scripts/results.py)")
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -41,7 +42,9 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 @dataclass
 class Regime:
     """One training regime's tables: ``metrics`` (compare, every pair, both nulls), ``members``
-    (member_table), ``shifts`` (shift_table or None), and for this build's run the CKA inputs."""
+    (member_table), ``shifts`` (shift_table or None), and where the regime has them ``cka`` (``cka_table``:
+    every configuration's seed pairs with their baselines and probe blocks), ``mechanism``
+    (``book.gradient_mechanism``) and ``twins`` (the rounding floor: ``rounding.twin_pairs``)."""
 
     name: str
     dataset: str
@@ -52,7 +55,8 @@ class Regime:
     shifts: pd.DataFrame | None
     majority: dict[int, float] | None
     cka: pd.DataFrame | None = None
-    baselines: dict | None = None
+    mechanism: pd.DataFrame | None = None
+    twins: pd.DataFrame | None = None
     cache: Path | None = None  # where its verdicts are cached (under the name ``stem``), if anywhere
     stem: str | None = None
 
@@ -65,12 +69,12 @@ class Regime:
         return degenerate(self.members, self.majority)
 
     def verdicts(self) -> pd.DataFrame:
-        """``claims.check_all`` on this regime's table; without embeddings, the representations claim is
+        """``claims.check_all`` on this regime's tables; without a CKA table, the representations claim is
         "not testable with this data" (cached under the regime's ``stem``)."""
         return cached(self.cache if self.stem else None, self.stem or "", self._verdicts)
 
     def _verdicts(self) -> pd.DataFrame:
-        out = claims.check_all(self.metrics, cka=self.cka, baselines=self.baselines, hidden=self.grid.hidden)
+        out = claims.check_all(self.metrics, cka=self.cka, hidden=self.grid.hidden)
         if self.cka is None:
             out.loc[len(out)] = {"claim": "Representations look alike across seeds", "verdict": claims.NOT_TESTABLE,
                                  "statistic": "CKA between seeds minus the strongest baseline", "value": np.nan,
@@ -121,14 +125,13 @@ def regime_label(regime) -> str:
 
 
 def live_regime(study) -> Regime:
-    """This build's paper grid (a ``BookStudy``) as a regime: its compare, member and shift tables and CKA
-    inputs; its verdicts are the study's own (``BookStudy.verdicts``), cached under the same name."""
-    cka, baselines = study.cka()
+    """This build's paper grid (a ``BookStudy``) as a regime: its compare, member, shift, CKA and mechanism
+    tables and its twins; its verdicts are the study's own (``BookStudy.verdicts``), cached under the same name."""
     grid = study.grid.for_data(study.n_train)
     name = f"(a) {study.data.name}, {len(grid.seeds)} seeds, this build"
-    stem = "-".join([study.key("paper"), study.key("detail")[-12:], "verdicts"])
     return Regime(name, study.data.name, study.n_train, grid, study.compare_table(), study.members, study.shifts(),
-                  majority_accuracy(study.data, grid.n_classes, grid.class_mode), cka, baselines, study.cache, stem)
+                  majority_accuracy(study.data, grid.n_classes, grid.class_mode), study.cka_grid(),
+                  study.gradient_mechanism(), study.rounding_floor(), study.cache, study.verdicts_stem())
 
 
 def sweep_regime(sweep_dir: str | Path) -> Regime:
@@ -157,10 +160,12 @@ def committed_regime(study: str, root: str | Path, cache: Path | None = None) ->
     grid = config.grid().for_data(n_train)
     majority = (majority_accuracy(load_dataset("mnist-5k"), grid.n_classes) if config.dataset == "mnist-5k"
                 else dataset_majority(config.dataset, grid.n_classes, cache))
-    content = sha256(folder / "metrics.parquet")[:12]
+    content = "".join(sha256(folder / f"{t}.parquet")[:12] for t in ("metrics", "cka") if (folder / f"{t}.parquet").is_file())
+    optional = {t: read_table(folder / f"{t}.parquet") if (folder / f"{t}.parquet").is_file() else None
+                for t in ("cka", "mechanism", "twins")}
     return Regime(STUDIES.get(study, study), config.dataset, n_train, grid,
                   metrics[metrics.target.isin(TARGETS)], read_table(folder / "members.parquet"), shifts,
-                  majority, cache=cache, stem=f"study-{study}-{content}-verdicts")
+                  majority, **optional, cache=cache, stem=f"study-{study}-{content}-verdicts")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -172,6 +177,8 @@ def read_table(path: Path) -> pd.DataFrame:
         if head.startswith(b"version https://git-lfs"):
             raise UnderspecError(f"{path} is a Git LFS pointer, not the table: run `git lfs pull`")
         return pd.read_parquet(path)
+    except UnderspecError:  # the pointer's own line (an UnderspecError is a ValueError too)
+        raise
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UnderspecError(f"{path} is not a readable Parquet table ({type(exc).__name__}): restore it from "
                              "git, or run the study again") from None

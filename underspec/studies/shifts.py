@@ -18,8 +18,9 @@ def shift_summary(regime: Regime, l1: float, n_classes: int) -> pd.DataFrame:
     seed-level intervals (``summarize_shifts``: delete-one-seed jackknife)."""
     part = regime.shifts[(regime.shifts.l1 == l1) & (regime.shifts.n_classes == n_classes)]
     out = summarize_shifts(part)
-    per_seed = pd.concat([part[["shift", "seed_a", "acc_a"]].set_axis(["shift", "seed", "acc"], axis=1),
-                          part[["shift", "seed_b", "acc_b"]].set_axis(["shift", "seed", "acc"], axis=1)])
+    whole = part[part.block == -1] if "block" in part else part  # every test image (not a block left out)
+    per_seed = pd.concat([whole[["shift", "seed_a", "acc_a"]].set_axis(["shift", "seed", "acc"], axis=1),
+                          whole[["shift", "seed_b", "acc_b"]].set_axis(["shift", "seed", "acc"], axis=1)])
     spread = per_seed.drop_duplicates(["shift", "seed"]).groupby("shift", sort=False).acc.std(ddof=1)
     return out.assign(accuracy_sd=out["shift"].map(spread))
 
@@ -46,11 +47,12 @@ def shift_page_table(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def shift_effects(regime: Regime) -> dict:
     """Do L1 or C change how much more seeds disagree once the data move? Per seed pair, the disagreement on
     the shifted test sets (their mean; the far shift left out, since not every regime has one) minus that in
-    distribution; then, with seed-level intervals (``claims.Evidence``, C ≥ 3): its mean (``mean``), its change
+    distribution; then, with seed-level intervals (``claims.Evidence``, C ≥ 3; seeds and test images resampled
+    together where the shift table has image blocks): its mean (``mean``), its change
     from lambda = 0 to the largest lambda without degenerate networks (``l1``), and its slope per class (``c``);
     ``base`` / ``top``: the lambdas compared."""
     s = regime.shifts
-    keys = ["l1", "n_classes", "seed_a", "seed_b"]
+    keys = ["l1", "n_classes", "seed_a", "seed_b"] + (["block"] if "block" in s else [])  # blocks: images resampled
     base = s[s["shift"] == "in distribution"].set_index(keys).disagreement
     moved = s[(s["shift"] != "in distribution") & ~s["shift"].str.startswith("far: ")]
     excess = (moved.groupby(keys).disagreement.mean() - base).rename("excess").reset_index().assign(target="params")

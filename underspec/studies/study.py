@@ -109,5 +109,8 @@ class Study:
     def table(self, name: str, compute, *, runs: tuple[str, ...]) -> pd.DataFrame:
         """``compute()``, a table derived from the runs ``runs``, cached beside them (always computed without a
         cache); stored as ``<cache>/tables/<key of the first run>[-<the others' hashes>]-<name>-<code>.parquet``."""
-        stem = "-".join([self.key(runs[0]), *(self.key(r)[-12:] for r in runs[1:]), name])
-        return cached(self.cache, stem, compute)
+        return cached(self.cache, self.table_stem(name, runs), compute)
+
+    def table_stem(self, name: str, runs: tuple[str, ...]) -> str:
+        """The file name (without extension) under which ``table(name, ..., runs=runs)`` is cached."""
+        return "-".join([self.key(runs[0]), *(self.key(r)[-12:] for r in runs[1:]), name])
