@@ -109,10 +109,10 @@ def derived_tables(run, data, metrics: pd.DataFrame, far, pairs: str) -> dict[st
     and its shift table again with the test images left out block by block (seeds and images resampled)."""
     from underspec.metrics.representations import cka_table
     from underspec.metrics.shift import shift_table
-    from underspec.studies.book import SHIFT_BLOCKS, gradient_mechanism
+    from underspec.studies.book import IMAGE_BLOCKS, gradient_mechanism
 
     return {"cka": cka_table(run, data), "mechanism": gradient_mechanism(run, metrics),
-            "shifts": shift_table(run, data, far=far, pairs=pairs, n_blocks=SHIFT_BLOCKS)}
+            "shifts": shift_table(run, data, far=far, pairs=pairs, n_blocks=IMAGE_BLOCKS)}
 
 
 def far_of(config: SweepConfig):

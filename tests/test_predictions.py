@@ -147,3 +147,21 @@ def test_barriers_pick_lambdas_pairs_and_alignments(run, data):
         barriers(run, data, 10, alignments=("procrustes",))
     with pytest.raises(UnderspecError, match="no member"):
         barriers(run, data, 5)
+
+
+def test_barriers_with_image_blocks_are_the_paths_on_the_images_left(run, data):
+    """``barriers(..., n_blocks=)``: block -1 rows are the table without blocks; block b is every barrier on the
+    test images with block b left out (for intervals over seeds and images)."""
+    import pandas as pd
+
+    plain = barriers(run, data, 10, l1=0.0, alignments=("as trained",), n_points=5).table
+    blocked = barriers(run, data, 10, l1=0.0, alignments=("as trained",), n_points=5, n_blocks=4).table
+    pd.testing.assert_frame_equal(blocked[blocked.block == -1].drop(columns="block").reset_index(drop=True), plain)
+    row = blocked[blocked.block == 1].iloc[0]
+    kept = torch.arange(len(data.y_test)) * 4 // len(data.y_test) != 1
+    a, b = (run.member(int(s), 0.0, 10).final for s in (row.seed_a, row.seed_b))
+    path = linear_path(a, b, data.x_test[kept], data.y_test[kept], n_points=5)
+    assert row.loss_barrier == pytest.approx(path["loss_barrier"].item(), abs=1e-9)
+    assert row.acc_barrier == pytest.approx(path["acc_barrier"].item(), abs=1e-12)
+    with pytest.raises(UnderspecError, match="n_blocks"):
+        barriers(run, data, 10, n_blocks=1)

@@ -4,6 +4,7 @@ networks measured by what is defined for them."""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -123,3 +124,20 @@ def test_the_barrier_is_the_loss_barrier_after_weight_matching_and_as_trained(mn
                                grid=dataclasses.replace(deep.grid, seeds=(0, 1)))
     pair = seed_similarity(twin, small, probe_size=80).iloc[0]
     assert pair.barrier == pytest.approx(0, abs=1e-9) and pair.barrier_null > 0.01 and pair.disagreement == 0
+
+
+def test_accuracy_gets_an_interval_over_seeds_and_test_images_from_each_seeds_answers(mnist5k):
+    """``seed_similarity(..., examples=True)`` gives every seed's correctness on every test image (S, T): its
+    mean is the accuracy of the table, and ``similarity_estimates`` gives accuracy an interval that resamples
+    the images too (wider than the t interval over seeds alone when hard images are hard for every seed)."""
+    run = train(Grid(seeds=(0, 1, 2, 3), epochs=2), mnist5k.take(1000, 300), progress=False)
+    table, examples = seed_similarity(run, mnist5k.take(1000, 300), probe_size=50, examples=True)
+    correct = examples["correct"]
+    assert correct.shape == (4, 300) and set(np.unique(correct)) <= {0.0, 1.0}
+    per_seed = pd.concat([table[["seed_a", "acc_a"]].set_axis(["seed", "acc"], axis=1),
+                          table[["seed_b", "acc_b"]].set_axis(["seed", "acc"], axis=1)]).drop_duplicates("seed")
+    assert sorted(correct.mean(1)) == pytest.approx(sorted(per_seed.acc), abs=1e-12)
+    both = similarity_estimates(table, examples=examples, metrics=("accuracy",)).iloc[0]
+    alone = similarity_estimates(table, metrics=("accuracy",)).iloc[0]
+    assert both.value == pytest.approx(alone.value, abs=1e-12) and both.method == "crossed jackknife"
+    assert both.high - both.low > alone.high - alone.low

@@ -70,14 +70,15 @@ def ensemble_accuracy(logits: torch.Tensor, labels: torch.Tensor, *, dim: int = 
 
 
 def linear_path(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, labels: torch.Tensor,
-                *, n_points: int = 11) -> dict[str, torch.Tensor]:
+                *, n_points: int = 11, per_example: bool = False) -> dict[str, torch.Tensor]:
     """Loss and accuracy of the networks (1 - t) a + t b, for t in ``n_points`` even steps over [0, 1].
 
     a, b: parameter dicts (``w1`` (..., H, D), ``b1``, ``w2`` (..., C, H), ``b2``), leading axes broadcast;
     x (N, D), labels (N,). Align first for the path "after alignment":
     ``linear_path(a, permute_hidden(b, align_units(a, b)), x, labels)`` (``underspec.metrics.matching``).
     Returns ``t`` (T,), ``loss`` (..., T) (mean cross-entropy), ``acc`` (..., T), and ``loss_barrier`` /
-    ``acc_barrier`` (...,) (see ``barrier``).
+    ``acc_barrier`` (...,) (see ``barrier``); with ``per_example``, also ``loss_examples`` and ``correct``
+    (..., T, N): every image's cross-entropy and whether it is classified right, along the path.
     """
     if n_points < 2:
         raise UnderspecError(f"n_points must be >= 2 (the two end points), got {n_points}")
@@ -89,12 +90,14 @@ def linear_path(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch
         mixed[k] = a[k] + t.reshape(shape) * (b[k] - a[k])  # (T, ..., param shape)
     logits = forward(mixed, x.to(t.dtype))  # (T, ..., N, C)
     _check_labels(logits, labels)
-    loss = F.cross_entropy(logits.double().movedim(-1, 1), labels.expand(logits.shape[:-1]),
-                           reduction="none").mean(-1)
-    acc = accuracy(logits, labels)
-    loss, acc = loss.movedim(0, -1), acc.movedim(0, -1)
-    return {"t": t, "loss": loss, "acc": acc, "loss_barrier": barrier(loss),
-            "acc_barrier": barrier(acc, higher_is_better=True)}
+    losses = F.cross_entropy(logits.double().movedim(-1, 1), labels.expand(logits.shape[:-1]), reduction="none")
+    loss, acc = losses.mean(-1).movedim(0, -1), accuracy(logits, labels).movedim(0, -1)
+    out = {"t": t, "loss": loss, "acc": acc, "loss_barrier": barrier(loss),
+           "acc_barrier": barrier(acc, higher_is_better=True)}
+    if per_example:
+        out["loss_examples"] = losses.movedim(0, -2)  # (..., T, N)
+        out["correct"] = (logits.argmax(-1) == labels).double().movedim(0, -2)
+    return out
 
 
 def barrier(curve: torch.Tensor, *, higher_is_better: bool = False) -> torch.Tensor:
@@ -124,7 +127,7 @@ class Barriers:
 
 def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "all",
              alignments=ALIGNMENTS, n_align: int = N_ALIGN, n_points: int = 21,
-             policy: str = DEFAULT_POLICY) -> Barriers:
+             policy: str = DEFAULT_POLICY, n_blocks: int | None = None) -> Barriers:
     """Linear mode connectivity between the seeds of ``run`` at class count ``n_classes``: for each lambda
     (``l1``: one value, several, or None for every lambda of the grid), each seed pair (``pairs``: ``"all"``
     or ``"reference"``, see ``seed_pairs``) and each alignment of the second network, the test loss and
@@ -134,8 +137,13 @@ def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "
     matching) and ``"activations"`` (matching the units' post-ReLU activations on the first ``n_align``
     training images), see ``align_units``. The path is evaluated on ``data``'s test images, with the
     labels of the configuration (``class_labels`` under the grid's class mode); ``data`` must be the data
-    set the run was trained on. Returns a ``Barriers`` (tidy table, path points, curves).
+    set the run was trained on. Returns a ``Barriers`` (tidy table, path points, curves). ``n_blocks``: the
+    table also holds every barrier with each of ``n_blocks`` blocks of test images left out (a ``block``
+    column, -1 for every image), for intervals that resample the seeds and the images together
+    (``uncertainty.crossed_estimate``).
     """
+    if n_blocks is not None and (isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 2):
+        raise UnderspecError(f"n_blocks must be an integer of at least 2, or None, got {n_blocks!r}")
     check_run(run, "barriers")
     alignments = tuple(alignments)
     for name in alignments:
@@ -157,12 +165,18 @@ def barriers(run: Run, data: Dataset, n_classes: int, *, l1=None, pairs: str = "
             else:
                 perm = align_units(a, b, method=name, x=x_align if name == "activations" else None, policy=policy)
                 other = permute_hidden(b, perm)
-            path = linear_path(a, other, x_test, y_test, n_points=n_points)
+            path = linear_path(a, other, x_test, y_test, n_points=n_points, per_example=n_blocks is not None)
             t = path["t"]
             curves[(float(lam), name)] = {"loss": path["loss"], "acc": path["acc"]}
-            rows += [{"l1": float(lam), "alignment": name, "seed_a": sa, "seed_b": sb, "loss_barrier": float(lb),
-                      "acc_barrier": float(ab)}
-                     for (sa, sb), lb, ab in zip(pair_list, path["loss_barrier"], path["acc_barrier"])]
+            found = [(-1, path["loss_barrier"], path["acc_barrier"])]
+            if n_blocks is not None:
+                block = torch.arange(len(y_test)) * n_blocks // len(y_test)
+                found += [(k, barrier(path["loss_examples"][..., block != k].mean(-1)),
+                           barrier(path["correct"][..., block != k].mean(-1), higher_is_better=True))
+                          for k in range(n_blocks)]
+            rows += [{"l1": float(lam), "alignment": name, "seed_a": sa, "seed_b": sb,
+                      **({} if n_blocks is None else {"block": k}), "loss_barrier": float(lb), "acc_barrier": float(ab)}
+                     for k, loss_b, acc_b in found for (sa, sb), lb, ab in zip(pair_list, loss_b, acc_b)]
     return Barriers(pd.DataFrame(rows), t, curves)
 
 

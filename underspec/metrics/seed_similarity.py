@@ -39,7 +39,7 @@ METRIC_NAMES = {"accuracy": "test accuracy", "disagreement": "disagreement betwe
 from .predictions import disagreement, linear_path
 from .representations import linear_cka
 from .symmetry import permute
-from .uncertainty import estimate, multibootstrap, pair_array
+from .uncertainty import estimate, multibootstrap, pair_array, seed_image_estimate
 
 METRICS = ("accuracy", "disagreement", "cka", "cka_last", "apc1_excess", "barrier")
 
@@ -54,8 +54,9 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
     images of the configuration's classes). ``seed`` seeds the structured null (drawn pair by pair, so its
     values differ from ``compare``'s, which draws the mixings of all pairs at once). Needs only the initial
     and final parameters of the run. ``examples`` (a uniform run): also return, per example-level metric, its
-    value for every seed pair on every test image, {"disagreement": (S, S, T)} in grid seed order, for
-    intervals that resample the images too (``similarity_estimates(..., examples=)``).
+    value for every seed pair on every test image, {"disagreement": (S, S, T)} in grid seed order, and every
+    seed's correctness on every test image, {"correct": (S, T)}, for intervals that resample the images too
+    (``similarity_estimates(..., examples=)``).
     """
     if isinstance(run, MixedRun) and examples:
         raise UnderspecError("seed_similarity(examples=True) takes one part of a mixed run: run.part(...)")
@@ -118,7 +119,8 @@ def seed_similarity(run: Run, data: Dataset, *, l1: float | None = None, n_class
         for column, other in (("barrier", aligned), ("barrier_null", b)):  # float32: the paths of wide layers
             path = linear_path(_single(a), _single(other), probe.float(), probe_labels)  # are large
             table.loc[row, column] = float(path["loss_barrier"])
-    return (table, {"disagreement": per_example.numpy()}) if examples else table
+    correct = torch.where(ok[:, None], (pred == labels[keep]).double(), torch.nan)  # (S, T)
+    return (table, {"disagreement": per_example.numpy(), "correct": correct.numpy()}) if examples else table
 
 
 def _single(params: dict) -> dict:
@@ -133,7 +135,8 @@ def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float =
     ``high``, ``null``; a metric without a null column has null 0). Accuracy is a per-seed quantity: its
     interval is the t interval over seeds, and it has no null. ``examples`` (from ``seed_similarity(...,
     examples=True)``): the metrics it holds get intervals that resample seeds and test images together
-    (``uncertainty.multibootstrap``; ``method`` says which). A table of a mixed run (``AXES`` among its
+    (``uncertainty.multibootstrap`` for disagreement, ``seed_image_estimate`` for accuracy; ``method`` says
+    which). A table of a mixed run (``AXES`` among its
     columns) gets one block of rows per part, the axes as its first columns."""
     axes = [k for k in AXES if k in table.columns]
     if axes:
@@ -146,6 +149,12 @@ def similarity_estimates(table: pd.DataFrame, *, metrics=METRICS, level: float =
         return pd.concat(blocks, ignore_index=True)
     rows = []
     for metric in metrics:
+        if metric == "accuracy" and examples is not None and "correct" in examples:  # seeds and images resampled
+            correct = examples["correct"]
+            e = seed_image_estimate(lambda s, i: np.nanmean(correct[s][:, i]), *correct.shape, level=level)
+            rows.append({"metric": metric, "value": e.value, "low": e.low, "high": e.high, "null": np.nan,
+                         "method": e.method})
+            continue
         if metric == "accuracy":
             seeds = pd.concat([table[["seed_a", "acc_a"]].set_axis(["seed", "acc"], axis=1),
                                table[["seed_b", "acc_b"]].set_axis(["seed", "acc"], axis=1)]).drop_duplicates("seed")

@@ -233,3 +233,37 @@ def crossed_estimate(v: np.ndarray, blocks: np.ndarray, statistic=None, *, level
     var_examples = (len(theta) - 1) / len(theta) * ((theta - theta.mean()) ** 2).sum()
     half = stats.t.ppf((1 + level) / 2, m - 1) * np.sqrt(var_seeds + var_examples)
     return Estimate(value, value - half, value + half, "crossed jackknife", v.shape[-1])
+
+
+def seed_image_estimate(statistic, n_seeds: int, n_examples: int, *, n_blocks: int = 10,
+                        level: float = 0.95) -> Estimate:
+    """``statistic(keep_seeds, keep_examples)`` (bool (S,) and (N,) -> float) of seeds measured on examples (an
+    ensemble's accuracy gain, an accuracy difference, a barrier over pairs), with an interval that resamples
+    both: the delete-one-seed jackknife and the delete-a-block jackknife over ``n_blocks`` contiguous blocks of
+    examples, variances added, t quantile of S - 1 degrees of freedom (``crossed_estimate`` for statistics
+    computed from scratch). NaN interval below 3 seeds."""
+    if not 0 < level < 1:
+        raise UnderspecError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    if n_examples < 2 * n_blocks:
+        raise UnderspecError(f"{n_examples} examples are too few for {n_blocks} blocks")
+    seeds, examples = np.ones(n_seeds, dtype=bool), np.ones(n_examples, dtype=bool)
+    value = float(statistic(seeds, examples))
+    if n_seeds < 3:
+        return Estimate(value, np.nan, np.nan, "crossed jackknife", n_seeds)
+    by_seed = np.array([float(statistic(np.arange(n_seeds) != k, examples)) for k in range(n_seeds)])
+    block = np.arange(n_examples) * n_blocks // n_examples
+    by_block = np.array([float(statistic(seeds, block != b)) for b in range(n_blocks)])
+    variance = sum((len(d) - 1) / len(d) * ((d - d.mean()) ** 2).sum() for d in (by_seed, by_block))
+    half = stats.t.ppf((1 + level) / 2, n_seeds - 1) * np.sqrt(variance)
+    return Estimate(value, value - half, value + half, "crossed jackknife", n_seeds)
+
+
+def pair_estimate(table: pd.DataFrame, column: str, *, level: float = 0.95) -> Estimate:
+    """The mean of a pair metric over the seed pairs of ``table`` with its interval: seeds resampled
+    (``estimate``), or seeds and examples together where the table has example blocks (a ``block`` column,
+    -1 for every example: ``crossed_estimate``)."""
+    if "block" not in table:
+        return estimate(pair_array(table, column, [])[2], level=level)
+    whole = pair_array(table[table.block == -1], column, [])[2]
+    left = np.stack([pair_array(table[table.block == b], column, [])[2] for b in sorted(set(table.block) - {-1})])
+    return crossed_estimate(whole, left, level=level)

@@ -27,7 +27,7 @@ from ..metrics.representations import cka_baselines, cka_over_training, cka_tabl
 from ..metrics.rounding import twin_table
 from ..metrics.shift import shift_table
 from ..metrics.tables import compare, member_table
-from ..metrics.uncertainty import seed_estimate
+from ..metrics.uncertainty import seed_image_estimate
 from ..training.data import class_labels, load_dataset
 from ..training.grid import PAPER_CLASSES, PAPER_L1, PAPER_SEEDS, Grid
 from ..training.model import forward
@@ -40,7 +40,7 @@ from .study import RunSpec, Study
 DETAIL_CLASSES = (2, 5, 10)  # the class counts that get per-epoch records
 PROBE_SIZE = 500  # test images whose hidden-layer outputs are recorded every epoch
 NULLS = ("untrained", "structured")  # the nulls beside every metric (underspec.metrics.chance)
-SHIFT_BLOCKS = 10  # test images left out block by block in the shift table: its intervals resample them too
+IMAGE_BLOCKS = 10  # test images left out block by block (shifts, barriers): their intervals resample them too
 
 
 def book_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None) -> Grid:
@@ -165,7 +165,7 @@ class BookStudy(Study):
         """``shift_table`` of the paper grid: every seed pair on every shifted test set, Fashion-MNIST as the
         far shift where it can be read (as many of its test images as the run has)."""
         return self.table("shifts", lambda: shift_table(self.paper, self.data, far=far_data(self.data),
-                                                        n_blocks=SHIFT_BLOCKS), runs=("paper",))
+                                                        n_blocks=IMAGE_BLOCKS), runs=("paper",))
 
     def gradient_mechanism(self, n_classes: int | None = None) -> pd.DataFrame:
         """``gradient_mechanism`` of the paper grid (cached), at ``n_classes`` or every C."""
@@ -204,12 +204,14 @@ class BookStudy(Study):
 
     def barriers(self, n_classes: int, *, n_align: int, n_points: int, keep_l1: float):
         """``barriers`` of the paper grid at ``n_classes`` for every lambda: the table (one row per lambda,
-        alignment and seed pair), the path positions ``t`` and, at ``keep_l1``, the curves {alignment: {"loss":
-        (pairs, T), "acc": (pairs, T)}} (cached as one long table: alignment, pair, t, loss, acc)."""
+        alignment, seed pair and ``block``: -1 on every test image, b with image block b left out, for
+        ``uncertainty.pair_estimate``), the path positions ``t`` and, at ``keep_l1``, the curves {alignment:
+        {"loss": (pairs, T), "acc": (pairs, T)}} (cached as one long table: alignment, pair, t, loss, acc)."""
         def compute():
             tables, paths = [], []
             for lam in self.grid.l1:  # one lambda at a time: only the paths at keep_l1 are kept
-                part = barriers(self.paper, self.data, n_classes, l1=lam, n_align=n_align, n_points=n_points)
+                part = barriers(self.paper, self.data, n_classes, l1=lam, n_align=n_align, n_points=n_points,
+                                n_blocks=IMAGE_BLOCKS)
                 tables.append(part.table.assign(kind="barrier"))
                 for (at, name), curve in part.curves.items():
                     if at == keep_l1:
@@ -221,7 +223,7 @@ class BookStudy(Study):
 
         both = self.table(f"barriers-{n_classes}-{n_align}-{n_points}-{keep_l1:g}", compute, runs=("paper",))
         table = both[both.kind == "barrier"].dropna(axis=1, how="all").drop(columns="kind").reset_index(drop=True)
-        table = table.astype({"seed_a": int, "seed_b": int})
+        table = table.astype({"seed_a": int, "seed_b": int, "block": int})
         paths = both[both.kind == "path"]
         t = torch.tensor(sorted(paths.t.unique()))
         curves = {name: {key: torch.tensor(part.pivot(index="pair", columns="t", values=key).to_numpy())
@@ -257,16 +259,21 @@ def gradient_mechanism(run: Run, table: pd.DataFrame) -> pd.DataFrame:
 
 def ensemble_table(run: Run, data, n_classes: int, *, n_bins: int = 15) -> pd.DataFrame:
     """Per lambda at ``n_classes``: the mean test accuracy of one seed, the best seed's, the ensemble of every
-    seed (softmax averaged), the ensemble's gain over one seed with its 95% interval (seeds resampled,
-    delete-one-seed jackknife: the ensemble and the mean of the seeds left each time) and one seed's mean ECE.
-    Columns l1, one_seed, best_seed, ensemble, gain, gain_low, gain_high, ece."""
+    seed (softmax averaged), the ensemble's gain over one seed with its 95% interval (seeds and test images
+    resampled together, ``seed_image_estimate``: the ensemble and the mean of the seeds left each time, on the
+    images left each time) and one seed's mean ECE. Columns l1, one_seed, best_seed, ensemble, gain, gain_low,
+    gain_high, ece."""
     _, labels = class_labels(data.y_test, n_classes, run.grid.class_mode)
     rows = []
     for lam in run.grid.l1:
         logits = forward(run.stack(lam, n_classes), data.x_test)  # (seeds, test images, classes)
         acc = accuracy(logits, labels)
-        gain = seed_estimate(lambda keep: float(ensemble_accuracy(logits[torch.from_numpy(keep)], labels)
-                                                - acc[torch.from_numpy(keep)].mean()), len(acc))
+
+        def gain_of(seeds, images):
+            s, i = torch.from_numpy(seeds), torch.from_numpy(images)
+            kept = logits[s][:, i]
+            return float(ensemble_accuracy(kept, labels[i]) - accuracy(kept, labels[i]).mean())
+        gain = seed_image_estimate(gain_of, len(acc), len(labels))
         rows.append({"l1": lam, "one_seed": float(acc.mean()), "best_seed": float(acc.max()),
                      "ensemble": float(ensemble_accuracy(logits, labels)), "gain": gain.value, "gain_low": gain.low,
                      "gain_high": gain.high,

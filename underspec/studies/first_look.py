@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..metrics.layers import LAYER_METRICS, layer_similarity
 from ..metrics.seed_similarity import METRIC_NAMES, seed_similarity, similarity_estimates
-from ..metrics.uncertainty import estimate, multibootstrap, pair_array
+from ..metrics.uncertainty import estimate, multibootstrap, pair_array, seed_image_estimate
 from ..text import fmt_l1, interval, number
 from ..training.data import Dataset, load_dataset
 from ..training.grid import Grid
@@ -78,7 +78,7 @@ class FirstLook:
     pairs: dict  # (experiment, setting) -> its seed_similarity table (one row per seed pair)
     epochs: dict  # (experiment, setting) -> the epochs its seeds trained for (a stopping rule ends some early)
     layers: pd.DataFrame  # the deepest network's estimates layer by layer: experiment, setting ("layer l"), ...
-    examples: dict  # (experiment, setting) -> {metric: (S, S, T) per seed pair and test image} (disagreement)
+    examples: dict  # (experiment, setting) -> {"disagreement": (S, S, T) per pair and test image, "correct": (S, T)}
 
     def settings(self, experiment: str) -> list[str]:
         return list(dict.fromkeys(self.estimates[self.estimates.experiment == experiment].setting))
@@ -86,10 +86,13 @@ class FirstLook:
     def change(self, experiment: str, metric: str) -> str:
         """The change of ``metric`` from the experiment's first setting to its last, per seed pair (the same
         seeds in both), with its 95% interval in words: "lower (-0.031 [-0.044, -0.017])". Seeds resampled; for
-        disagreement, seeds and test images together (``multibootstrap``)."""
+        disagreement and accuracy, seeds and test images together (``multibootstrap``, ``seed_image_estimate``)."""
         settings = self.settings(experiment)
         ends = (settings[0], settings[-1])
-        if all(metric in self.examples.get((experiment, s), {}) for s in ends):  # seeds and images resampled
+        if metric == "accuracy":  # per seed, on every test image: seeds and images resampled together
+            first, last = (self.examples[(experiment, s)]["correct"] for s in ends)
+            e = seed_image_estimate(lambda s, i: np.nanmean(last[s][:, i] - first[s][:, i]), *first.shape)
+        elif all(metric in self.examples.get((experiment, s), {}) for s in ends):  # seeds and images resampled
             first, last = (self.examples[(experiment, s)][metric] for s in ends)
             e = multibootstrap(last - first)
         else:
@@ -104,7 +107,8 @@ class FirstLook:
 
     def changes_in_words(self) -> str:
         """One line per experiment: how each metric changes from its first setting to its last."""
-        named = {"disagreement": "disagreement", "cka": "CKA of the first hidden layer", "cka_last": "CKA of the last",
+        named = {"accuracy": "test accuracy", "disagreement": "disagreement", "cka": "CKA of the first hidden layer",
+                 "cka_last": "CKA of the last",
                  "apc1_excess": "APC-1 above its null", "barrier": "loss barrier after alignment"}
         lines = []
         for experiment in dict.fromkeys(self.estimates.experiment):
