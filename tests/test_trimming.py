@@ -93,7 +93,7 @@ def test_alpha_hat_is_0_for_one_distribution_and_reaches_a_contamination():
     assert alpha_hat(rng.normal(0, 1, t), reference, n_boot=40) <= 0.02
     shifted = np.where(rng.random(t) < 0.2, rng.normal(5, 1, t), rng.normal(0, 1, t))
     assert 0.15 <= alpha_hat(shifted, reference, n_boot=40) <= 0.3
-    with pytest.raises(UnderspecError, match="same T >= 4 images"):
+    with pytest.raises(UnderspecError, match="on the same T images"):
         alpha_hat(np.zeros(10), np.zeros((2, 9)))
 
 
@@ -112,3 +112,51 @@ def test_scalar_outputs_clip_gaps_and_agree_for_two_classes():
                          ((torch.zeros(0, 3), None, "top2"), "at least one image")]:
         with pytest.raises(UnderspecError, match=message):
             scalar_outputs(*bad)
+
+
+def test_the_vectorised_alpha_hat_equals_a_loop_of_single_models_and_does_not_depend_on_chunks():
+    from underspec.metrics.trimming import alpha_hat, alpha_hats
+
+    rng = np.random.default_rng(4)
+    k, r, t = 5, 3, 300
+    values = rng.normal(0, 1, (k, t)) + rng.uniform(0, 1, (k, 1))  # some shifted, some not
+    reference = rng.normal(0, 1, (k, r, t))
+    together = alpha_hats(values, reference, n_boot=25, seed=7)
+    alone = [alpha_hat(values[i], reference[i], n_boot=25, seed=7) for i in range(k)]
+    assert together.tolist() == pytest.approx(alone, abs=1e-12)
+    assert alpha_hats(values, reference, n_boot=25, seed=7, chunk=1).tolist() == pytest.approx(alone, abs=1e-12)
+    assert together.max() > 0.1 and together.min() < 0.05  # the shifts are seen
+
+
+def test_two_mixtures_of_one_distribution_are_at_level_0_and_a_contaminated_one_is_not():
+    from underspec.metrics.trimming import alpha_hats
+
+    rng = np.random.default_rng(5)
+    t = 2000
+    a, b = rng.normal(0, 1, (1, 4, t)), rng.normal(0, 1, (1, 4, t))
+    assert float(alpha_hats(a, b, n_boot=20)[0]) <= 0.02
+    a[0, 0] = rng.normal(6, 1, t)  # one model of four far away: a quarter of the mixture
+    assert 0.2 <= float(alpha_hats(a, b, n_boot=20)[0]) <= 0.3
+
+
+@pytest.mark.parametrize("sample, reference, message", [
+    (np.zeros((2, 0)), np.zeros((2, 3, 0)), "at least 4 test images"),  # an empty test set
+    (np.zeros((1, 10)), np.zeros((1, 0, 10)), "with one model there is nothing to compare"),  # one model
+    (np.zeros((0, 10)), np.zeros((0, 2, 10)), "at least one model"),
+    (np.array([[np.nan] * 10]), np.zeros((1, 2, 10)), "NaN or infinite"),
+    (np.zeros((2, 10)), np.zeros((2, 2, 9)), "on the same T images"),
+])
+def test_hostile_inputs_to_alpha_hat_get_one_clear_error(sample, reference, message):
+    from underspec.metrics.trimming import alpha_hats
+
+    with pytest.raises(UnderspecError, match=message):
+        alpha_hats(sample, reference, n_boot=3)
+
+
+def test_nan_logits_are_refused_before_any_work():
+    from underspec.metrics.trimming import scalar_outputs
+
+    logits = torch.zeros(2, 5, 3)
+    logits[1, 2, 0] = float("nan")
+    with pytest.raises(UnderspecError, match="NaN or infinite"):
+        scalar_outputs(logits, kind="top2")

@@ -38,24 +38,44 @@ def alpha_trimmed_ks(sample, reference, alpha: float):
     else a float64 tensor of the leading shape."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
         raise UnderspecError(f"alpha is the share trimmed, in [0, 1), got {shown(alpha)}")
-    x, y = (torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v).double() for v in
-            (sample, reference))
+    x, y = _tensor(sample), _tensor(reference)
     if x.dim() == 0 or y.dim() == 0 or x.shape[-1] == 0 or y.shape[-1] == 0:
         raise UnderspecError("alpha_trimmed_ks needs two non-empty samples (a value per test image)")
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise UnderspecError("alpha_trimmed_ks: the samples hold NaN or infinite values (a diverged model?): "
-                             "leave that model out")
+    _check_finite(x, y, what="alpha_trimmed_ks: the samples")
+    d = trimmed_distances(*_cdfs(x, y), (alpha,))[..., 0]
+    return float(d) if d.dim() == 0 else d
+
+
+def _tensor(values) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values).double()
+
+
+def _check_finite(*tensors, what: str) -> None:
+    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+        raise UnderspecError(f"{what} hold NaN or infinite values (a diverged model?): leave that model out")
+
+
+def _cdfs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two empirical CDFs at every point where one of them jumps: u = F(z), g = G(z), (..., n + m) each,
+    for samples x (..., n) and y (..., m) (leading axes broadcast)."""
     lead = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
     x, y = x.expand(*lead, x.shape[-1]).sort(-1).values, y.expand(*lead, y.shape[-1]).sort(-1).values
     z = torch.cat([x, y], -1).sort(-1).values  # every point where a CDF jumps
     u = torch.searchsorted(x.contiguous(), z.contiguous(), right=True).double() / x.shape[-1]  # F at each point
     g = torch.searchsorted(y.contiguous(), z.contiguous(), right=True).double() / y.shape[-1]  # G at each point
-    slope = 1.0 / (1.0 - alpha)
-    a = g - slope * u
-    pairs = (a - torch.cummin(a, -1).values).amax(-1) / 2
-    ends = torch.maximum(a.amax(-1), (1 - g - slope * (1 - u)).amax(-1))
-    d = torch.clamp(torch.maximum(pairs, ends), min=0.0)
-    return float(d) if d.dim() == 0 else d
+    return u, g
+
+
+def trimmed_distances(u: torch.Tensor, g: torch.Tensor, alphas) -> torch.Tensor:
+    """d_alpha for every alpha of ``alphas`` from the two CDFs at the jump points (``_cdfs``): (..., A)."""
+    out = []
+    for alpha in alphas:
+        slope = 1.0 / (1.0 - alpha)
+        a = g - slope * u
+        pairs = (a - torch.cummin(a, -1).values).amax(-1) / 2
+        ends = torch.maximum(a.amax(-1), (1 - g - slope * (1 - u)).amax(-1))
+        out.append(torch.clamp(torch.maximum(pairs, ends), min=0.0))
+    return torch.stack(out, -1)
 
 
 def scalar_outputs(logits: torch.Tensor, labels: torch.Tensor | None = None, kind: str = "margin") -> torch.Tensor:
@@ -91,6 +111,12 @@ def scalar_outputs(logits: torch.Tensor, labels: torch.Tensor | None = None, kin
     return gap.clamp(-GAP_CLIP, GAP_CLIP)
 
 
+def bound(n: int, eps: float = 0.01) -> float:
+    """delta = sqrt(log(2 / eps) / n) + 1 / n: the KS distance two samples of n values from one distribution
+    stay within, with probability at least 1 - eps (the alpha-hat threshold; the statistic's resolution)."""
+    return math.sqrt(math.log(2 / eps) / n) + 1 / n
+
+
 def alpha_hat(values, reference, *, n_boot: int = 100, eps: float = 0.01, seed: int = 0,
               alphas=ALPHAS) -> float:
     """The alpha-trimming level of one model against a reference of other models (arXiv 2406.08307): the
@@ -100,23 +126,57 @@ def alpha_hat(values, reference, *, n_boot: int = 100, eps: float = 0.01, seed: 
     one half, the reference on the other, so that the two samples are independent).
 
     values: (T,) the model's scalar output on every test image; reference: (R, T) the reference models' (their
-    mixture: all R x half values pooled)."""
-    x = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values).double()
-    ref = torch.as_tensor(np.asarray(reference) if not isinstance(reference, torch.Tensor) else reference).double()
+    mixture: all R x half values pooled). ``alpha_hats`` does many models at once, with the same draws."""
+    x, ref = _tensor(values), _tensor(reference)
     if ref.dim() == 1:
         ref = ref[None]
-    if x.dim() != 1 or ref.dim() != 2 or ref.shape[1] != len(x) or len(x) < 4:
-        raise UnderspecError(f"alpha_hat needs (T,) values and (R, T) reference values on the same T >= 4 images, "
-                             f"got {tuple(x.shape)} and {tuple(ref.shape)}")
+    if x.dim() != 1 or ref.dim() != 2:
+        raise UnderspecError(f"alpha_hat needs (T,) values and (R, T) reference values, got {tuple(x.shape)} and "
+                             f"{tuple(ref.shape)}")
+    return float(alpha_hats(x[None], ref[None], n_boot=n_boot, eps=eps, seed=seed, alphas=alphas)[0])
+
+
+def alpha_hats(sample, reference, *, n_boot: int = 100, eps: float = 0.01, seed: int = 0, alphas=ALPHAS,
+               chunk: int = 2**24) -> torch.Tensor:
+    """``alpha_hat`` of K samples at once, vectorised over the samples and the bootstraps, each sample against
+    its own reference, with the same bootstrap draws of the test images for all (those ``alpha_hat`` makes
+    with the same ``seed``).
+
+    sample: (K, T) one model's values per row, or (K, Ra, T) a mixture of Ra models (pooled, then trimmed);
+    reference: (K, Rb, T) the reference models (their mixture). Returns (K,) float64. ``chunk``: values sorted
+    at once (bootstraps are taken in groups that fit; the result does not depend on it)."""
+    x, ref = _tensor(sample), _tensor(reference)
+    if x.dim() == 2:
+        x = x[:, None]
+    if x.dim() != 3 or ref.dim() != 3 or len(x) != len(ref) or x.shape[-1] != ref.shape[-1]:
+        raise UnderspecError(f"alpha_hats needs samples (K, T) or (K, Ra, T) and references (K, Rb, T) on the same "
+                             f"T images, got {tuple(x.shape)} and {tuple(ref.shape)}")
+    if len(x) == 0 or x.shape[1] == 0:
+        raise UnderspecError("alpha-hat needs at least one model to compare")
+    if ref.shape[1] == 0:
+        raise UnderspecError("alpha-hat needs a reference of at least one other model: with one model there is "
+                             "nothing to compare it with; train more seeds")
+    t = x.shape[-1]
+    if t < 4:
+        raise UnderspecError(f"alpha-hat needs at least 4 test images (two halves of 2), got {t}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise UnderspecError(f"n_boot must be a positive integer, got {shown(n_boot)}")
+    if not 0 < eps < 1:
+        raise UnderspecError(f"eps must be in (0, 1), got {shown(eps)}")
+    _check_finite(x, ref, what="alpha-hat: the values")
     g = torch.Generator().manual_seed(seed)
-    t = len(x)
     half = t // 2
     order = torch.stack([torch.randint(0, t, (t,), generator=g) for _ in range(n_boot)])  # (B, T) resampled
     mine, theirs = order[:, :half], order[:, half:2 * half]  # (B, n) each
-    sample = x[mine]  # (B, n)
-    pooled = ref[:, theirs].permute(1, 0, 2).reshape(n_boot, -1)  # (B, R * n)
-    delta = math.sqrt(math.log(2 / eps) / half) + 1 / half
-    reached = torch.stack([alpha_trimmed_ks(sample, pooled, a) <= delta for a in alphas], -1)  # (B, alphas)
+    delta = bound(half, eps)
     grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
-    first = torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))  # the first alpha that holds
-    return float(grid[first].mean())
+    per_boot = max(1, chunk // (len(x) * half * (x.shape[1] + ref.shape[1])))
+    total = torch.zeros(len(x), dtype=torch.float64)
+    for start in range(0, n_boot, per_boot):
+        m, o = mine[start:start + per_boot], theirs[start:start + per_boot]  # (b, n)
+        a = x[:, :, m].permute(0, 2, 1, 3).reshape(len(x), len(m), -1)  # (K, b, Ra * n) pooled
+        r = ref[:, :, o].permute(0, 2, 1, 3).reshape(len(x), len(o), -1)  # (K, b, Rb * n)
+        reached = trimmed_distances(*_cdfs(a, r), alphas) <= delta  # (K, b, A)
+        first = torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))  # the first alpha that holds
+        total += grid[first].sum(-1)
+    return total / n_boot
