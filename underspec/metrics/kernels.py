@@ -64,3 +64,45 @@ def conjugate_kernel(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.
     """The conjugate kernel: the Gram matrix of the last hidden layer's activations on ``x`` (N, D): (N, N)."""
     inputs, _ = _layers(_one_network(params, "conjugate_kernel"), torch.as_tensor(x).double())
     return inputs[-1] @ inputs[-1].T
+
+
+
+def _kernel(k, what: str) -> torch.Tensor:
+    """One kernel as an (N, N, C, C) float64 tensor (a conjugate kernel (N, N) gets C = 1)."""
+    k = torch.as_tensor(k).double()
+    if k.dim() == 2:
+        k = k[:, :, None, None]
+    if k.dim() != 4 or k.shape[0] != k.shape[1] or k.shape[2] != k.shape[3] or k.shape[0] == 0:
+        raise UnderspecError(f"{what} takes one kernel, (N, N) or (N, N, C, C), got shape {tuple(k.shape)}")
+    if not bool(torch.isfinite(k).all()):
+        raise UnderspecError(f"{what}: the kernel holds NaN or infinite values (a diverged network?)")
+    return k
+
+
+def kernel_alignment(a, b) -> float:
+    """Centred kernel alignment of two kernels on the same images (Cortes et al. 2012): <HaH, HbH>_F /
+    (|HaH|_F |HbH|_F) in [-1, 1], H = I - 11^T / N centring over the images. ``a``, ``b``: (N, N) (a conjugate
+    kernel) or (N, N, C, C) (an NTK: centred over its two image axes, the outputs kept apart in the sum). For
+    Gram matrices a = X X^T, b = Y Y^T it is linear CKA of X and Y; it is 1 for a network and a copy of it
+    with its hidden units permuted (both kernels are the same). NaN for a kernel constant after centring."""
+    a, b = _kernel(a, "kernel_alignment"), _kernel(b, "kernel_alignment")
+    if a.shape != b.shape:
+        raise UnderspecError(f"kernel_alignment compares kernels of the same images and outputs, got "
+                             f"{tuple(a.shape)} and {tuple(b.shape)}")
+
+    def centred(k):
+        return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean((0, 1), keepdim=True)
+
+    a, b = centred(a), centred(b)
+    aa, bb = float((a * a).sum()), float((b * b).sum())
+    return float((a * b).sum()) / (aa * bb) ** 0.5 if aa > 0 and bb > 0 else float("nan")
+
+
+def kernel_movement(initial, final) -> float:
+    """How far a kernel moved in training: |K_final - K_init|_F / |K_init|_F ((N, N) or (N, N, C, C)); the
+    lazy (kernel) regime keeps it near 0."""
+    initial, final = _kernel(initial, "kernel_movement"), _kernel(final, "kernel_movement")
+    if initial.shape != final.shape:
+        raise UnderspecError(f"kernel_movement compares one network's kernels before and after training, got "
+                             f"{tuple(initial.shape)} and {tuple(final.shape)}")
+    return float(torch.linalg.vector_norm(final - initial) / torch.linalg.vector_norm(initial))
