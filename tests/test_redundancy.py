@@ -70,3 +70,70 @@ def test_too_few_eigenvalues_are_refused_in_one_line():
     assert "\n" not in str(err.value)
     with pytest.raises(UnderspecError, match="finite, positive"):
         underspec.powerlaw_alpha(np.r_[np.zeros(10), np.linspace(1, 2, 60)])
+
+
+# ------------------------------------------------------------------------------------ repeated units
+
+def planted_layer(n_images: int = 400, seed: int = 0):
+    """Activations of a layer of 10 units on ``n_images`` images: units 0-5 independent, unit 6 = unit 0,
+    unit 7 = 3 x unit 1 (a scaled copy), unit 8 dead (0 on every image), unit 9 = unit 0 + 0.2 x unit 2. With
+    the |r| >= 0.5 threshold: unit 0 repeats 6 and 9, unit 6 repeats 0 and 9, unit 9 repeats 0 and 6 (r of unit
+    0 + 0.2 unit 2 with unit 0 is about 0.98), unit 1 and 7 repeat each other."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.relu(torch.randn(n_images, 10, generator=g))
+    a[:, 6] = a[:, 0]
+    a[:, 7] = 3 * a[:, 1]
+    a[:, 8] = 0.0
+    a[:, 9] = a[:, 0] + 0.2 * a[:, 2]
+    return a
+
+
+def test_planted_duplicates_give_the_known_repeated_count_and_dead_units_no_nan():
+    from underspec.metrics.redundancy import repeated_counts, repeated_groups, unit_correlations
+
+    a = planted_layer()
+    counts, excluded = repeated_counts(a)
+    assert counts.tolist() == [2, 1, 0, 0, 0, 0, 2, 1, 0, 2]
+    assert excluded.tolist() == [i == 8 for i in range(10)]
+    r, _ = unit_correlations(a)
+    assert torch.isfinite(r).all() and (r[8] == 0).all() and (r[:, 8] == 0).all()
+    # groups among the 9 live units: {0, 6, 9}, {1, 7}, and 2, 3, 4, 5 alone
+    assert repeated_groups(a).item() == 6
+    # a unit the caller's policy calls dead (e.g. erased by L1) is excluded even if it varies
+    counts, excluded = repeated_counts(a, dead=torch.tensor([False] * 9 + [True]))
+    assert counts.tolist() == [1, 1, 0, 0, 0, 0, 1, 1, 0, 0] and excluded[9]
+    batched, _ = repeated_counts(torch.stack([a, planted_layer(seed=1)]))  # members batch
+    assert batched.shape == (2, 10) and batched[0].tolist() == [2, 1, 0, 0, 0, 0, 2, 1, 0, 2]
+    every_unit_dead, _ = repeated_counts(torch.zeros(50, 4))
+    assert every_unit_dead.tolist() == [0, 0, 0, 0] and repeated_groups(torch.zeros(50, 4)).item() == 0
+
+
+def test_the_rotation_null_keeps_the_covariance_and_breaks_the_copies():
+    from underspec.metrics.redundancy import repeated_counts, rotated
+
+    a = planted_layer(2000)
+    q = rotated(a, torch.Generator().manual_seed(0))
+    centred = a.double() - a.double().mean(0)
+    mixed = q - q.mean(0)
+    # the rotation keeps the covariance's eigenvalues, only the units' axes move
+    torch.testing.assert_close(torch.linalg.eigvalsh(mixed.T @ mixed), torch.linalg.eigvalsh(centred.T @ centred))
+    assert repeated_counts(q)[0].sum() != repeated_counts(a)[0].sum()
+
+
+def test_parallel_units_counts_merges_and_flips_over_tolerances():
+    from underspec.metrics.redundancy import parallel_units
+
+    params = planted(1, torch.float64)
+    w, b = params["w1"], params["b1"]
+    w[11] = 0.0
+    b[11] = 0.0
+    w[4] = w[0] * (1 + 1e-3 * torch.randn(w.shape[1], generator=torch.Generator().manual_seed(3)))  # nearly parallel
+    b[4] = b[0]
+    out = parallel_units(torch.stack([w, w]), torch.stack([b, b]), tolerances=(1e-9, 1e-3))
+    assert out["zero"].tolist() == [1, 1]
+    assert out["merged"][0].tolist() == [2, 3]  # the two planted copies; at 1e-3 also the near copy
+    assert out["flipped"][0].tolist() == [1, 1]  # unit 9 = -unit 3
+    merged, removed = underspec.merge_parallel_units(params, tol=1e-9)
+    assert removed == 3 and merged["w1"].shape[0] == 9  # two copies + the zero unit
+    with pytest.raises(UnderspecError, match="tolerance on the cosine"):
+        parallel_units(w, b, tolerances=(1.5,))
