@@ -13,8 +13,10 @@ nondecreasing, h(0) = 0, h(1) = 1 and slope at most L = 1 / (1 - alpha), and d_a
 A band of half-width eps around g holds such an h exactly when every pair of points k before m satisfies
 g_m - g_k - L (u_m - u_k) <= 2 eps, with the two ends h(0) = 0 and h(1) = 1 as points of zero width; so
 d_alpha = max(0, max(g - L u), max(1 - g - L (1 - u)), max_m (a_m - min_{k <= m} a_k) / 2) with a = g - L u,
-one running minimum after sorting: O((n + m) log(n + m)), vectorised over any leading axes (models,
-bootstraps). ``tests/test_trimming.py`` holds it to a linear program over the weights on small samples.
+one running minimum after sorting, evaluated at 2n + 2 points (the ends of the stretches where F is constant,
+``_cdfs``): O(n log m + m log m), vectorised over any leading axes (models, bootstraps), with every alpha of
+the grid read from one pass over the CDFs. ``tests/test_trimming.py`` holds it to a linear program over the
+weights on small samples, and to the formula at every jump of either CDF on larger ones with ties.
 """
 
 from __future__ import annotations
@@ -56,13 +58,27 @@ def _check_finite(*tensors, what: str) -> None:
 
 
 def _cdfs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two empirical CDFs at every point where one of them jumps: u = F(z), g = G(z), (..., n + m) each,
-    for samples x (..., n) and y (..., m) (leading axes broadcast)."""
+    """The two empirical CDFs u = F, g = G at the points that decide d_alpha: (..., 2n + 2) each, for samples
+    x (..., n) (the trimmed one) and y (..., m) (leading axes broadcast).
+
+    Between two consecutive points of x, F is constant and G rises, so a = G - L F rises too: the maxima of a
+    and of 1 - G - L (1 - F) and the running minimum of a are reached at the first and the last point of each
+    such stretch, which are the value at x_(i) and the left limit at x_(i+1). So the points are: (0, 0) first,
+    then for every x_(i) in order its left limit and its value (a left limit of a repeated x is its value, so
+    that no point comes before one that precedes it), then (1, 1): O(n log m) after sorting y, whatever m."""
     lead = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
     x, y = x.expand(*lead, x.shape[-1]).sort(-1).values, y.expand(*lead, y.shape[-1]).sort(-1).values
-    z = torch.cat([x, y], -1).sort(-1).values  # every point where a CDF jumps
-    u = torch.searchsorted(x.contiguous(), z.contiguous(), right=True).double() / x.shape[-1]  # F at each point
-    g = torch.searchsorted(y.contiguous(), z.contiguous(), right=True).double() / y.shape[-1]  # G at each point
+    x, y = x.contiguous(), y.contiguous()
+    n, m = x.shape[-1], y.shape[-1]
+    u_right = torch.searchsorted(x, x, right=True).double() / n  # F(x_i)
+    g_right = torch.searchsorted(y, x, right=True).double() / m  # G(x_i)
+    repeated = torch.zeros_like(x, dtype=torch.bool)
+    repeated[..., 1:] = x[..., 1:] == x[..., :-1]
+    u_left = torch.where(repeated, u_right, torch.searchsorted(x, x, right=False).double() / n)  # F(x_i-)
+    g_left = torch.where(repeated, g_right, torch.searchsorted(y, x, right=False).double() / m)  # G(x_i-)
+    zero, one = torch.zeros(*lead, 1, dtype=torch.float64), torch.ones(*lead, 1, dtype=torch.float64)
+    u = torch.cat([zero, torch.stack([u_left, u_right], -1).flatten(-2), one], -1)
+    g = torch.cat([zero, torch.stack([g_left, g_right], -1).flatten(-2), one], -1)
     return u, g
 
 
