@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,13 +40,12 @@ from torch.utils.data import DataLoader
 from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
 from .choices import check_device_name
-from .code import training_code_hash
 from .data import Dataset, class_labels, data_pixels
 from .grid import Grid, values_of
 from .model import depth_of, init_params, output_names
 from .optimizers import StackedOptimizer
 from .memory import block_sizes, default_memory_budget, memory_plan, per_epoch_record_bytes, split
-from .products import DenseProducts, SparseProducts, choose_products
+from .products import DenseProducts, SparseProducts, choose_products, code_hash
 from .step import evaluate, gradients
 from .records import Records
 from .run import HISTORY_COLUMNS, MixedRun, Run
@@ -161,7 +160,8 @@ class _Constants:
     K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each unit's L1 strength (None when every
     member's is 0: no L1 term);
     ``test_labels`` / ``test_valid`` (S, M, T): each member's label of each test image, and whether it is
-    evaluated on it (subset mode: only the digits it was trained on); ``scratch``: W1-sized work space.
+    evaluated on it (subset mode: only the digits it was trained on); ``scratch``: W1-sized work space;
+    ``work``: the step's buffers (``step.gradients``), made at the first step and written again at every step.
     """
 
     flat: torch.Tensor
@@ -171,6 +171,7 @@ class _Constants:
     test_labels: torch.Tensor
     test_valid: torch.Tensor
     scratch: torch.Tensor
+    work: dict = field(default_factory=dict)
 
 
 def _programs(grid: Grid, members: list[_Member], y_train: torch.Tensor) -> list[_Program]:
@@ -301,7 +302,7 @@ def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress,
     bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
     runs: list[Run | None] = [None] * len(parts)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "tf32": tf32 and device.type == "cuda",
-            "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": training_code_hash(),
+            "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": code_hash(),
             "threads": threads if device.type == "cpu" else None}
     for indices, members, blocks in plans:
         group = parts[indices[0]]
@@ -441,8 +442,9 @@ def _train_program(program: _Program, setup: _Setup):
         held = {name: p.detach().clone() for name, p in params.items()}
 
     for epoch in range(grid.epochs):
-        if stopping:
+        if stopping:  # 1 for a member still training, else 0 (the gradient sum's factor); bool for the hold
             masks = _per_member(active, params, Products.pixel_axis)
+            factors = {name: mask.to(setup.dtype) for name, mask in masks.items()}
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
         correct = torch.zeros(s, m, dtype=torch.float64, device=device)
         norm_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
@@ -453,13 +455,16 @@ def _train_program(program: _Program, setup: _Setup):
             idx = order[:, start:start + grid.batch_size]  # (S, B)
             setup.products.set_batch(idx)
             grads, ce_sum, n_correct = gradients(params, setup.products, setup.y_train[idx], const)
-            for name in params:
-                grad_sum[name] += grads[name] * masks[name] if stopping else grads[name]
+            for name in params:  # in place: g * 1 = g and g * 0 = 0 exactly, as grads * masks was
+                if stopping:
+                    grad_sum[name].addcmul_(grads[name], factors[name])
+                else:
+                    grad_sum[name] += grads[name]
             opt.step(grads)
             if stopping:
                 with torch.no_grad():
                     for name, p in params.items():
-                        p.copy_(torch.where(masks[name], p, held[name]))
+                        torch.where(masks[name], p, held[name], out=p)
             loss_sum += ce_sum
             correct += n_correct
             norm_sum += Products.member_norms(grads["w1"], const.scratch, s, m)

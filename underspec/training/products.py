@@ -8,6 +8,7 @@ values are about 80% zeros), about 2.5x cheaper on a CPU. Both give the same sum
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -42,14 +43,17 @@ class DenseProducts:
 
     def __init__(self, x: torch.Tensor, d: int):
         self.images, self.d, self.grad = x, d, None
+        self.x = self.z1 = None  # work buffers: the batch (S, B, D') and Z1 (S, M*H, B)
 
     def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
         """idx (S, B): the images of each stream's batch (``backward``: nothing extra to prepare here)."""
-        self.x = self.images[idx]  # (S, B, D')
+        self.x = _buffer(self.x, (*idx.shape, self.images.shape[1]), self.images)
+        torch.index_select(self.images, 0, idx.reshape(-1), out=self.x.view(-1, self.images.shape[1]))
 
     def forward(self, w1: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
         """w1 (S, M*H, D), b1 (S, M*H) -> Z1 (S, M*H, B) = W1[..., :D'] @ X^T + b1."""
-        return torch.baddbmm(b1.unsqueeze(-1), w1[..., :self.x.shape[2]], self.x.transpose(1, 2))
+        self.z1 = _buffer(self.z1, (*b1.shape, self.x.shape[1]), b1)
+        return torch.baddbmm(b1.unsqueeze(-1), w1[..., :self.x.shape[2]], self.x.transpose(1, 2), out=self.z1)
 
     def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
         """d_z1 (S, M*H, B) -> dZ1 @ X (S, M*H, D), the data gradient of W1 (a buffer reused every step)."""
@@ -81,8 +85,11 @@ class SparseProducts:
     def member_norms(w1: torch.Tensor, scratch: torch.Tensor, s: int, m: int) -> torch.Tensor:
         """(S, D, M*H) -> the norm of each member's W1 (S, M); ``scratch`` (S, D, M*H) is overwritten.
 
-        A member's units are not contiguous here, so: square, sum over pixels, then over its units.
+        One member per stream: its whole (D, H) block, one read. Else a member's units are not contiguous, and
+        torch's norm over two strided axes is slower than: square, sum over pixels, then over its units.
         """
+        if m == 1:
+            return torch.linalg.vector_norm(w1, dim=(1, 2)).unsqueeze(1)
         return torch.mul(w1, w1, out=scratch).sum(1).view(s, m, -1).sum(-1).sqrt()
 
     def __init__(self, x: torch.Tensor, d: int):
@@ -91,6 +98,7 @@ class SparseProducts:
         self.count = torch.bincount(nz[:, 0], minlength=len(x))  # (N,) non-zero pixels per image
         self.start = torch.cumsum(self.count, 0) - self.count  # (N,) where each image's pixels begin
         self.d = d
+        self.z1 = self.d_z1 = None  # work buffers of forward and weight_gradient, (S, M*H, B) and (S, B, M*H)
 
     def set_batch(self, idx: torch.Tensor, backward: bool = True) -> None:
         """idx (S, B): the images of each stream's batch -> the bags of the forward product, and of the
@@ -118,17 +126,33 @@ class SparseProducts:
         s, b = self.shape
         row, offset, value = self.image_bags
         z1 = F.embedding_bag(row, w1.view(-1, w1.shape[2]), offset, mode="sum", per_sample_weights=value)
-        return z1.view(s, b, -1).transpose(1, 2).contiguous().add_(b1.unsqueeze(-1))
+        self.z1 = _buffer(self.z1, (s, w1.shape[2], b), z1)  # the bias added in the transposing pass
+        return torch.add(z1.view(s, b, -1).transpose(1, 2), b1.unsqueeze(-1), out=self.z1)
 
     def weight_gradient(self, d_z1: torch.Tensor) -> torch.Tensor:
         """d_z1 (S, M*H, B) -> the data gradient of W1 (S, D, M*H); pixels no image of the batch uses get 0."""
-        s, units, _ = d_z1.shape
+        s, units, b = d_z1.shape
         slot, offset, value = self.pixel_bags
-        d_z1 = d_z1.transpose(1, 2).reshape(-1, units)  # (S*B, M*H)
-        return F.embedding_bag(slot, d_z1, offset, mode="sum", per_sample_weights=value).view(s, self.d, units)
+        self.d_z1 = _buffer(self.d_z1, (s, b, units), d_z1)
+        rows = self.d_z1.copy_(d_z1.transpose(1, 2)).view(-1, units)  # (S*B, M*H)
+        return F.embedding_bag(slot, rows, offset, mode="sum", per_sample_weights=value).view(s, self.d, units)
+
+
+def _buffer(buf: torch.Tensor | None, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+    """``buf`` if it has ``shape`` (and ``like``'s dtype and device), else a new buffer of that shape."""
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = like.new_empty(shape)
+    return buf
 
 
 # ----------------------------------------------------------------------------------- choosing, by measuring
+
+@functools.cache
+def code_hash() -> str:
+    """``code.training_code_hash()``, read once per process (it reads every source file of the training code;
+    a train call used it three times)."""
+    return training_code_hash()
+
 
 CALIBRATION_STEPS = 8
 CALIBRATION_REPEATS = 3
@@ -149,7 +173,7 @@ def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_
     """
     density = float(torch.count_nonzero(x)) / max(x.numel(), 1)
     streams, units = min(streams, 8), min(units, 4096)  # the program's shape (capped: timing, not training)
-    key = "|".join([_cpu_model(), torch.__version__, f"code {training_code_hash()}",
+    key = "|".join([_cpu_model(), torch.__version__, f"code {code_hash()}",
                     f"{torch.get_num_threads()} threads", f"density {round(density, 1):.1f}", f"batch {batch_size}",
                     f"{streams} x {units}"])
     path = cache_dir() / "products.json"
@@ -170,7 +194,7 @@ def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_
     dense, sparse = min(times[DenseProducts]), min(times[SparseProducts])
     choice = {"sparse": sparse < SPARSE_MARGIN * dense, "dense_ms": round(dense, 3), "sparse_ms": round(sparse, 3),
               "density": round(density, 3)}
-    code = f"code {training_code_hash()}"
+    code = f"code {code_hash()}"
     kept = {k: v for k, v in known.items() if code in k}  # choices of older code are measured again
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

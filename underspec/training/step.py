@@ -27,7 +27,7 @@ def gradients(params, products, digits, const):
     s, m, _, h = params[w_out].shape
     b = digits.shape[1]
     z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
-    zs, acts, logits = forward_hidden(params, z1, const, depth)
+    zs, acts, logits = forward_hidden(params, z1, const, depth, const.work)
     labels = torch.gather(const.member_labels, 2, digits.unsqueeze(1).expand(s, m, b)).unsqueeze(2)  # (S, M, 1, B)
     log_p = torch.log_softmax(logits, dim=2)
     ce_sum = -log_p.gather(2, labels).sum((2, 3))
@@ -36,13 +36,17 @@ def gradients(params, products, digits, const):
     d_logits = log_p.exp()  # softmax - onehot, divided by B for the batch mean
     d_logits.scatter_add_(2, labels, torch.full_like(labels, -1, dtype=d_logits.dtype))
     d_logits /= b
+    work = const.work
     grads = {w_out: d_logits @ acts[-1].transpose(-1, -2), b_out: d_logits.sum(-1)}  # (S, M, K, H), (S, M, K)
-    d_a = params[w_out].transpose(-1, -2) @ d_logits  # (S, M, H, B): back through the deeper hidden layers
+    # (S, M, H, B): back through the deeper hidden layers
+    d_a = torch.matmul(params[w_out].transpose(-1, -2), d_logits, out=_buffer(work, f"d_a{depth}", acts[-1]))
     for layer in range(depth, 1, -1):
-        d_z = d_a * (zs[layer - 1] > 0)
-        grads[f"w{layer}"] = d_z @ acts[layer - 2].transpose(-1, -2)  # (S, M, H, H)
+        d_z = d_a.mul_(zs[layer - 1] > 0)
+        grads[f"w{layer}"] = torch.matmul(d_z, acts[layer - 2].transpose(-1, -2),  # (S, M, H, H)
+                                          out=_buffer(work, f"w{layer}", params[f"w{layer}"]))
         grads[f"b{layer}"] = d_z.sum(-1)
-        d_a = params[f"w{layer}"].transpose(-1, -2) @ d_z
+        d_a = torch.matmul(params[f"w{layer}"].transpose(-1, -2), d_z,
+                           out=_buffer(work, f"d_a{layer - 1}", acts[layer - 2]))
     d_z1 = d_a.view(s, m * h, b)  # (S, M*H, B)
     d_z1 *= z1 > 0
     d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
@@ -52,16 +56,19 @@ def gradients(params, products, digits, const):
     return grads, ce_sum, n_correct
 
 
-def forward_hidden(params, z1: torch.Tensor, const, depth: int):
+def forward_hidden(params, z1: torch.Tensor, const, depth: int, work: dict | None = None):
     """From the first layer's pre-activations z1 (S, M*H, B) on: every hidden layer's pre-activations and
-    activations (lists of (S, M, H, B), layer 1 first) and the logits (S, M, K, B), padded classes -inf."""
+    activations (lists of (S, M, H, B), layer 1 first) and the logits (S, M, K, B), padded classes -inf.
+    ``work``: buffers to write the activations into (a training step's: the same shapes every step)."""
     w_out, b_out = output_names(depth)
     s, m, _, h = params[w_out].shape
     zs = [z1.view(s, m, h, -1)]
-    acts = [torch.relu(zs[0])]
+    acts = [_relu(zs[0], work, "a1")]
     for layer in range(2, depth + 1):
-        zs.append(params[f"w{layer}"] @ acts[-1] + params[f"b{layer}"].unsqueeze(-1))
-        acts.append(torch.relu(zs[-1]))
+        z = params[f"w{layer}"] @ acts[-1] if work is None else torch.matmul(
+            params[f"w{layer}"], acts[-1], out=_buffer(work, f"z{layer}", acts[-1]))
+        zs.append(z.add_(params[f"b{layer}"].unsqueeze(-1)))
+        acts.append(_relu(zs[-1], work, f"a{layer}"))
     logits = params[w_out] @ acts[-1] + params[b_out].unsqueeze(-1) + const.class_mask
     return zs, acts, logits
 
@@ -94,3 +101,16 @@ def evaluate(params, setup, const, epoch: int) -> torch.Tensor:
 def argmax_classes(logits: torch.Tensor) -> torch.Tensor:
     """argmax over the class axis of (S, M, K, B) logits -> (S, M, B); a contiguous copy makes it ~3x faster."""
     return logits.transpose(2, 3).contiguous().argmax(-1)
+
+
+def _relu(z: torch.Tensor, work: dict | None, name: str) -> torch.Tensor:
+    """relu(z), into ``work[name]`` when given (torch's relu is this clamp_min)."""
+    return torch.relu(z) if work is None else torch.clamp_min(z, 0, out=_buffer(work, name, z))
+
+
+def _buffer(work: dict, name: str, like: torch.Tensor) -> torch.Tensor:
+    """The step's buffer ``name``, shaped like ``like`` (made at the first step, or when the shape changes)."""
+    buf = work.get(name)
+    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+        buf = work[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
+    return buf
