@@ -115,3 +115,13 @@ def test_twin_disagreement():
     assert seed_laws.twin_disagreement([[0, 1], [2, 2]], [[0, 2], [2, 2]]).tolist() == [[0, 1], [0, 0]]
     with pytest.raises(UnderspecError, match="two"):
         seed_laws.twin_disagreement([[0]], [[0, 1]])
+
+
+def test_curve_difference_is_the_difference_of_the_means_with_a_seed_interval():
+    draws = seed_laws.seeds_curve(population(12, 600, 1.0), n_draws=10, n_boot=5, ms=[1, 4])
+    e = seed_laws.curve_difference(draws, "held-out", 1, 4, 12)
+    held = draws[draws.kind == "held-out"]
+    assert e.value == pytest.approx(held[held.m == 1].alpha_hat.mean() - held[held.m == 4].alpha_hat.mean())
+    assert e.low <= e.value <= e.high
+    with pytest.raises(UnderspecError, match="no 'held-out' draws at M = 1 and 3"):
+        seed_laws.curve_difference(draws, "held-out", 1, 3, 12)

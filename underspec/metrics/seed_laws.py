@@ -27,6 +27,7 @@ import torch
 from scipy import stats
 
 from ..errors import UnderspecError
+from .predictions import expected_calibration_error
 from .trimming import alpha_hats, scalar_outputs
 from .uncertainty import Estimate
 
@@ -73,6 +74,30 @@ def seeds_curve(values, *, ms=None, n_draws: int = 20, n_boot: int = 100, eps: f
                       "seeds_b": list(map(int, d[size_a:])), "alpha_hat": float(v)}
                      for i, (d, v) in enumerate(zip(draws, found))]
     return pd.DataFrame(rows)
+
+
+def curve_difference(draws: pd.DataFrame, kind: str, m: int, other: int, n_seeds: int, *,
+                     level: float = LEVEL) -> Estimate:
+    """The mean alpha-hat of ``kind`` at M = ``m`` minus that at M = ``other``, from a ``seeds_curve`` table,
+    with the delete-one-seed jackknife interval (for each seed, the two means over the draws that avoid it;
+    NaN where fewer than 3 seeds leave draws at both)."""
+    parts = [draws[(draws.kind == kind) & (draws.m == x)] for x in (m, other)]
+    if any(p.empty for p in parts):
+        raise UnderspecError(f"the curve has no {kind!r} draws at M = {m} and {other}")
+    used = [[set(a) | set(b) for a, b in zip(p.seeds_a, p.seeds_b)] for p in parts]
+    values = [p.alpha_hat.to_numpy() for p in parts]
+    value = float(values[0].mean() - values[1].mean())
+    loo = []
+    for k in range(n_seeds):
+        keep = [np.array([k not in u for u in us]) for us in used]
+        if all(x.any() for x in keep):
+            loo.append(values[0][keep[0]].mean() - values[1][keep[1]].mean())
+    if len(loo) < 3:
+        return Estimate(value, np.nan, np.nan, "jackknife", n_seeds)
+    loo = np.array(loo)
+    half = stats.t.ppf((1 + level) / 2, len(loo) - 1) * math.sqrt((len(loo) - 1) / len(loo)
+                                                                  * ((loo - loo.mean()) ** 2).sum())
+    return Estimate(value, value - half, value + half, "jackknife", n_seeds)
 
 
 def curve_estimates(draws: pd.DataFrame, n_seeds: int, *, level: float = LEVEL) -> pd.DataFrame:
@@ -154,8 +179,6 @@ def setting_metrics(logits, labels, *, output: str = "margin", n_boot: int = 30,
     ``accuracy`` (mean over seeds), ``churn`` (mean disagreement over seed pairs), ``ece`` (mean expected
     calibration error) and ``alpha_hat`` (mean over seeds of each seed against the mixture of the others, on
     the scalar ``output``). logits (S, T, C), labels (T,) -> {metric: (1 + S + B,)}."""
-    from .predictions import expected_calibration_error
-
     logits = torch.as_tensor(logits).double()
     labels = torch.as_tensor(labels)
     if logits.dim() != 3 or logits.shape[1] != len(labels):

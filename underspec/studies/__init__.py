@@ -14,8 +14,9 @@ from .book import BookStudy, book_grid, book_study
 from .degenerate import DEGENERATE_MARGIN, degenerate, degenerate_text, majority_accuracy
 from .first_look import FirstLook, first_look, first_look_study
 from .regimes import Regime, committed_regime, live_regime, regime_label, sweep_regime, verdict_table
+from .seeds import SeedStudy, seeds_study
 from .study import RunSpec, Study
 
 __all__ = ["DEGENERATE_MARGIN", "BookStudy", "FirstLook", "Regime", "RunSpec", "Study", "book_grid", "book_study", "committed_regime",
            "degenerate", "degenerate_text", "first_look", "first_look_study", "live_regime", "majority_accuracy",
-           "regime_label", "sweep_regime", "verdict_table"]
+           "regime_label", "SeedStudy", "seeds_study", "sweep_regime", "verdict_table"]
