@@ -181,3 +181,15 @@ def test_the_reduced_points_give_the_formula_at_every_jump_on_larger_samples_wit
         x, y = np.round(x, 0), np.round(y, 0)  # a handful of values, tied many times within and between
     alpha = float(rng.choice([0.0, 0.01, 0.1, 0.3, 0.45]))
     assert underspec.alpha_trimmed_ks(x, y, alpha) == pytest.approx(every_point(x, y, alpha), abs=1e-12)
+
+
+def test_leave_one_out_alpha_hat_equals_the_general_one():
+    from underspec.metrics.trimming import alpha_hats, alpha_hats_loo
+
+    rng = np.random.default_rng(6)
+    values = np.round(rng.normal(0, 1, (6, 301)) + rng.uniform(0, 0.6, (6, 1)), 1)  # ties too
+    others = np.array([[j for j in range(6) if j != i] for i in range(6)])
+    general = alpha_hats(values, values[others], n_boot=15, seed=3)
+    assert alpha_hats_loo(values, n_boot=15, seed=3).tolist() == general.tolist()  # exactly: the same counts
+    with pytest.raises(UnderspecError, match="nothing to compare"):
+        alpha_hats_loo(values[:1])

@@ -28,7 +28,7 @@ from scipy import stats
 
 from ..errors import UnderspecError
 from .predictions import expected_calibration_error
-from .trimming import alpha_hats, scalar_outputs
+from .trimming import alpha_hats, alpha_hats_loo, scalar_outputs
 from .uncertainty import Estimate
 
 KINDS = ("two references", "held-out")
@@ -201,10 +201,8 @@ def setting_metrics(logits, labels, *, output: str = "margin", n_boot: int = 30,
         return float(expected_calibration_error(logits[keep][:, idx], labels[idx]).mean())
 
     def level(keep, images):
-        kept = np.flatnonzero(keep)
-        v = values[torch.as_tensor(kept)][:, torch.as_tensor(np.flatnonzero(images))]
-        others = torch.tensor([[j for j in range(len(kept)) if j != i] for i in range(len(kept))])
-        return float(alpha_hats(v, v[others], n_boot=n_boot, seed=seed).mean())
+        v = values[torch.as_tensor(np.flatnonzero(keep))][:, torch.as_tensor(np.flatnonzero(images))]
+        return float(alpha_hats_loo(v, n_boot=n_boot, seed=seed).mean())
 
     return {"accuracy": replicates(lambda k, i: correct[np.ix_(k, i)].mean(), s, t, n_blocks=n_blocks),
             "churn": replicates(churn, s, t, n_blocks=n_blocks), "ece": replicates(ece, s, t, n_blocks=n_blocks),

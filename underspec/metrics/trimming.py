@@ -69,16 +69,22 @@ def _cdfs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     lead = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
     x, y = x.expand(*lead, x.shape[-1]).sort(-1).values, y.expand(*lead, y.shape[-1]).sort(-1).values
     x, y = x.contiguous(), y.contiguous()
-    n, m = x.shape[-1], y.shape[-1]
+    return _points(x, torch.searchsorted(y, x, right=True), torch.searchsorted(y, x, right=False), y.shape[-1])
+
+
+def _points(x: torch.Tensor, below_or_at: torch.Tensor, below: torch.Tensor, m: int):
+    """``_cdfs`` from x sorted (..., n) and, at each x_(i), the counts of reference values <= x_(i) and < x_(i)
+    (out of ``m``)."""
+    n = x.shape[-1]
     u_right = torch.searchsorted(x, x, right=True).double() / n  # F(x_i)
-    g_right = torch.searchsorted(y, x, right=True).double() / m  # G(x_i)
+    g_right = below_or_at.double() / m  # G(x_i)
     repeated = torch.zeros_like(x, dtype=torch.bool)
     repeated[..., 1:] = x[..., 1:] == x[..., :-1]
     u_left = torch.where(repeated, u_right, torch.searchsorted(x, x, right=False).double() / n)  # F(x_i-)
-    g_left = torch.where(repeated, g_right, torch.searchsorted(y, x, right=False).double() / m)  # G(x_i-)
-    zero, one = torch.zeros(*lead, 1, dtype=torch.float64), torch.ones(*lead, 1, dtype=torch.float64)
-    u = torch.cat([zero, torch.stack([u_left, u_right], -1).flatten(-2), one], -1)
-    g = torch.cat([zero, torch.stack([g_left, g_right], -1).flatten(-2), one], -1)
+    g_left = torch.where(repeated, g_right, below.double() / m)  # G(x_i-)
+    zero = torch.zeros(*x.shape[:-1], 1, dtype=torch.float64)
+    u = torch.cat([zero, torch.stack([u_left, u_right], -1).flatten(-2), zero + 1], -1)
+    g = torch.cat([zero, torch.stack([g_left, g_right], -1).flatten(-2), zero + 1], -1)
     return u, g
 
 
@@ -195,4 +201,35 @@ def alpha_hats(sample, reference, *, n_boot: int = 100, eps: float = 0.01, seed:
         reached = trimmed_distances(*_cdfs(a, r), alphas) <= delta  # (K, b, A)
         first = torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))  # the first alpha that holds
         total += grid[first].sum(-1)
+    return total / n_boot
+
+
+def alpha_hats_loo(values, *, n_boot: int = 100, eps: float = 0.01, seed: int = 0, alphas=ALPHAS) -> torch.Tensor:
+    """``alpha_hats`` of every model against the mixture of all the others (leave one out), equal to
+    ``alpha_hats(values, values[others])`` with the same draws, but sorting the pooled reference halves once per
+    bootstrap for all models: the count of the others' values below a point is the pool's count minus the
+    model's own. values: (S, T), S >= 2 -> (S,) float64."""
+    x = _tensor(values)
+    if x.dim() != 2:
+        raise UnderspecError(f"alpha_hats_loo needs (S, T) values, got {tuple(x.shape)}")
+    if x.shape[0] < 2:
+        raise UnderspecError("alpha-hat needs a reference of at least one other model: with one model there is "
+                             "nothing to compare it with; train more seeds")
+    s, t = x.shape
+    if t < 4:
+        raise UnderspecError(f"alpha-hat needs at least 4 test images (two halves of 2), got {t}")
+    _check_finite(x, what="alpha-hat: the values")
+    g = torch.Generator().manual_seed(seed)
+    half = t // 2
+    order = torch.stack([torch.randint(0, t, (t,), generator=g) for _ in range(n_boot)])  # as alpha_hats draws
+    delta = bound(half, eps)
+    grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
+    total = torch.zeros(s, dtype=torch.float64)
+    for b in range(n_boot):
+        mine = x[:, order[b, :half]].sort(-1).values  # (S, n)
+        own = x[:, order[b, half:2 * half]].sort(-1).values  # (S, n): each model's reference half
+        pool = own.reshape(-1).sort().values  # (S n,): every model's, sorted once
+        counts = [torch.searchsorted(pool, mine, right=r) - torch.searchsorted(own, mine, right=r) for r in (True, False)]
+        reached = trimmed_distances(*_points(mine, *counts, (s - 1) * half), alphas) <= delta  # (S, A)
+        total += grid[torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))]
     return total / n_boot

@@ -22,7 +22,7 @@ from ..metrics.kernels import conjugate_kernel, empirical_ntk, kernel_alignment,
 from ..metrics.seed_laws import (curve_estimates, doubling, gde_gap, jordan_spread, seeds_curve, setting_metrics,
                                  twin_disagreement)
 from ..metrics.surrogates import needed_k, pca_surrogate
-from ..metrics.trimming import ALPHAS, alpha_hats, bound, scalar_outputs
+from ..metrics.trimming import ALPHAS, alpha_hats_loo, bound, scalar_outputs
 from ..metrics.uncertainty import multibootstrap, seed_estimate, seed_image_estimate
 from ..text import fmt_l1
 from ..training.data import Dataset, class_labels, load_dataset
@@ -137,16 +137,14 @@ class SeedStudy(Study):
         output (``ovr``: the mean over classes of the per-class level): one row per seed and output."""
         def compute():
             logits, labels = self._base_logits()
-            s = logits.shape[0]
-            others = torch.tensor([[j for j in range(s) if j != i] for i in range(s)])
             rows = []
             for output in ("margin", "top2", "ovr"):
                 values = scalar_outputs(logits, labels, output)
                 if output == "ovr":  # (S, T, C): one level per class, averaged
-                    found = torch.stack([alpha_hats(values[..., c], values[..., c][others], n_boot=N_BOOT // 2)
+                    found = torch.stack([alpha_hats_loo(values[..., c], n_boot=N_BOOT)
                                          for c in range(values.shape[-1])]).mean(0)
                 else:
-                    found = alpha_hats(values, values[others], n_boot=N_BOOT // 2)
+                    found = alpha_hats_loo(values, n_boot=N_BOOT)
                 rows += [{"output": output, "seed": int(seed), "alpha_hat": float(v)}
                          for seed, v in zip(self.specs["many"].grid.seeds, found)]
             return pd.DataFrame(rows)
