@@ -136,3 +136,21 @@ def regimes_sentence(study, committed: dict | None) -> str:
                  f"{s['steps']:,} SGD steps (`results/fashion-mnist-40-seeds/`).")
     return said + " A margin of a claim of no effect is a tenth of its signal, or the grid's resolution for alpha-hat."
 
+
+
+def regime_sentence(study, committed: dict | None) -> str:
+    """The regime up front: data, SGD steps against the paper's, accuracy reached, distance from init."""
+    r = study.regime()
+    b = study.base
+    said = (f"{study.data.name}: {len(study.data.y_train):,} training and {study.n_test:,} test images, "
+            f"{r['steps']:,} SGD steps ({r['steps'] / r['paper_steps']:.0%} of the paper's {r['paper_steps']:,}); at "
+            f"λ = {b.l1[0]:g}, C = {b.n_classes[0]} the {len(study.specs['many'].grid.seeds)} seeds reach a mean test "
+            f"accuracy of {number(r['accuracy'], sign=False)}, their parameters {number(r['distance'], sign=False)} of "
+            "their initial norm from init.")
+    if committed is not None:
+        s, m = committed["study"], committed["members"]
+        said += (f" Committed: full-size {s['dataset']}, {s['n_train']:,} training and {s['n_test']:,} test images, "
+                 f"{s['steps']:,} SGD steps (the paper's count); its {s['n_seeds']} seeds reach "
+                 f"{number(m.test_acc.mean(), sign=False)} test accuracy, {number(m.rel_change.mean(), sign=False)} "
+                 "from init.")
+    return said

@@ -29,6 +29,7 @@ from ..training.data import Dataset, class_labels, load_dataset
 from ..training.grid import Grid
 from ..training.model import forward, preactivations
 from .book import BookStudy, book_grid
+from .regimes import PAPER_STEPS, steps_per_epoch
 from .first_look import DEPTH_WIDTH, DEPTHS, FIRST_LOOK_SEEDS, FirstLookStudy
 from .study import RunSpec, Study
 
@@ -107,6 +108,20 @@ class SeedStudy(Study):
 
     def _base_logits(self, name: str = "many"):
         return self.logits(self.run(name), self.base.l1[0], self.base.n_classes[0])
+
+    def regime(self) -> dict:
+        """The regime of the many-seed configuration: SGD steps (and the paper's), mean test accuracy and mean
+        distance of the parameters from init (|theta - theta_0| / |theta_0|)."""
+        run = self.run("many")
+        logits, labels = self._base_logits()
+        lam, c = self.base.l1[0], self.base.n_classes[0]
+        init, final = run.stack(lam, c, "init"), run.stack(lam, c)
+        distance = torch.sqrt(sum(((final[k] - init[k]).double() ** 2).flatten(1).sum(1) for k in init)
+                              / sum((init[k].double() ** 2).flatten(1).sum(1) for k in init))
+        n = len(self.data.y_train)
+        return {"steps": self.base.for_data(n).epochs * steps_per_epoch(n, self.base.batch_size),
+                "paper_steps": PAPER_STEPS, "accuracy": float((logits.argmax(-1) == labels).double().mean()),
+                "distance": float(distance.mean())}
 
     # --------------------------------------------------------------------------------- how many seeds
 
