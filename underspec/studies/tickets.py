@@ -79,7 +79,7 @@ def ticket_table(data: Dataset, seeds, *, hidden: int, ks, epochs: int, n_classe
                  lr: float = 0.01, batch_size: int = 64, n_score: int = 1000, progress: bool = False) -> pd.DataFrame:
     """The original width-``hidden`` networks of ``seeds`` trained ``epochs`` epochs (``train_from`` from the
     paper's initialisation), then for every k of ``ks`` and score every variant of ``VARIANTS``: one row per
-    seed, k, score and variant with ``test_acc``, ``train_loss`` and ``epochs`` (the original: variant
+    seed, k, score and variant with ``test_acc``, ``train_loss``, ``epochs`` and ``l1`` (the original: variant
     ``"original"``, k = hidden). Scores read the first ``n_score`` training images."""
     seeds = [int(s) for s in seeds]
     d = data.x_train.shape[1]
@@ -111,7 +111,7 @@ def ticket_table(data: Dataset, seeds, *, hidden: int, ks, epochs: int, n_classe
         budget = max(epochs, round(epochs * n_params(hidden, d, n_classes) / n_params(k, d, n_classes)))
         _, history = train_from(fresh, seeds, l1, data, epochs=budget, **run)
         rows.append(_rows(history, budget, seeds, k, "", "scratch-B"))
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True).assign(l1=float(l1))
 
 
 def _rows(history: pd.DataFrame, epochs: int, seeds: list[int], k: int, score: str, variant: str) -> pd.DataFrame:
