@@ -33,6 +33,7 @@ from ..training.grid import PAPER_L1, PAPER_SEEDS, Grid
 from ..training.model import forward, preactivations
 from ..training.run import Run
 from .study import RunSpec, Study
+from .tables import table_path
 from .tickets import ticket_table
 
 WIDTHS = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -97,7 +98,6 @@ class RedundancyStudy(Study):
         return done
 
     def _ticket_path(self):
-        from .tables import table_path
         return table_path(self.cache, self.table_stem("tickets", ("width",)))
 
     def tickets(self) -> pd.DataFrame:
