@@ -7,16 +7,18 @@
   chapters read; ``first_look``: the experiments beyond the paper's network;
 - ``claims``: the paper's claims, each judged by one rule; ``regimes``: a regime (this build, a sweep, a
   committed study of ``results/``) with its facts and verdicts; ``degenerate``: networks at the majority-class
-  accuracy; ``shifts``: seeds under distribution shift, per regime.
+  accuracy; ``shifts``: seeds under distribution shift, per regime; ``redundancy``: which units a network
+  needs as it widens (``redundancy_evidence``: its intervals and verdicts; ``tickets``: unit-level tickets).
 """
 
 from .book import BookStudy, book_grid, book_study
 from .degenerate import DEGENERATE_MARGIN, degenerate, degenerate_text, majority_accuracy
 from .first_look import FirstLook, first_look, first_look_study
+from .redundancy import RedundancyStudy, redundancy_study
 from .regimes import Regime, committed_regime, live_regime, regime_label, sweep_regime, verdict_table
 from .seeds import SeedStudy, seeds_study
 from .study import RunSpec, Study
 
 __all__ = ["DEGENERATE_MARGIN", "BookStudy", "FirstLook", "Regime", "RunSpec", "Study", "book_grid", "book_study", "committed_regime",
            "degenerate", "degenerate_text", "first_look", "first_look_study", "live_regime", "majority_accuracy",
-           "regime_label", "SeedStudy", "seeds_study", "sweep_regime", "verdict_table"]
+           "RedundancyStudy", "redundancy_study", "regime_label", "SeedStudy", "seeds_study", "sweep_regime", "verdict_table"]
