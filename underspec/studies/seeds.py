@@ -123,6 +123,11 @@ class SeedStudy(Study):
                 "paper_steps": PAPER_STEPS, "accuracy": float((logits.argmax(-1) == labels).double().mean()),
                 "distance": float(distance.mean())}
 
+    def majority(self) -> float:
+        """The majority class's share of the test images at the one configuration's C (a classifier's null)."""
+        labels = self._labels(self.base.n_classes[0])
+        return float(np.bincount(labels).max() / len(labels))
+
     # --------------------------------------------------------------------------------- how many seeds
 
     def curve_draws(self, *, null: bool = False) -> pd.DataFrame:
