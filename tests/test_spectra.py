@@ -119,3 +119,21 @@ def test_a_permuted_copy_shares_every_redundant_unit_and_chance_is_the_set_sizes
     r_b = r_a[perm.argsort()][:, perm.argsort()]  # b's units in their own order: b's unit perm[i] is a's i
     agree, chance = repeated_pair_agreement(r_a, r_b, torch.zeros(h, dtype=torch.bool), perm)
     assert agree.item() == 1.0 and chance.item() == pytest.approx(1 / 45)
+
+
+def test_the_fast_low_rank_curve_equals_the_networks_built_one_by_one():
+    from underspec.metrics.lowrank import low_rank_accuracy
+
+    init, final = trained_like(h=24)
+    params = {k: torch.stack([v, v * 1.01]) for k, v in final.items()}
+    start = {k: torch.stack([v, v]) for k, v in init.items()}
+    x = torch.rand(300, 40, generator=torch.Generator().manual_seed(5))
+    y = forward(final, x).argmax(-1)
+    curve = low_rank_accuracy(params, start, x, y, [1, 4, 24], torch.Generator().manual_seed(0), random_up_to=24)
+    svd = update_svd(params["w1"], start["w1"])
+    for j, k in enumerate([1, 4, 24]):
+        slow = (forward({**params, "w1": low_rank(start["w1"], svd, k)}, x).argmax(-1) == y).double().mean(-1)
+        assert torch.allclose(curve["top"][:, j], slow, atol=1 / 300)  # a tie may round either way
+        assert torch.allclose(curve["energy"][:, j], energy_kept(svd[1], k))
+    assert curve["top"][0, -1] == 1.0  # k = rank: the trained network, which defines y
+    assert curve["random"][0, -1] == 1.0  # k = H random directions span everything: the whole update

@@ -22,18 +22,20 @@ from ..training.model import depth_of, forward
 MARGIN_QUANTILE = 0.05
 
 
-def margins(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """f(x)[y] - max_{j != y} f(x)[j] for every image: params (...,), x (N, D), y (N,) -> (..., N) float64."""
-    logits = forward(params, x.to(params["w1"].dtype)).double()
+def margins(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
+            logits: torch.Tensor | None = None) -> torch.Tensor:
+    """f(x)[y] - max_{j != y} f(x)[j] for every image: params (...,), x (N, D), y (N,) -> (..., N) float64
+    (``logits`` (..., N, C): the networks' outputs on x, when the caller has them)."""
+    logits = (forward(params, x.to(params["w1"].dtype)) if logits is None else logits).double()
     right = logits.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)
     others = logits.scatter(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1), float("-inf")).amax(-1)
     return right - others
 
 
 def capacity(params: dict[str, torch.Tensor], init: dict[str, torch.Tensor], x: torch.Tensor,
-             y: torch.Tensor) -> dict[str, torch.Tensor]:
+             y: torch.Tensor, *, logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The module doc's measures: params, init (...,) networks, x (N, D) training images, y (N,) their classes
-    -> {name: (...,) float64}."""
+    -> {name: (...,) float64} (``logits``: the networks' outputs on x, when the caller has them)."""
     if params["w1"].shape != init["w1"].shape:
         raise UnderspecError("capacity needs the trained and the initial parameters of the same networks")
     if x.shape[0] != y.shape[0]:
@@ -41,7 +43,7 @@ def capacity(params: dict[str, torch.Tensor], init: dict[str, torch.Tensor], x: 
     u, u0 = params["w1"].double(), init["w1"].double()
     v = params[f"w{depth_of(params) + 1}"].double()
     unit = torch.linalg.vector_norm(u - u0, dim=-1)  # (..., H)
-    margin5 = torch.quantile(margins(params, x, y), MARGIN_QUANTILE, dim=-1)
+    margin5 = torch.quantile(margins(params, x, y, logits=logits), MARGIN_QUANTILE, dim=-1)
     outgoing = torch.linalg.vector_norm(v, dim=-2)  # (..., H): ||v_i||
     bound = (outgoing * unit).sum(-1)
     return {"dist": torch.linalg.vector_norm(u - u0, dim=(-2, -1)),

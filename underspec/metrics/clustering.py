@@ -31,7 +31,7 @@ def unit_directions(w: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return rows[norms > 0] / norms[norms > 0, None]
 
 
-def spherical_kmeans(x: np.ndarray, k: int, *, n_init: int = 4, iters: int = 100,
+def spherical_kmeans(x: np.ndarray, k: int, *, n_init: int = 3, iters: int = 100,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Spherical k-means of unit rows x (N, D): labels (N,) and unit centres (k, D), the start (of ``n_init``)
     with the largest summed cosine to the centres. An emptied cluster restarts at the point farthest from its
@@ -49,17 +49,24 @@ def spherical_kmeans(x: np.ndarray, k: int, *, n_init: int = 4, iters: int = 100
             if labels is not None and np.array_equal(new, labels):
                 break
             labels = new
-            sums = np.zeros_like(centres)
-            np.add.at(sums, labels, x)
+            sums = _cluster_sums(labels, x, k)
             for empty in np.nonzero(np.bincount(labels, minlength=k) == 0)[0]:
                 far = int(sim.max(1).argmin())
-                sums[empty], labels[far] = x[far], empty
+                sums[empty], labels[far] = x[far], empty  # the point moves: its old cluster loses it
+                sums = _cluster_sums(labels, x, k)
                 sim[far] = np.inf  # not taken twice
             centres = sums / np.linalg.norm(sums, axis=1, keepdims=True)
         score = float((x @ centres.T).max(1).sum())
         if score > best_score:
             best, best_score = (labels, centres), score
     return best
+
+
+def _cluster_sums(labels: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """The sum of the points of every cluster: (k, D), as one matrix product (np.add.at is slow)."""
+    member = np.zeros((k, len(x)))
+    member[labels, np.arange(len(x))] = 1.0
+    return member @ x
 
 
 def clustering(w: torch.Tensor, b: torch.Tensor, *, ks=KS, seed: int = 0) -> list[dict]:
@@ -69,13 +76,16 @@ def clustering(w: torch.Tensor, b: torch.Tensor, *, ks=KS, seed: int = 0) -> lis
     from sklearn.metrics import silhouette_score
 
     x = unit_directions(w, b)
+    distance = np.clip(1 - x @ x.T, 0, 2)  # cosine distances, once for every k
+    np.fill_diagonal(distance, 0)
     rows = []
     for k in ks:
         if k >= len(x):
             continue
         labels, centres = spherical_kmeans(x, k, seed=seed)
         angle = np.degrees(np.arccos(np.clip((x @ centres.T).max(1), -1, 1))).mean()
-        rows.append({"k": k, "silhouette": float(silhouette_score(x, labels, metric="cosine")), "angle": float(angle)})
+        rows.append({"k": k, "silhouette": float(silhouette_score(distance, labels, metric="precomputed")),
+                     "angle": float(angle)})
     return rows
 
 

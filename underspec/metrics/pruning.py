@@ -82,21 +82,38 @@ def removal_masks(orders: torch.Tensor, fractions=FRACTIONS, *, depth: int = 1) 
 def agreement(params: dict[str, torch.Tensor], x: torch.Tensor, keep: torch.Tensor, *,
               chunk: int = 16) -> torch.Tensor:
     """The fraction of the images ``x`` (N, D) whose predicted class each knocked-out network keeps: params of
-    M members (leading axis M), keep (M, K, L, H) -> (M, K) float64. Computed member by member, ``chunk``
-    masks at a time (memory: chunk x N x H)."""
+    M members (leading axis M), keep (M, K, L, H) -> (M, K) float64. Computed member by member, the first
+    layer's product once, ``chunk`` masks at a time (memory: chunk x N x H)."""
     m = params["w1"].shape[0]
     if keep.dim() != 4 or keep.shape[0] != m:
         raise UnderspecError(f"agreement takes keep (members, masks, layers, units), got {tuple(keep.shape)} for {m} "
                              "members")
+    depth = depth_of(params)
+    _check_keep(keep, params, depth)
     out = torch.empty(keep.shape[:2], dtype=torch.float64)
     x = x.to(params["w1"].dtype)
     for i in range(m):
         one = {k: v[i] for k, v in params.items()}
-        intact = masked_logits(one, x, torch.ones(keep.shape[2:], dtype=torch.bool)).argmax(-1)
+        z1 = x @ one["w1"].T + one["b1"]  # (N, H): the same for every mask
+        intact = _from_first(one, z1, torch.ones(keep.shape[2:], dtype=torch.bool)).argmax(-1)
         for start in range(0, keep.shape[1], chunk):
-            pruned = masked_logits(one, x, keep[i, start:start + chunk]).argmax(-1)  # (chunk, N)
+            pruned = _from_first(one, z1, keep[i, start:start + chunk]).argmax(-1)  # (chunk, N)
             out[i, start:start + chunk] = (pruned == intact).double().mean(-1)
     return out
+
+
+def _from_first(params: dict[str, torch.Tensor], z1: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Logits from the first layer's pre-activations z1 (N, H) on, each hidden layer's ReLU output masked by
+    keep (..., L, H): (..., N, C)."""
+    depth = depth_of(params)
+    if depth == 1:  # mask the output layer's columns instead: no (masks, N, H) tensor
+        out = params["w2"] * keep[..., 0, :].to(z1.dtype).unsqueeze(-2)  # (..., C, H)
+        return torch.relu(z1) @ out.transpose(-1, -2) + params["b2"]
+    a = torch.relu(z1) * keep[..., 0, :].to(z1.dtype).unsqueeze(-2)
+    for layer in range(2, depth + 1):
+        z = a @ params[f"w{layer}"].T + params[f"b{layer}"]
+        a = torch.relu(z) * keep[..., layer - 1, :].to(z.dtype).unsqueeze(-2)
+    return a @ params[f"w{depth + 1}"].T + params[f"b{depth + 1}"]
 
 
 def random_orders(n_members: int, draws: int, n_units: int, generator: torch.Generator) -> torch.Tensor:
@@ -150,8 +167,8 @@ def compressibility(acts: torch.Tensor, *, share: float = SHARE) -> torch.Tensor
     if not 0 < share < 1:
         raise UnderspecError(f"share is a fraction of the variance in (0, 1), got {shown(share)}")
     x = acts.double()
-    x = x - x.mean(-2, keepdim=True)
-    eig = torch.linalg.eigvalsh(x.transpose(-1, -2) @ x / max(x.shape[-2] - 1, 1)).clamp_min(0)  # ascending
+    x = (x - x.mean(-2, keepdim=True)).float()  # centred in float64, multiplied in float32
+    eig = torch.linalg.eigvalsh((x.transpose(-1, -2) @ x).double() / max(x.shape[-2] - 1, 1)).clamp_min(0)  # ascending
     total = eig.sum(-1, keepdim=True)
     frac = eig / torch.where(total > 0, total, 1.0)
     before = torch.cumsum(frac, -1) - frac  # the share held by the smaller eigenvalues

@@ -33,8 +33,8 @@ TOLERANCES = (1e-6, 1e-4, 1e-3, 1e-2)  # on the cosine of two units' (w, b) rows
 
 
 def unit_correlations(acts: torch.Tensor, dead: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pearson r between the units of a layer on a set of images: acts (..., N, H) -> r (..., H, H) float64 with
-    0 on the diagonal, and ``excluded`` (..., H) bool: units that are ``dead`` (..., H) by the caller's policy or
+    """Pearson r between the units of a layer on a set of images: acts (..., N, H) -> r (..., H, H) float64
+    (accurate to float32 rounding) with 0 on the diagonal, and ``excluded`` (..., H) bool: units that are ``dead`` (..., H) by the caller's policy or
     constant on these images, whose rows and columns of r are 0 (no correlation, never NaN)."""
     if not isinstance(acts, torch.Tensor) or acts.dim() < 2 or acts.shape[-2] < 2:
         raise UnderspecError("unit_correlations takes activations (..., N, H) on at least 2 images")
@@ -44,8 +44,8 @@ def unit_correlations(acts: torch.Tensor, dead: torch.Tensor | None = None) -> t
         excluded = excluded | dead.to(excluded.device)
     z = x - x.mean(-2, keepdim=True)
     norm = torch.linalg.vector_norm(z, dim=-2)
-    z = z / torch.where(excluded, 1.0, norm).unsqueeze(-2)
-    r = (z.transpose(-1, -2) @ z).clamp_(-1.0, 1.0)
+    z = (z / torch.where(excluded, 1.0, norm).unsqueeze(-2)).float()  # standardised in float64, multiplied in
+    r = (z.transpose(-1, -2) @ z).double().clamp_(-1.0, 1.0)  # float32: r to 1e-7, far finer than any threshold
     out = excluded.unsqueeze(-1) | excluded.unsqueeze(-2)
     r = r.masked_fill(out, 0.0)
     r.diagonal(dim1=-2, dim2=-1).zero_()
@@ -68,7 +68,12 @@ def repeated_groups(acts: torch.Tensor, *, threshold: float = REPEATED_R,
     that the relation |r| >= ``threshold`` joins (connected components; a unit with no repeat is its own
     group). Dead and constant units count in no group."""
     _check_threshold(threshold)
-    r, excluded = unit_correlations(acts, dead)
+    return groups_of(*unit_correlations(acts, dead), threshold=threshold)
+
+
+def groups_of(r: torch.Tensor, excluded: torch.Tensor, *, threshold: float = REPEATED_R) -> torch.Tensor:
+    """``repeated_groups`` from the correlations ``unit_correlations`` gives: r (..., H, H), excluded (..., H)
+    -> (...,) int64."""
     linked = (r.abs() >= threshold).cpu().numpy()
     alive = (~excluded).cpu().numpy()
     flat_links, flat_alive = linked.reshape(-1, *linked.shape[-2:]), alive.reshape(-1, alive.shape[-1])

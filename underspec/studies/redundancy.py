@@ -20,11 +20,12 @@ import torch
 
 from ..metrics import capacity as cap
 from ..metrics.clustering import clustering, rotated_rows
-from ..metrics.lowrank import energy_kept, low_rank, random_low_rank, rank_ks, update_svd
+from ..metrics.lowrank import low_rank_accuracy, rank_ks
 from ..metrics.matching import match_units
 from ..metrics.pruning import (FRACTIONS, agreement, compressibility, contribution_order, crossing, random_orders,
                                removal_masks, targeted_order)
-from ..metrics.redundancy import TOLERANCES, parallel_units, repeated_counts, repeated_groups, rotated, unit_correlations
+from ..metrics.redundancy import (REPEATED_R, TOLERANCES, groups_of, parallel_units, repeated_counts, rotated,
+                                  unit_correlations)
 from ..metrics.shared_units import matched_overlap, repeated_pair_agreement
 from ..metrics.spectra import esd, spectra_over_training, spectrum_summary
 from ..metrics.units import dead_units
@@ -71,16 +72,16 @@ def redundancy_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None, n_
 class RedundancyStudy(Study):
     """The chapter's runs (module doc) and its cached tables."""
 
-    def __init__(self, data: Dataset, grid: Grid, cache=None, **options):
+    def __init__(self, data: Dataset, grid: Grid, cache=None, *, equal_loss: float = EQUAL_LOSS, **options):
         widths = grid.hidden
         deep = tuple(w for w in widths if w <= DEEP_MAX_WIDTH)
         one = dataclasses.replace(grid, l1=grid.l1[:1], hidden=min(SPECTRA_WIDTH, max(widths)))
-        specs = {"width": RunSpec(grid), "equal-loss": RunSpec(dataclasses.replace(grid, stop_loss=EQUAL_LOSS)),
+        specs = {"width": RunSpec(grid), "equal-loss": RunSpec(dataclasses.replace(grid, stop_loss=equal_loss)),
                  "depth": RunSpec(dataclasses.replace(grid, hidden=deep, depth=DEEP_DEPTH)),
                  **{f"spectra/{name}": RunSpec(dataclasses.replace(one, **knobs), snapshots=True)
                     for name, knobs in SPECTRA_SETTINGS.items()}}
         super().__init__(data, specs, cache, **options)
-        self.grid = grid
+        self.grid, self.equal_loss = grid, equal_loss
         self.ticket_width = min(TICKET_WIDTH, max(widths))
 
     @property
@@ -147,7 +148,7 @@ class RedundancyStudy(Study):
                 f"{widths} at depth 1, {len(g.seeds)} seeds each ({', '.join(map(str, g.seeds))}), "
                 f"λ ∈ {{{', '.join(f'{v:g}' for v in g.l1)}}}, C = {g.n_classes[0]}, {g.epochs} epochs of batch "
                 f"{g.batch_size} and lr {g.lr:g} (an eighth of the other chapters' epochs, so that these runs train "
-                f"in minutes), or until the training loss is below {EQUAL_LOSS} (equal loss); widths up to "
+                f"in minutes), or until the training loss is below {self.equal_loss} (equal loss); widths up to "
                 f"{max(self.specs['depth'].grid.hidden)} at depth {DEEP_DEPTH}; spectra over training at width "
                 f"{self.specs['spectra/SGD, lr 0.01'].grid.hidden} under {', '.join(SPECTRA_SETTINGS)}; unit-level "
                 f"tickets of width {self.ticket_width} keeping {' and '.join(map(str, self.ticket_ks))} units.")
@@ -189,7 +190,8 @@ def measure_part(part: Run, data: Dataset, *, full: bool = False, seed: int = 0)
     m, depth, h = len(members), g.depth, g.hidden
     l1 = torch.tensor(members.l1.to_numpy(), dtype=torch.float64)
     acts, acts0 = _hidden(final, x), _hidden(init, x)
-    silent = [(z <= 0).all(-2) for z in preactivations(final, x_train.to(final["w1"].dtype))[:-1]]
+    on_train = preactivations(final, x_train.to(final["w1"].dtype))  # one pass over the training images
+    silent = [(z <= 0).all(-2) for z in on_train[:-1]]
     dead = [dead_units(final["w1"], lr=g.lr, l1=l1) | silent[0]] + silent[1:]  # the package's policy
     row = {"hidden": h, "depth": depth, "stop_loss": np.nan if g.stop_loss is None else g.stop_loss, "seed": members.seed.to_numpy(),
            "l1": members.l1.to_numpy(), "units": depth * h,
@@ -202,14 +204,14 @@ def measure_part(part: Run, data: Dataset, *, full: bool = False, seed: int = 0)
     for layer in range(depth):
         r, excluded = unit_correlations(acts[layer], dead[layer])
         corr.append((r, excluded))
-        counts.append(repeated_counts(acts[layer], dead=dead[layer])[0])
+        counts.append((r.abs() >= REPEATED_R).sum(-1))
         r_max.append(r.abs().amax(-1))
     counts = torch.cat(counts, -1).double()
     row.update(repeated=counts.mean(-1).numpy(), repeated_sd=counts.std(-1).numpy(),
                repeated_frac=(counts > 0).double().mean(-1).numpy(),
                repeated_untrained=torch.cat([repeated_counts(a)[0] for a in acts0], -1).double().mean(-1).numpy(),
                repeated_rotated=torch.cat([repeated_counts(rotated(a, gen))[0] for a in acts], -1).double().mean(-1).numpy(),
-               nonredundant=sum(repeated_groups(acts[i], dead=dead[i]) for i in range(depth)).numpy(),
+               nonredundant=sum(groups_of(*corr[i]) for i in range(depth)).numpy(),
                compressibility=torch.stack([compressibility(a) for a in acts]).mean(0).numpy(),
                compressibility_untrained=torch.stack([compressibility(a) for a in acts0]).mean(0).numpy())
     # knock-out: random orders (averaged over draws), targeted (decreasing |r|), by contribution; the untrained
@@ -231,7 +233,8 @@ def measure_part(part: Run, data: Dataset, *, full: bool = False, seed: int = 0)
         row[f"merged_{tol:g}"] = sum(e["merged"][:, t] for e in exact).numpy()
         row[f"flipped_{tol:g}"] = sum(e["flipped"][:, t] for e in exact).numpy()
     row["zero"] = sum(e["zero"] for e in exact).numpy()
-    row.update({k: v.numpy() for k, v in cap.capacity(final, init, x_train, y_train).items()})
+    row.update({k: v.numpy() for k, v in cap.capacity(final, init, x_train, y_train, logits=on_train[-1]).items()})
+    del on_train
     for name, matrix in (("w", final["w1"]), ("dw", final["w1"].double() - init["w1"].double())):
         summaries = [spectrum_summary(e) for e in esd(matrix)]
         row[f"alpha_{name}"] = np.array([s["alpha"] for s in summaries])
@@ -246,16 +249,12 @@ def measure_part(part: Run, data: Dataset, *, full: bool = False, seed: int = 0)
 def _full(part, final, init, x, y, acts, corr, orders, table, gen) -> dict[str, pd.DataFrame]:
     """The depth-1 measures that cost most: low-rank updates, clustering, seeds against seeds."""
     h = part.grid.hidden
-    svd = update_svd(final["w1"], init["w1"])
     rank = min(final["w1"].shape[-2:])
-    low = []
-    for k in rank_ks(rank):
-        energy = energy_kept(svd[1], k)
-        for kind, w1 in (("top", low_rank(init["w1"], svd, k)),
-                         ("random", random_low_rank(final["w1"], init["w1"], k, energy, gen))):
-            acc = (forward({**final, "w1": w1}, x).argmax(-1) == y).double().mean(-1)
-            low.append(pd.DataFrame({"hidden": h, "seed": table.seed, "l1": table.l1, "k": k, "rank": rank,
-                                     "kind": kind, "energy": energy.numpy(), "acc": acc.numpy()}))
+    ks = rank_ks(rank)
+    curve = low_rank_accuracy(final, init, x, y, ks, gen)
+    low = [pd.DataFrame({"hidden": h, "seed": table.seed, "l1": table.l1, "k": k, "rank": rank, "kind": kind,
+                         "energy": curve["energy"][:, j].numpy(), "acc": curve[kind][:, j].numpy()})
+           for j, k in enumerate(ks) for kind in ("top", "random")]
     clusters = []
     for i in range(len(table)):
         for which, (w, b) in (("trained", (final["w1"][i], final["b1"][i])), ("init", (init["w1"][i], init["b1"][i])),

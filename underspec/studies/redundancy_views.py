@@ -33,6 +33,7 @@ class RedundancyViews:
     spectra: pd.DataFrame | None
     epochs: int
     batch_size: int
+    equal_loss: float = EQUAL_LOSS
 
     @classmethod
     def of(cls, study: RedundancyStudy) -> "RedundancyViews":
@@ -41,7 +42,7 @@ class RedundancyViews:
         members = pd.concat([full["members"], study.measures("equal-loss")["members"],
                              study.measures("depth")["members"]], ignore_index=True)
         return cls(study.data.name, len(study.data.y_train), members, full, study.tickets(), study.spectra(),
-                   study.grid.epochs, study.grid.batch_size)
+                   study.grid.epochs, study.grid.batch_size, study.equal_loss)
 
     @classmethod
     def committed(cls, folder: str | Path) -> "RedundancyViews | None":
@@ -54,7 +55,8 @@ class RedundancyViews:
         full = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
         everyone = pd.read_parquet(folder / "everyone.parquet")
         tickets = pd.read_parquet(folder / "tickets.parquet") if (folder / "tickets.parquet").is_file() else None
-        return cls(meta["dataset"], meta["n_train"], everyone, full, tickets, None, meta["epochs"], meta["batch_size"])
+        return cls(meta["dataset"], meta["n_train"], everyone, full, tickets, None, meta["epochs"], meta["batch_size"],
+                   meta["equal_loss"])
 
     # ------------------------------------------------------------------------------------------ facts
 
@@ -249,7 +251,7 @@ class RedundancyViews:
         reached = e.groupby("hidden").reached.all()
         epochs = e.groupby("hidden").epochs.mean()
         widths = [str(h) for h, ok in reached.items() if ok]
-        return (f"below {EQUAL_LOSS} the widths {', '.join(widths) or 'none'} stopped (after "
+        return (f"below {self.equal_loss} the widths {', '.join(widths) or 'none'} stopped (after "
                 f"{', '.join(f'{epochs[int(h)]:.1f}' for h in widths)} epochs on average); the others trained all "
                 f"{self.epochs} epochs and are left out of the equal-loss trends")
 
