@@ -14,9 +14,17 @@ parameters, which update every member as it would alone):
   differentiated by autograd;
 - the paper's loop (``train_paper_loop``), one network at a time, timed on one network and scaled.
 
+Each peer also evaluates every member on the test set after every epoch, as the engine and the loop do (with
+few steps, as in the widest settings below, that evaluation is a fair share of the work).
+
 Every peer's networks are first checked against the engine's after the epochs (the largest difference of any
-parameter is printed), then each is timed, alternated with the engine, the best of ``--repeats``. The ratios
-(the peer's time over the engine's) are what count on a shared machine; appends the table to RESULTS.md.
+parameter is printed), then the engine and every peer are timed in turn, round after round, the best of
+``--repeats`` each. The ratios (the peer's time over the engine's: above 1, the engine is faster) are what count
+on a shared machine; appends the table to RESULTS.md. ``--train-images N`` trains on the first N images only
+(an epoch of N / 64 steps), to keep the widest settings short.
+
+    python peers.py --widths 16 64 256 --depths 1 3 --optimizers sgd adam --threads 1
+    python peers.py --widths 1024 4096 --depths 1 3 --optimizers sgd adam --threads 1 --train-images 1024
 """
 
 from __future__ import annotations
@@ -79,6 +87,7 @@ def train_peer(kind: str, grid, data, device, epochs: int):
     names = list(params)
     opt = (torch.optim.Adam if grid.optimizer == "adam" else torch.optim.SGD)(list(params.values()), lr=grid.lr)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test, history = data.x_test.to(device), data.y_test.to(device), []
     seeds = [m[0] for m in grid.members()]
     streams = {s: epoch_orders(s, len(y_train), grid.batch_size) for s in dict.fromkeys(seeds)}
     member_stream = torch.tensor([list(streams).index(s) for s in seeds], device=device)
@@ -101,16 +110,18 @@ def train_peer(kind: str, grid, data, device, epochs: int):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
+        with torch.no_grad():  # every member's test loss and accuracy after the epoch, as the engine and the loop
+            logits = forward(params, x_test, mask, grid.depth)  # (N, T, K), the test images shared by all
+            test_labels = torch.gather(digit_labels, 1, y_test.expand(len(seeds), -1))
+            history.append((torch.nn.functional.cross_entropy(logits.transpose(1, 2), test_labels, reduction="none")
+                            .mean(1), (logits.argmax(-1) == test_labels).float().mean(1)))
     return {n: p.detach() for n, p in params.items()}
 
 
-def best_time(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def main():
@@ -123,41 +134,56 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--train-images", type=int, default=None, help="the first N training images only")
     parser.add_argument("--dataset", default="mnist-5k")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    data = load(args.dataset)
+    data = load(args.dataset).take(args.train_images, None)
     if args.widths is None:
         settings = [underspec.Grid.paper(epochs=args.epochs)]
     else:
         settings = [underspec.Grid(seeds=tuple(range(args.seeds)), hidden=w, depth=d, optimizer=o,
                                    lr=0.01 if o == "sgd" else 3e-4, epochs=args.epochs)
                     for o in args.optimizers for d in args.depths for w in args.widths]
-    lines = []
+    steps = -(-len(data.y_train) // 64) * args.epochs
+    lines = [f"each row: the peer's best time over the engine's (above 1: the engine is faster), best of "
+             f"{args.repeats} alternated; {steps} steps of {data.name}; max |difference| of any parameter from the "
+             "engine's networks after training"]
     for threads in args.threads if args.device == "cpu" else [None]:
         if threads:
             torch.set_num_threads(threads)
         for grid in settings:
-            engine = lambda: underspec.train(grid, data, device=args.device, progress=False, snapshots=False,  # noqa: E731
-                                             embeddings=False, threads=threads)
+            def engine():
+                return underspec.train(grid, data, device=args.device, progress=False, snapshots=False,
+                                       embeddings=False, threads=threads)
+
+            def loop():  # one network, the grid's largest C; it costs the same for every member
+                underspec.train_paper_loop(0, grid.l1[0], max(grid.n_classes), data, hidden=grid.hidden,
+                                           depth=grid.depth, optimizer=grid.optimizer, lr=grid.lr,
+                                           epochs=grid.epochs, probe_size=10, device=args.device)
+
             run = engine()  # also warms the engine (and its product choice) up
-            row = [f"{len(grid)} networks, width {grid.hidden}, depth {grid.depth}, {grid.optimizer}, "
-                   f"{grid.epochs} epoch(s), {threads or 'GPU'} thread(s), products {'sparse' if run.meta['sparse'] else 'dense'}"]
-            times = {"engine": best_time(engine, args.repeats)}
+            gaps = {}
             for kind in ("torch.func", "bmm + autograd"):
                 final = train_peer(kind, grid, data, args.device, grid.epochs)
-                gap = max((final[k].cpu() - run.final[k]).abs().max().item() for k in run.final)
-                times[kind] = best_time(lambda: train_peer(kind, grid, data, args.device, grid.epochs), args.repeats)
-                row.append(f"{kind} {times[kind] / times['engine']:.2f}x the engine's time (max |difference| {gap:.1e})")
-            one = best_time(lambda: underspec.train_paper_loop(0, grid.l1[0], max(grid.n_classes), data,
-                                                                hidden=grid.hidden, depth=grid.depth,
-                                                                optimizer=grid.optimizer, lr=grid.lr,
-                                                                epochs=grid.epochs, probe_size=10,
-                                                                device=args.device), 1)
-            row.append(f"the loop {one * len(grid) / times['engine']:.2f}x")
-            row.append(f"engine {times['engine']:.2f} s")
-            print("; ".join(row), flush=True)
-            lines.append("; ".join(row))
+                gaps[kind] = max((final[k].cpu() - run.final[k]).abs().max().item() for k in run.final)
+            calls = {"engine": engine, "torch.func": lambda: train_peer("torch.func", grid, data, args.device, grid.epochs),
+                     "bmm + autograd": lambda: train_peer("bmm + autograd", grid, data, args.device, grid.epochs),
+                     "loop": loop}
+            times = {name: [] for name in calls}
+            for _ in range(args.repeats):
+                for name, call in calls.items():
+                    times[name].append(timed(call))
+            best = {name: min(t) for name, t in times.items()}
+            best["loop"] *= len(grid)
+            ratio = {name: best[name] / best["engine"] for name in calls}
+            row = (f"{len(grid)} networks, width {grid.hidden}, depth {grid.depth}, {grid.optimizer}, "
+                   f"{threads or 'GPU'} thread(s), products {'sparse' if run.meta['sparse'] else 'dense'}: "
+                   f"engine {best['engine']:.2f} s; loop {ratio['loop']:.2f}x; torch.func {ratio['torch.func']:.2f}x "
+                   f"(max |difference| {gaps['torch.func']:.1e}); bmm + autograd {ratio['bmm + autograd']:.2f}x "
+                   f"(max |difference| {gaps['bmm + autograd']:.1e})")
+            print(row, flush=True)
+            lines.append(row)
     append_result(f"peers: the engine against torch.func, bmm + autograd and the loop ({data.name})", args.device,
                   lines)
 
