@@ -7,9 +7,9 @@ output layer (C, H) (columns v_i, the units' outgoing weights):
 - ``dist`` = ||U - U0||_F, ``rel_dist`` = ||U - U0||_F / ||U0||_F, ``unit_dist`` = sum_i ||u_i - u_i^0||;
 - ``fro_u``, ``spec_u``, ``fro_v``, ``spec_v``: Frobenius and spectral norms of U and V;
 - ``margin5``: the 5th percentile over the training images of the margin f(x)[y] - max_{j != y} f(x)[j];
-- ``capacity`` = sum_i ||v_i|| ||u_i - u_i^0|| / margin5: the unit-wise term of Neyshabur et al.'s bound, which
-  they find to fall with width. NaN where margin5 <= 0 (more than 5% of the training images misclassified: the
-  bound says nothing there).
+- ``capacity_sum`` = sum_i ||v_i|| ||u_i - u_i^0||, and ``capacity`` = capacity_sum / margin5: the unit-wise term
+  of Neyshabur et al.'s bound, which they find to fall with width. NaN where margin5 <= 0 (more than 5% of the
+  training images misclassified: the bound says nothing there).
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def capacity(params: dict[str, torch.Tensor], init: dict[str, torch.Tensor], x: 
             "unit_dist": unit.sum(-1),
             "fro_u": torch.linalg.vector_norm(u, dim=(-2, -1)), "spec_u": torch.linalg.matrix_norm(u, ord=2),
             "fro_v": torch.linalg.vector_norm(v, dim=(-2, -1)), "spec_v": torch.linalg.matrix_norm(v, ord=2),
-            "margin5": margin5,
+            "margin5": margin5, "capacity_sum": bound,
             "capacity": torch.where(margin5 > 0, bound / torch.where(margin5 > 0, margin5, 1.0),
                                     torch.full_like(bound, float("nan")))}

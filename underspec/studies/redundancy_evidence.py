@@ -264,7 +264,9 @@ PROFILE = {  # column of the members table -> (what it is, its null column or No
     "merged_0.0001": ("positively parallel units (1 - cos <= 1e-4)", None),
     "flipped_0.0001": ("sign-flipped pairs (1 - |cos| <= 1e-4)", None),
     "rel_dist": ("||W1 - W1_0|| / ||W1_0||", None),
-    "capacity": ("unit-wise capacity / margin", None),
+    "capacity_sum": ("sum of ||v_i|| ||u_i - u_i^0||", None),
+    "margin5": ("5th-percentile training margin", None),
+    "capacity": ("the same / the margin (where > 0)", None),
     "alpha_w": ("power-law alpha of W1's spectrum", None),
 }
 

@@ -138,7 +138,9 @@ class RedundancyViews:
             s = f"λ = {fmt_l1(l1)}"
             items += [{"panel": "||W1 - W1_0|| / ||W1_0||", "series": s, "column": "rel_dist", "where": self._where(l1)},
                       {"panel": "sum of ||u_i - u_i^0||", "series": s, "column": "unit_dist", "where": self._where(l1)},
-                      {"panel": "unit-wise capacity / 5% margin", "series": s, "column": "capacity",
+                      {"panel": "sum of ||v_i|| ||u_i - u_i^0||", "series": s, "column": "capacity_sum",
+                       "where": self._where(l1)},
+                      {"panel": "the same / 5th-percentile margin", "series": s, "column": "capacity",
                        "where": self._where(l1)},
                       {"panel": "5th-percentile margin", "series": s, "column": "margin5", "where": self._where(l1)}]
         return ev.width_series(self.members, items)
@@ -207,7 +209,10 @@ class RedundancyViews:
         c = self.full["clusters"]
         shown = [w for w in widths if w in set(c.hidden)] or [self.widest]
         c = c[(c.l1 == self.l1s[0]) & c.hidden.isin(shown)].assign(panel=lambda t: "width " + t.hidden.astype(str))
-        return ev.curve_series(c, x="k", value="silhouette", panel="panel", series="which", null=("init", "rotated"))
+        c = c.assign(which=lambda t: t.which.map({"trained": "trained W1", "init": "W1 at init", "rotated": "rotated (null)",
+                                                  "update": "the update W1 - W1_0"}))
+        return ev.curve_series(c, x="k", value="silhouette", panel="panel", series="which",
+                               null=("W1 at init", "rotated (null)"))
 
     def regimes(self) -> pd.DataFrame:
         """Key measures against width in every regime, λ = the first."""
@@ -255,16 +260,28 @@ class RedundancyViews:
                 f"{', '.join(f'{epochs[int(h)]:.1f}' for h in widths)} epochs on average); the others trained all "
                 f"{self.epochs} epochs and are left out of the equal-loss trends")
 
+    def capacity_text(self) -> str:
+        """Where the 5th-percentile margin is positive (the capacity ratio defined), in words."""
+        m = self.full["members"]
+        positive = m.groupby("hidden").margin5.mean()
+        widths = [str(h) for h, v in positive.items() if v > 0]
+        if not widths:
+            return ("here the 5th-percentile margin is negative at every width (more than 5% of the training images "
+                    "are still misclassified after these epochs), so the ratio is undefined and only its numerator and "
+                    "the margin are drawn")
+        return f"the margin is positive, and the ratio defined, at widths {', '.join(widths)}"
+
     def clusters_text(self) -> str:
         c = self.full["clusters"]
         c = c[(c.l1 == self.l1s[0]) & (c.hidden == self.widest) & (c.k == 4)]
         said = []
-        for which in ("trained", "init", "rotated"):
+        names = {"trained": "trained", "init": "at init", "rotated": "rotated null", "update": "the update W1 - W1_0"}
+        for which in names:
             e = ev.seed_estimates(c[c.which == which], "angle", ["k"])
             s = ev.seed_estimates(c[c.which == which], "silhouette", ["k"])
             if len(e):
                 e, s = e.iloc[0], s.iloc[0]
-                said.append(f"{which}: silhouette {interval(s.value, s.low, s.high, sign=False)}, mean angle to the "
+                said.append(f"{names[which]}: silhouette {interval(s.value, s.low, s.high, sign=False)}, mean angle to the "
                             f"nearest centre {e.value:.1f}°")
         return "; ".join(said)
 
