@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..metrics.pruning import AGREEMENT
 from ..text import fmt_l1, interval
 from . import redundancy_evidence as ev
 from .redundancy import EQUAL_LOSS, LOW_RANK_K, RedundancyStudy
@@ -34,6 +35,7 @@ class RedundancyViews:
     epochs: int
     batch_size: int
     equal_loss: float = EQUAL_LOSS
+    provenance: dict | None = None  # a committed study's provenance.json
 
     @classmethod
     def of(cls, study: RedundancyStudy) -> "RedundancyViews":
@@ -56,7 +58,7 @@ class RedundancyViews:
         everyone = pd.read_parquet(folder / "everyone.parquet")
         tickets = pd.read_parquet(folder / "tickets.parquet") if (folder / "tickets.parquet").is_file() else None
         return cls(meta["dataset"], meta["n_train"], everyone, full, tickets, None, meta["epochs"], meta["batch_size"],
-                   meta["equal_loss"])
+                   meta["equal_loss"], meta)
 
     # ------------------------------------------------------------------------------------------ facts
 
@@ -71,6 +73,15 @@ class RedundancyViews:
     @property
     def n_seeds(self) -> int:
         return int(self.full["members"].seed.nunique())
+
+    def committed_text(self) -> str:
+        """What a committed study reduced, how long it took, and what the full version would take."""
+        p = self.provenance or {}
+        hours = sum(p.get("train_seconds", {}).values()) / 3600
+        return (f"Reduced from the chapter's design to fit the machine it ran on: {p.get('reduced', '?')}. It trained in "
+                f"{hours:.1f} hours on {p.get('machine', '?')} (code {p.get('code_commit', '?')[:10]}); the full version "
+                f"(widths 4-1024 at the paper's {PAPER_STEPS:,} steps, both stopping rules) would take about "
+                f"{p.get('full_version_estimate_hours', float('nan')):.0f} hours there")
 
     def title(self, what: str, regime: str = "depth 1, fixed epochs") -> str:
         return (f"{self.data_name}, {self.n_seeds} seeds per width, C = 10, {self.epochs} epochs ({regime}): "
@@ -259,6 +270,30 @@ class RedundancyViews:
         return (f"below {self.equal_loss} the widths {', '.join(widths) or 'none'} stopped (after "
                 f"{', '.join(f'{epochs[int(h)]:.1f}' for h in widths)} epochs on average); the others trained all "
                 f"{self.epochs} epochs and are left out of the equal-loss trends")
+
+    def verdicts_in_words(self, l1: float) -> str:
+        """One line per hypothesis: its outcome in every regime that measures it."""
+        table = self.verdicts(l1)
+        regimes = [c for c in table.columns if c not in ("hypothesis", "statistic, decided against")]
+        lines = []
+        for _, row in table.iterrows():
+            said = [f"{row[r].split(':')[0]} ({r})" for r in regimes if not str(row[r]).startswith("—")]
+            if said:
+                lines.append(f"- **{row.hypothesis}**: {'; '.join(said)}.")
+        return "\n".join(lines)
+
+    def profile_text(self, hidden: int = 16) -> str:
+        """The width-``hidden`` network in one sentence (λ = the first, depth 1, fixed epochs)."""
+        m = self.full["members"]
+        m = m[(m.hidden == hidden) & (m.l1 == self.l1s[0])]
+        if m.empty:
+            return f"width {hidden} was not trained here"
+        return (f"its {hidden} units hold {m.nonredundant.mean():.1f} groups of repeats on average (a unit repeats "
+                f"{m.repeated.mean():.2f} others, the untrained network's {m.repeated_untrained.mean():.2f}); random "
+                f"knock-out removes {m.prunable_random.mean():.0%} of them before fewer than {AGREEMENT:.0%} of the test "
+                f"predictions stay, so {m.nonprunable.mean():.1f} of {hidden} are needed; {m.dead.mean():.1f} are dead "
+                f"and {m['merged_0.0001'].mean():.1f} exactly mergeable; its first layer moved "
+                f"{m.rel_dist.mean():.0%} of its initial norm; and its {hidden} eigenvalues are too few for a tail fit")
 
     def capacity_text(self) -> str:
         """Where the 5th-percentile margin is positive (the capacity ratio defined), in words."""
