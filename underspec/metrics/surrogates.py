@@ -7,6 +7,7 @@ the classifiers.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,9 @@ def pca_surrogate(train, train_labels, test, test_labels, ks, *, n_neighbors: in
     rows = []
     for k in ks:
         knn = KNeighborsClassifier(n_neighbors=n_neighbors).fit(a[:, :k], y_train).score(b[:, :k], y_test)
-        ncc = NearestCentroid().fit(a[:, :k], y_train).score(b[:, :k], y_test)
+        with warnings.catch_warnings():  # a component constant within a class (dead units): harmless here
+            warnings.filterwarnings("ignore", "self.within_class_std_dev_", UserWarning)
+            ncc = NearestCentroid().fit(a[:, :k], y_train).score(b[:, :k], y_test)
         rows.append({"k": k, "variance": float(shares[k - 1]), "knn": float(knn), "ncc": float(ncc)})
     return pd.DataFrame(rows)
 
