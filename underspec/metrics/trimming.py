@@ -67,9 +67,13 @@ def _cdfs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     then for every x_(i) in order its left limit and its value (a left limit of a repeated x is its value, so
     that no point comes before one that precedes it), then (1, 1): O(n log m) after sorting y, whatever m."""
     lead = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
-    x, y = x.expand(*lead, x.shape[-1]).sort(-1).values, y.expand(*lead, y.shape[-1]).sort(-1).values
-    x, y = x.contiguous(), y.contiguous()
+    x, y = _sorted(x.expand(*lead, x.shape[-1])), _sorted(y.expand(*lead, y.shape[-1]))
     return _points(x, torch.searchsorted(y, x, right=True), torch.searchsorted(y, x, right=False), y.shape[-1])
+
+
+def _sorted(t: torch.Tensor) -> torch.Tensor:
+    """``t`` sorted along its last axis, contiguous (numpy's sort: several times torch's on a CPU)."""
+    return torch.from_numpy(np.sort(t.detach().cpu().contiguous().numpy(), axis=-1))
 
 
 def _points(x: torch.Tensor, below_or_at: torch.Tensor, below: torch.Tensor, m: int):
@@ -226,9 +230,9 @@ def alpha_hats_loo(values, *, n_boot: int = 100, eps: float = 0.01, seed: int = 
     grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
     total = torch.zeros(s, dtype=torch.float64)
     for b in range(n_boot):
-        mine = x[:, order[b, :half]].sort(-1).values  # (S, n)
-        own = x[:, order[b, half:2 * half]].sort(-1).values  # (S, n): each model's reference half
-        pool = own.reshape(-1).sort().values  # (S n,): every model's, sorted once
+        mine = _sorted(x[:, order[b, :half]])  # (S, n)
+        own = _sorted(x[:, order[b, half:2 * half]])  # (S, n): each model's reference half
+        pool = _sorted(own.reshape(-1))  # (S n,): every model's, sorted once
         counts = [torch.searchsorted(pool, mine, right=r) - torch.searchsorted(own, mine, right=r) for r in (True, False)]
         reached = trimmed_distances(*_points(mine, *counts, (s - 1) * half), alphas) <= delta  # (S, A)
         total += grid[torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))]
