@@ -18,6 +18,8 @@ def test_the_grid_follows_the_chapters_parameters():
     quick = redundancy_grid([0, 42, 1337], [0.0, 0.01], [5, 10], epochs=2, n_train=500)
     assert quick.hidden[-1] == 128 and quick.epochs == 1 and quick.l1 == (0.0, 0.01) and quick.n_classes == (10,)
     assert redundancy_grid(l1=[0.0]).l1 == (0.0,)  # no positive λ given: only λ = 0
+    # a steps budget counts epochs of the images used: 46,900 steps are 745 epochs of mnist-5k's 63 steps
+    assert redundancy_grid(steps=46_900, n_train=4000).epochs == 745 // 8
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def test_every_network_is_measured_without_nan_where_a_value_is_defined(views):
     assert np.abs(at_rank.acc - at_rank.test_acc).max() <= 1 / 150  # the trained network, up to a rounding tie
     pairs = views.full["pairs"]
     assert len(pairs) == 6 * 2 * 3 and pairs.overlap_chance.dropna().between(0, 1).all()
-    assert set(views.full["clusters"].which) == {"trained", "init", "rotated"}
+    assert set(views.full["clusters"].which) == {"trained", "init", "rotated", "update"}
     assert set(views.tickets.variant) >= {"original", "rewind", "scratch-B"}
     assert set(views.spectra.setting) == {"SGD, lr 0.01", "SGD, lr 0.1", "Adam, lr 0.001"}
 

@@ -55,17 +55,18 @@ LOW_RANK_K = 16  # "effectively low-rank": the rank-16 update (Nagarajan and Kol
 CLUSTER_K = 4  # Brutzkus and Globerson cluster into four
 
 
-def redundancy_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None, n_train=None) -> Grid:
-    """The width grid of a chapter's parameters: its first ``SEEDS`` seeds, λ = its first value and its first
-    positive one, C = its largest, an eighth of its epochs (at least 1), widths 4 to 1024 (to 128 for a quick
-    run on fewer than 2,000 images)."""
+def redundancy_grid(seeds=None, l1=None, classes=None, epochs=50, steps=None, n_train: int | None = None) -> Grid:
+    """The width grid of a chapter's parameters on ``n_train`` training images (None: a full-size data set of
+    60,000): its first ``SEEDS`` seeds, λ = its first value and its first positive one, C = its largest, an eighth
+    of its epochs (at least 1; a steps budget counted in epochs of these images first), widths 4 to 1024 (to 128
+    for a quick run on fewer than 2,000 images)."""
     base = Grid(PAPER_SEEDS if seeds is None else seeds, PAPER_L1 if l1 is None else l1,
                 (10,) if classes is None else classes, epochs=epochs, steps=steps)
-    n = n_train if n_train is not None else 60_000
+    n = 60_000 if n_train is None else n_train
     epochs = max(1, base.for_data(n).epochs // EPOCH_SHARE)
     positive = [v for v in base.l1 if v > 0]
     l1s = (base.l1[0],) + ((positive[0],) if positive and positive[0] != base.l1[0] else ())
-    widths = tuple(w for w in WIDTHS if n_train is None or n_train >= QUICK_BELOW or w <= QUICK_MAX_WIDTH)
+    widths = tuple(w for w in WIDTHS if n >= QUICK_BELOW or w <= QUICK_MAX_WIDTH)
     return Grid(seeds=base.seeds[:SEEDS], l1=l1s, n_classes=(max(base.n_classes),), hidden=widths, epochs=epochs)
 
 
@@ -160,7 +161,7 @@ def redundancy_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=Non
                      threads: int | None = None) -> RedundancyStudy:
     """The chapter's study for its parameters (``redundancy_grid``), its runs cached under ``results_dir``."""
     data = load_dataset(dataset).take(n_train, n_test)
-    grid = redundancy_grid(seeds, l1, classes, epochs, steps, len(data.y_train) if n_train is not None else None)
+    grid = redundancy_grid(seeds, l1, classes, epochs, steps, len(data.y_train))
     return RedundancyStudy(data, grid, results_dir, device=device, progress=progress, threads=threads)
 
 
