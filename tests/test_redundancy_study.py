@@ -48,7 +48,7 @@ def test_every_network_is_measured_without_nan_where_a_value_is_defined(views):
     assert np.abs(at_rank.acc - at_rank.test_acc).max() <= 1 / 150  # the trained network, up to a rounding tie
     pairs = views.full["pairs"]
     assert len(pairs) == 6 * 2 * 3 and pairs.overlap_chance.dropna().between(0, 1).all()
-    assert set(views.full["clusters"].which) == {"trained", "init", "rotated", "update"}
+    assert set(views.full["clusters"].which) == {"trained", "init", "rotated", "update", "update, rotated"}
     assert set(views.tickets.variant) >= {"original", "rewind", "scratch-B"}
     assert set(views.spectra.setting) == {"SGD, lr 0.01", "SGD, lr 0.1", "Adam, lr 0.001"}
 

@@ -176,7 +176,7 @@ def measure_part(part: Run, data: Dataset, *, full: bool = False, seed: int = 0)
     """Every network of one part (one width, depth and stopping rule) measured (module doc): {"members": one row
     per member, "curves": its knock-out agreement at every level and order; with ``full`` (depth 1) also
     "lowrank" (accuracy and energy of the rank-k update, top and random), "clusters" (silhouette and angle
-    against k: trained, init, rotated, and the update W - W0 alone) and "pairs" (every seed pair of each λ: shared droppable units and
+    against k: trained, init, rotated, and the update W - W0 alone with its own rotation null) and "pairs" (every seed pair of each λ: shared droppable units and
     repeated pairs after matching, with their chance levels)}."""
     g = part.grid
     gen = torch.Generator().manual_seed(seed)
@@ -260,7 +260,8 @@ def _full(part, final, init, x, y, acts, corr, orders, table, gen) -> dict[str, 
     for i in range(len(table)):
         update = (final["w1"][i] - init["w1"][i], final["b1"][i] - init["b1"][i])
         for which, (w, b) in (("trained", (final["w1"][i], final["b1"][i])), ("init", (init["w1"][i], init["b1"][i])),
-                              ("rotated", rotated_rows(final["w1"][i], final["b1"][i], gen)), ("update", update)):
+                              ("rotated", rotated_rows(final["w1"][i], final["b1"][i], gen)), ("update", update),
+                              ("update, rotated", rotated_rows(*update, gen))):
             for r in clustering(w, b):
                 clusters.append({"hidden": h, "seed": int(table.seed[i]), "l1": float(table.l1[i]), "which": which, **r})
     # seeds against seeds: activation matching, then the units each can drop (by contribution, up to the crossing)

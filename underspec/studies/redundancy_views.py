@@ -221,9 +221,10 @@ class RedundancyViews:
         shown = [w for w in widths if w in set(c.hidden)] or [self.widest]
         c = c[(c.l1 == self.l1s[0]) & c.hidden.isin(shown)].assign(panel=lambda t: "width " + t.hidden.astype(str))
         c = c.assign(which=lambda t: t.which.map({"trained": "trained W1", "init": "W1 at init", "rotated": "rotated (null)",
-                                                  "update": "the update W1 - W1_0"}))
+                                                  "update": "the update W1 - W1_0",
+                                                  "update, rotated": "the update, rotated (null)"}))
         return ev.curve_series(c, x="k", value="silhouette", panel="panel", series="which",
-                               null=("W1 at init", "rotated (null)"))
+                               null=("W1 at init", "rotated (null)", "the update, rotated (null)"))
 
     def regimes(self) -> pd.DataFrame:
         """Key measures against width in every regime, λ = the first."""
@@ -310,7 +311,8 @@ class RedundancyViews:
         c = self.full["clusters"]
         c = c[(c.l1 == self.l1s[0]) & (c.hidden == self.widest) & (c.k == 4)]
         said = []
-        names = {"trained": "trained", "init": "at init", "rotated": "rotated null", "update": "the update W1 - W1_0"}
+        names = {"trained": "trained", "init": "at init", "rotated": "rotated null", "update": "the update W1 - W1_0",
+                 "update, rotated": "the update rotated (its null)"}
         for which in names:
             e = ev.seed_estimates(c[c.which == which], "angle", ["k"])
             s = ev.seed_estimates(c[c.which == which], "silhouette", ["k"])
