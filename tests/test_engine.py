@@ -280,6 +280,30 @@ def test_auto_measures_the_faster_products_once_and_remembers(small, tmp_path, m
     assert train(grid, noise, device="cpu", progress=False).meta["sparse"] is False
 
 
+def test_the_product_choice_is_measured_apart_under_a_fixed_mmap_threshold(tmp_path, monkeypatch):
+    """Where glibc maps every block of a megabyte or more afresh (the book's kernels), the sparse products' new
+    gradient of every step costs page faults that the dense buffers do not: the choice made without that setting
+    is not reused with it, and the other way round."""
+    from underspec.training import products
+
+    monkeypatch.setenv("UNDERSPEC_DATA", str(tmp_path))
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    times = {products.DenseProducts: 10.0, products.SparseProducts: 5.0}
+    monkeypatch.setattr(products, "_time_steps", lambda cls, *a: times[cls])
+    x = torch.rand(200, 50)
+
+    def choose():
+        return products.choose_products(x, 50, streams=1, units=16, batch_size=8)
+
+    assert choose()[0] is products.SparseProducts and choose()[1]["measured"] is False
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    times[products.SparseProducts] = 20.0  # the faults
+    cls, choice = choose()
+    assert choice["measured"] and cls is products.DenseProducts
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert choose() == (products.SparseProducts, {**choice, "sparse": True, "sparse_ms": 5.0, "measured": False})
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_cuda_members_equal_the_reference_loop(small):
     """The same code on the GPU: float64 is exact to rounding, like on the CPU."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import time
 
@@ -167,7 +168,7 @@ def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_
     images, at the program's shape (streams x units), in CPU time, the minimum over repeats, alternated (other
     processes on the machine add to a time, never subtract: the minimum is the least disturbed). Dense wins
     unless sparse is clearly faster (``SPARSE_MARGIN``). The decision is remembered per machine, torch version,
-    code version, thread count, density band and shape (``<data cache>/products.json``, a derived file: ignored
+    code version, thread count, density band, shape and allocator setting (``<data cache>/products.json``, a derived file: ignored
     and rebuilt when it is not what this code writes), so every later training on this machine takes the same
     path and gives the same bits. Returns (class, {"sparse", "dense_ms", "sparse_ms", "density", "measured"}).
     """
@@ -175,7 +176,7 @@ def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_
     streams, units = min(streams, 8), min(units, 4096)  # the program's shape (capped: timing, not training)
     key = "|".join([_cpu_model(), torch.__version__, f"code {code_hash()}",
                     f"{torch.get_num_threads()} threads", f"density {round(density, 1):.1f}", f"batch {batch_size}",
-                    f"{streams} x {units}"])
+                    f"{streams} x {units}", *_allocator()])
     path = cache_dir() / "products.json"
     try:
         known = json.loads(read_text(path))
@@ -221,6 +222,15 @@ def _time_steps(cls, x: torch.Tensor, d: int, streams: int, units: int, batch_si
         if step >= 2:
             times.append(time.process_time() - start)
     return 1000 * min(times)
+
+
+def _allocator() -> list[str]:
+    """glibc's memory-map threshold when the environment fixes it (the book's kernels: 1 MiB), as part of the
+    choice's key: there every fresh block of a megabyte or more is mapped and faulted in again, which costs
+    the sparse products' new weight gradient of every step far more than the dense products' buffers (paper
+    grid: +55% against +5% an epoch), so the choice is measured apart for it."""
+    threshold = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    return [f"mmap threshold {threshold}"] if threshold else []
 
 
 def _cpu_model() -> str:
