@@ -20,11 +20,13 @@ under results/<study>/config.yaml, and kept as tidy tables beside it (never the 
     python scripts/results.py                 # every study (resumes a sweep that stopped)
     python scripts/results.py NAME ...        # some of them
     python scripts/results.py --check NAME    # only rewrite the check tables
+    python scripts/results.py --twins NAME    # only rewrite the twins (from the shards' runs on this machine)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -133,15 +135,35 @@ def twin_grid(config: SweepConfig) -> underspec.Grid:
                            "perturb_ulp": 1})
 
 
+TWIN_KINDS = ("one ulp", "other summation order")
+
+
 def twins_table(config: SweepConfig, data, runs: list) -> pd.DataFrame:
-    """``twin_pairs`` of the study's twins (``twin_grid``, trained here with the study's device and products)
-    against the study's own runs of the same seeds and configurations."""
+    """``twin_pairs`` of the study's twins (``twin_grid``, trained here at one thread, as the shards were) against
+    the study's own runs of the same seeds and configurations, two kinds (column ``twin``): "one ulp" (the first
+    initial weight one unit in the last place higher, the study's products) and "other summation order" (the
+    same networks with the other first-layer products: every step's first layer summed in another order)."""
     from underspec.metrics.rounding import twin_pairs
 
-    grid = twin_grid(config)
-    nudged = underspec.train(grid, data, device=config.device, progress=True, sparse=runs[0].meta.get("sparse"))
-    return pd.concat([twin_pairs(run, nudged, data) for run in runs if grid.n_classes[0] in run.grid.n_classes],
-                     ignore_index=True)
+    grid, sparse = twin_grid(config), runs[0].meta.get("sparse")
+    c = grid.n_classes[0]
+    tables = []
+    for kind, twin, products in zip(TWIN_KINDS, (grid, dataclasses.replace(grid, perturb_ulp=0)), (sparse, not sparse)):
+        twins = underspec.train(twin, data, device=config.device, progress=True, sparse=products, threads=1)
+        tables += [twin_pairs(run, twins, data).assign(twin=kind) for run in runs if c in run.grid.n_classes]
+    return pd.concat(tables, ignore_index=True)
+
+
+def republish_twins(study: Path) -> None:
+    """Rewrite only ``twins.parquet`` (and the twins' time in the provenance) from the study's shard runs."""
+    config = config_of(study)
+    data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
+    started = time.time()
+    write(twins_table(config, data, [run for _, run in shard_runs(config)]), study / "twins.parquet")
+    provenance = json.loads((study / "provenance.json").read_text())
+    provenance["twins_seconds"] = round(time.time() - started, 1)
+    (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    print(f"{study.name}: twins written to {study}")
 
 
 def write(table: pd.DataFrame, path: Path) -> None:
@@ -210,13 +232,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="studies to run (default: all)")
     parser.add_argument("--check", action="store_true", help="only rewrite the check tables")
+    parser.add_argument("--twins", action="store_true", help="only rewrite the twins (needs the study's shards)")
     args = parser.parse_args(argv)
     from underspec.errors import UnderspecError
 
     skipped = []
     for study in studies(args.names):
         try:
-            publish(study, check_only=args.check)
+            republish_twins(study) if args.twins else publish(study, check_only=args.check)
         except UnderspecError as exc:  # its data cannot be had here (full MNIST offline): the others still run
             print(f"{study.name}: skipped: {exc}", file=sys.stderr)
             skipped.append(study.name)

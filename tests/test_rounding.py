@@ -12,7 +12,8 @@ from underspec.metrics.rounding import twin_pairs, twin_table
 
 def test_twins_trained_later_are_measured_as_the_twin_grid_measures_them(small):
     """``twin_pairs(run, twins)``, the twins trained on their own with ``perturb_ulp=1`` for some seeds and one
-    C, equals ``twin_table`` of the grid that trains both at once; a run compared with itself is refused."""
+    C, equals ``twin_table`` of the grid that trains both at once; twins with the other first-layer products
+    are measured too; a run compared with itself is refused."""
     grid = Grid(seeds=(0, 1, 2), l1=(0.0, 0.05), n_classes=(5, 10), epochs=2)
     plain = train(grid, small, progress=False)
     nudged = train(dataclasses.replace(grid, seeds=(1, 2), n_classes=(10,), perturb_ulp=1), small, progress=False)
@@ -22,8 +23,12 @@ def test_twins_trained_later_are_measured_as_the_twin_grid_measures_them(small):
     assert later.drop(columns="disagreement").equals(at_once.drop(columns="disagreement"))
     assert list(later.seed) == [1, 2, 1, 2] and (later.n_classes == 10).all()
     assert later.disagreement.tolist() == pytest.approx(at_once.disagreement.tolist(), abs=0)
-    with pytest.raises(UnderspecError, match="perturb_ulp=1"):
+    with pytest.raises(UnderspecError, match="perturb_ulp=1 or with the other first-layer products"):
         twin_pairs(plain, plain, small)
+    reordered = train(dataclasses.replace(grid, seeds=(1,), n_classes=(10,)), small, progress=False,
+                      sparse=not plain.meta["sparse"])  # the same networks, every step summed in another order
+    other = twin_pairs(plain, reordered, small)
+    assert list(other.seed) == [1, 1] and (other.apc1 > 0.999).all()
 
 
 def test_seed_pairs_beside_the_floor_count_those_below_every_twin():
@@ -42,3 +47,6 @@ def test_seed_pairs_beside_the_floor_count_those_below_every_twin():
     table = floor_table(metrics, twins).set_index("l1")
     assert table.twins_pe.tolist() == [0.875, 1.0] and table.pairs_pe.tolist() == [0.725, 0.6875]
     assert table.beyond_floor.tolist() == [0.5, 0.5]  # below 0.75: 0.5, 0.7; below 1.0: 0.5, 0.25
+    kinds = floor_table(metrics, pd.concat([twins.assign(twin="one ulp"), twins.assign(twin="other", pe=1.0)]))
+    assert kinds.twin.tolist() == ["one ulp", "one ulp", "other", "other"]
+    assert kinds.beyond_floor.tolist() == [0.5, 0.5, 1.0, 0.5]  # every pair at lambda 0 is below 1.0

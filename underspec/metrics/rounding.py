@@ -29,14 +29,17 @@ def twin_table(run: MixedRun, data: Dataset) -> pd.DataFrame:
 
 
 def twin_pairs(plain: Run, nudged: Run, data: Dataset) -> pd.DataFrame:
-    """``twin_table`` of two runs of the same seeds, lambdas and class counts, ``nudged`` trained with
-    ``perturb_ulp=1`` (the twins of ``plain``'s members; e.g. a committed study's runs and their twins trained
-    afterwards). Rows for the seeds of ``nudged`` and the configurations both runs hold."""
+    """``twin_table`` of two runs of the same seeds, lambdas and class counts, ``nudged`` the twins of
+    ``plain``'s members trained afterwards (e.g. for a committed study): with ``perturb_ulp=1`` (one rounding
+    apart at the start), or with the other first-layer products (``train(..., sparse=)``: every step's first
+    layer summed in another order, what another machine or thread count also does). Rows for the seeds of
+    ``nudged`` and the configurations both runs hold."""
     for run in (plain, nudged):
         check_run(run, "twin_pairs")
-    if nudged.grid.perturb_ulp != 1 or plain.grid.perturb_ulp != 0:
-        raise UnderspecError("twin_pairs compares a run with its twins: the second trained with perturb_ulp=1, the "
-                             "first without")
+    if plain.grid.perturb_ulp != 0 or (nudged.grid.perturb_ulp == 0
+                                       and nudged.meta.get("sparse") == plain.meta.get("sparse")):
+        raise UnderspecError("twin_pairs compares a run with its twins: the second trained with perturb_ulp=1 or "
+                             "with the other first-layer products (sparse=), the first without either")
     rows = []
     for l1 in (v for v in nudged.grid.l1 if v in plain.grid.l1):
         for c in (v for v in nudged.grid.n_classes if v in plain.grid.n_classes):
@@ -54,17 +57,19 @@ def twin_pairs(plain: Run, nudged: Run, data: Dataset) -> pd.DataFrame:
 
 
 def floor_table(metrics: pd.DataFrame, twins: pd.DataFrame) -> pd.DataFrame:
-    """Seed pairs beside the rounding floor, per lambda at the twins' class count: the twins' mean PE, APC-1 and
+    """Seed pairs beside the rounding floor, per lambda at the twins' class count (and per kind of twin, where
+    ``twins`` has a ``twin`` column: "one ulp", "other summation order"): the twins' mean PE, APC-1 and
     disagreement, the seed pairs' mean PE and APC-1 (``metrics``: a compare table, target params), and the share
     of seed pairs whose PE lies below every twin pair's (``beyond_floor``: their difference is larger than
-    rounding alone made between two runs of one seed). Columns l1, twins_pe, twins_apc1, twins_disagreement,
-    pairs_pe, pairs_apc1, beyond_floor."""
+    rounding alone made between two runs of one seed). Columns (twin,) l1, twins_pe, twins_apc1,
+    twins_disagreement, pairs_pe, pairs_apc1, beyond_floor."""
     c = int(twins.n_classes.iloc[0])
     pairs = metrics[(metrics.target == "params") & (metrics.n_classes == c)]
+    keys = ["twin", "l1"] if "twin" in twins else ["l1"]
     rows = []
-    for l1, t in twins.groupby("l1"):
-        p = pairs[pairs.l1 == l1]
-        rows.append({"l1": l1, "twins_pe": t.pe.mean(), "twins_apc1": t.apc1.mean(),
+    for key, t in twins.groupby(keys, sort=False):  # key: a tuple of the values of keys, l1 last
+        p = pairs[pairs.l1 == key[-1]]
+        rows.append({**dict(zip(keys, key)), "twins_pe": t.pe.mean(), "twins_apc1": t.apc1.mean(),
                      "twins_disagreement": t.disagreement.mean(), "pairs_pe": p.pe.mean(), "pairs_apc1": p.apc1.mean(),
                      "beyond_floor": float((p.pe < t.pe.min()).mean()) if len(p) else float("nan")})
     return pd.DataFrame(rows)
