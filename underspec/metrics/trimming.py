@@ -197,15 +197,15 @@ def alpha_hats(sample, reference, *, n_boot: int = 100, eps: float = 0.01, seed:
     delta = bound(half, eps)
     grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
     per_boot = max(1, chunk // (len(x) * half * (x.shape[1] + ref.shape[1])))
-    total = torch.zeros(len(x), dtype=torch.float64)
+    levels = []  # (K, b) per group of bootstraps
     for start in range(0, n_boot, per_boot):
         m, o = mine[start:start + per_boot], theirs[start:start + per_boot]  # (b, n)
         a = x[:, :, m].permute(0, 2, 1, 3).reshape(len(x), len(m), -1)  # (K, b, Ra * n) pooled
         r = ref[:, :, o].permute(0, 2, 1, 3).reshape(len(x), len(o), -1)  # (K, b, Rb * n)
         reached = trimmed_distances(*_cdfs(a, r), alphas) <= delta  # (K, b, A)
         first = torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))  # the first alpha that holds
-        total += grid[first].sum(-1)
-    return total / n_boot
+        levels.append(grid[first])
+    return torch.cat(levels, -1).mean(-1)  # (K,): the same reduction as alpha_hats_loo's
 
 
 def alpha_hats_loo(values, *, n_boot: int = 100, eps: float = 0.01, seed: int = 0, alphas=ALPHAS) -> torch.Tensor:
@@ -228,12 +228,12 @@ def alpha_hats_loo(values, *, n_boot: int = 100, eps: float = 0.01, seed: int = 
     order = torch.stack([torch.randint(0, t, (t,), generator=g) for _ in range(n_boot)])  # as alpha_hats draws
     delta = bound(half, eps)
     grid = torch.tensor([*alphas, NOT_REACHED], dtype=torch.float64)
-    total = torch.zeros(s, dtype=torch.float64)
+    levels = []  # (S,) per bootstrap
     for b in range(n_boot):
         mine = _sorted(x[:, order[b, :half]])  # (S, n)
         own = _sorted(x[:, order[b, half:2 * half]])  # (S, n): each model's reference half
         pool = _sorted(own.reshape(-1))  # (S n,): every model's, sorted once
         counts = [torch.searchsorted(pool, mine, right=r) - torch.searchsorted(own, mine, right=r) for r in (True, False)]
         reached = trimmed_distances(*_points(mine, *counts, (s - 1) * half), alphas) <= delta  # (S, A)
-        total += grid[torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))]
-    return total / n_boot
+        levels.append(grid[torch.where(reached.any(-1), reached.double().argmax(-1), len(alphas))])
+    return torch.stack(levels, -1).mean(-1)
