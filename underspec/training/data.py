@@ -20,6 +20,7 @@ import torch
 from ..errors import UnderspecError, check_choice, shown
 from ..files import open_regular, write_error
 from .choices import CLASS_MODES, DATASETS
+from .grid import validation_size
 
 DATA_ENV = "UNDERSPEC_DATA"
 MNIST5K_SPLIT_SEED = 2022  # fixed: the 4,000 / 1,000 split of mnist-5k never changes
@@ -65,6 +66,44 @@ def class_labels(y: torch.Tensor, n_classes: int, mode: str = "relabel") -> tupl
     if mode == "subset":
         return y < n_classes, y.clone()
     raise UnderspecError(f"unknown class mode {shown(mode)}: use one of {', '.join(CLASS_MODES)}")
+
+
+def validation_split(n_train: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images kept and those held back as a validation split: (train (n - k,), validation (k,)),
+    indices into the training set in ascending order (so the kept images stay in their order), k =
+    ``grid.validation_size(n_train, fraction)``, drawn as the first k of ``torch.randperm(n_train)`` of a
+    generator seeded with ``seed``."""
+    k = validation_size(n_train, fraction)
+    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))
+    return order[k:].sort().values, order[:k].sort().values
+
+
+def split_training(data: "Dataset", fraction: float | None, seed: int) -> tuple["Dataset", tuple | None]:
+    """``data`` with a validation split of its training images held back: (the data set whose training images are
+    the rest, in their order, with the same name and test set; (x_val (k, D), y_val (k,)) or None without a
+    split, where ``data`` itself comes back)."""
+    if fraction is None:
+        return data, None
+    kept, held = validation_split(len(data.y_train), fraction, seed)
+    rest = Dataset(data.name, data.x_train[kept], data.y_train[kept], data.x_test, data.y_test, data.image_shape)
+    return rest, (data.x_train[held], data.y_train[held])
+
+
+def noisy_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Digit labels ``y`` (N,) with round(fraction * N) of them replaced by another digit: the images are the first
+    of ``torch.randperm(N)`` of a generator seeded with ``seed``, each new digit (y + u) mod 10 for u drawn
+    uniformly from 1..9 by the same generator (so every chosen label changes, to any other digit alike). A
+    fraction of 0 gives ``y`` itself. The caller passes training labels only: test and validation labels are
+    never noisy."""
+    k = round(fraction * len(y))
+    if k == 0:
+        return y
+    g = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(y), generator=g)[:k]
+    shift = torch.randint(1, 10, (k,), generator=g)
+    out = y.clone()
+    out[chosen] = (y[chosen] + shift) % 10
+    return out
 
 
 def data_pixels(x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ two batched matrix products over S streams:
     X (S, B, D') = gathered batch of each stream, D' = the pixels that are not 0 in every training image
     Z1 (S, M*H, B) = W1[..., :D'] @ X^T + b1      W1 stacked as (S, M*H, D), its live pixels first
     logits (S, M, K, B) = W2 @ relu(Z1) + b2      K = max C; classes >= a member's C are masked out
-                                                  (deeper grids: (S, M, H, H) hidden layers in between)
+                                                  (deeper grids: (S, M, H_l, H_l-1) hidden layers between)
     dW1[..., :D'] (S, M*H, D') = dZ1 @ X          (+ the L1 term on every pixel)
 
 The two products with X are either these dense batched matmuls or, when most pixel values are 0 (MNIST:
@@ -21,6 +21,13 @@ cheaper on a CPU. See ``products.py``.
 A mixed grid (``Grid.parts``) is trained group by group: the parts that share a width, depth, batch size,
 optimizer, schedule and class mode form one group, trained as the programs above with the learning rate,
 momentum, weight decay and both seeds set per member; each part comes back as its own ``Run`` (``MixedRun``).
+``train_parts`` trains any list of uniform grids the same way (a tuner's batch of trials: not a product of axes).
+
+A grid with a validation split (``Grid.validation``) trains on the rest of its training images and evaluates
+every member on the split after every epoch, as on the test set; label noise (``Grid.label_noise``) replaces
+training labels only, so the parts of different noise levels are different groups. ``on_epoch`` (a tuner's
+pruner) sees every member's history row after each epoch and may stop members: they keep the parameters they
+have, as the stopping rule ``Grid.stop_loss`` keeps them.
 
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain, through every hidden layer) and applied by
 ``optimizers.StackedOptimizer``: torch.optim's SGD (momentum, weight decay), Adam and AdamW written out with
@@ -29,103 +36,30 @@ a learning rate, momentum and weight decay per member, each member updated as it
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import time
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch.utils.data import DataLoader
 
 from ..errors import UnderspecError, check_flag, shown
 from ..progress import progress_bar
-from .choices import check_device_name
-from .data import Dataset, class_labels, data_pixels
-from .grid import Grid, values_of
+from .data import Dataset, class_labels, data_pixels, noisy_labels, split_training
+from .device import matmul_precision, resolve_device  # noqa: F401 (resolve_device: the engine's own name)
+from .grid import Grid
 from .model import depth_of, init_params, output_names
 from .optimizers import StackedOptimizer
 from .memory import block_sizes, default_memory_budget, memory_plan, per_epoch_record_bytes, split
 from .products import DenseProducts, SparseProducts, choose_products, code_hash
+from .programs import Member, Program, epoch_orders, group_members, programs  # noqa: F401 (epoch_orders: used by peers)
 from .step import evaluate, gradients
 from .records import Records
-from .run import HISTORY_COLUMNS, MixedRun, Run
+from .run import MixedRun, Run
 from .threads import check_threads, default_threads, torch_threads
 
 RECORD_BUDGET_BYTES = 512 * 2**20  # "auto" keeps per-epoch snapshots / embeddings below this size
 SKIP_ZERO_L1 = True  # a program whose lambdas are all 0 skips the L1 term (tests turn it off to compare)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU. The engine runs on ``"cpu"`` and ``"cuda"`` / ``"cuda:N"``."""
-    device = check_device_name(str(device) if isinstance(device, torch.device) else device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UnderspecError("device 'cuda' was asked for but no GPU is visible: use --device cpu or auto")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise UnderspecError(f"there is no {device}: this machine has {torch.cuda.device_count()} GPU(s)")
-    return device
-
-
-@contextlib.contextmanager
-def matmul_precision(device: torch.device, tf32: bool):
-    """On CUDA, float32 matrix products in TF32 (``tf32``) or exact IEEE float32 inside the block; the global
-    setting is restored on exit. Nothing to do on a CPU, whose float32 products are always IEEE."""
-    if device.type != "cuda":
-        yield
-        return
-    matmul = torch.backends.cuda.matmul
-    before, matmul.fp32_precision = matmul.fp32_precision, "tf32" if tf32 else "ieee"
-    try:
-        yield
-    finally:
-        matmul.fp32_precision = before
-
-
-def epoch_orders(seed: int, n: int, batch_size: int):
-    """The orders in which the paper's ``DataLoader(shuffle=True, generator=g)`` visits n items, epoch after epoch.
-
-    Taken from torch's own DataLoader over indices (not re-derived), so it also consumes the generator
-    exactly as the paper's loader does (worker base seed, the order, a discarded second permutation).
-    Yields one (n,) int64 tensor per epoch, forever.
-    """
-    g = torch.Generator()
-    g.manual_seed(seed)
-    loader = DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=g, collate_fn=torch.tensor)
-    while True:
-        yield torch.cat(list(loader))
-
-
-@dataclass(frozen=True)
-class _Member:
-    """What one member of a group sets by itself (everything else its group shares)."""
-
-    seed: int
-    l1: float
-    n_classes: int
-    init_seed: int
-    order_seed: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    perturb_ulp: int = 0
-
-
-def _members(parts: list[Grid]) -> list[_Member]:
-    """The members of uniform grids ``parts``, part after part, with what each sets by itself."""
-    return [_Member(seed, l1, c, part.init_seed_of(seed), part.order_seed_of(seed), part.lr, part.momentum,
-                    part.weight_decay, part.perturb_ulp) for part in parts for seed, l1, c in part.members()]
-
-
-@dataclass
-class _Program:
-    """Members trained together: ``members[s][m]`` is the group index of member m of stream s, and every
-    member of stream s draws its batches in the order of seed ``orders[s]``."""
-
-    orders: list[int]
-    members: list[list[int]]
-    train_index: torch.Tensor  # (n,) indices into the training set that this program's streams draw from
+VAL = slice(5, 7)  # the validation loss and accuracy in a history row (``run.VALIDATION_COLUMNS``)
 
 
 @dataclass
@@ -134,12 +68,14 @@ class _Setup:
     members, the data on the device and the records.
 
     ``pixels`` (D,): pixel order of W1's rows in the program layout (live pixels first), ``image_order`` its
-    inverse; ``products`` / ``test``: the first layer's products with the training images / with the whole
-    test set as every stream's batch (``products.py``); ``y_train`` (N,), ``y_test`` (T,) digit labels.
+    inverse; ``products`` / ``test`` / ``val``: the first layer's products with the training images / with the
+    whole test set / the whole validation split (or None) as every stream's batch (``products.py``); ``y_train``
+    (N,), ``y_test`` (T,), ``y_val`` (V,) digit labels (the training labels noisy where the group's are);
+    ``on_epoch``: the tuner's callback, given (epoch, group member indices, their history rows), or None.
     """
 
     grid: Grid
-    members: list[_Member]
+    members: list[Member]
     pixels: torch.Tensor
     image_order: torch.Tensor
     products: DenseProducts | SparseProducts
@@ -149,6 +85,9 @@ class _Setup:
     records: Records
     bar: object
     dtype: torch.dtype
+    val: DenseProducts | SparseProducts | None = None
+    y_val: torch.Tensor | None = None
+    on_epoch: object = None
 
 
 @dataclass
@@ -157,10 +96,11 @@ class _Constants:
 
     ``flat`` (S*M,): grid index of each stream-major member; ``member_labels`` (S, M, 10): each member's
     label of each digit; ``class_mask`` (S, M, K, 1): 0 for a member's classes, -inf for the padding up to
-    K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each unit's L1 strength (None when every
-    member's is 0: no L1 term);
+    K = max C; ``l1_units`` (S, M*H, 1) or pixel-major (S, 1, M*H): each first-layer unit's L1 strength (None
+    when every member's is 0: no L1 term);
     ``test_labels`` / ``test_valid`` (S, M, T): each member's label of each test image, and whether it is
-    evaluated on it (subset mode: only the digits it was trained on); ``scratch``: W1-sized work space;
+    evaluated on it (subset mode: only the digits it was trained on); ``val_labels`` / ``val_valid`` the same
+    for the validation split (or None); ``scratch``: W1-sized work space;
     ``work``: the step's buffers (``step.gradients``), made at the first step and written again at every step.
     """
 
@@ -172,28 +112,8 @@ class _Constants:
     test_valid: torch.Tensor
     scratch: torch.Tensor
     work: dict = field(default_factory=dict)
-
-
-def _programs(grid: Grid, members: list[_Member], y_train: torch.Tensor) -> list[_Program]:
-    """Streams (the members that share a data order: the same order seed, and in subset mode the same C) and
-    the programs that train them: the streams with the same training images and the same number of members."""
-    streams: dict[tuple, list[int]] = {}
-    for i, member in enumerate(members):
-        key = (member.order_seed, member.n_classes if grid.class_mode == "subset" else None)
-        streams.setdefault(key, []).append(i)
-    programs: dict[tuple, _Program] = {}
-    for (order, c), stream in streams.items():
-        program = programs.setdefault((c, len(stream)), _Program([], [], _train_index(y_train, c)))
-        program.orders.append(order)
-        program.members.append(stream)
-    return list(programs.values())
-
-
-def _train_index(y_train: torch.Tensor, n_classes: int | None) -> torch.Tensor:
-    """The training images a program draws from: all (relabel mode), or the digits below C (subset mode)."""
-    if n_classes is None:
-        return torch.arange(len(y_train))
-    return torch.nonzero(class_labels(y_train, n_classes, "subset")[0]).squeeze(1)
+    val_labels: torch.Tensor | None = None
+    val_valid: torch.Tensor | None = None
 
 
 def _auto(flag, nbytes: int, what: str) -> bool:
@@ -204,7 +124,7 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
           embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None,
-          threads: int | None = None) -> Run | MixedRun:
+          threads: int | None = None, on_epoch=None) -> Run | MixedRun:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run`` (for a mixed grid, the
     ``MixedRun``: a Run per part; see the module docstring for how its parts are grouped).
 
@@ -223,34 +143,83 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     alone do not fit is refused before any work.
     ``threads``: torch's CPU threads while training (default: ``threads.default_threads()``, the cores this
     process may use, or ``$OMP_NUM_THREADS``); restored afterwards, recorded in ``Run.meta["threads"]``.
+    ``on_epoch(epoch, members, rows)``: called after every epoch of every block with the block's members, as
+    (part number, member number in the part) pairs, and their history rows (a float64 array, the columns of
+    ``run.history_columns``); it returns None or a bool per member: True stops that member from then on (its
+    parameters stay as they are, its gradients are no longer summed; ``run.members.stopped`` says when). A block
+    whose members have all stopped trains no further (its later history rows repeat its last one).
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
     if not isinstance(data, Dataset):
         raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
+    grid = grid.for_data(len(data.y_train))  # a steps budget becomes whole epochs of this data set
+    runs, meta = _train(grid.parts(), data, device, progress, dtype, probe_size, snapshots, embeddings, sparse,
+                        tf32, memory_budget, threads, on_epoch)
+    if not grid.axes():
+        return runs[0]
+    return MixedRun(grid, runs, meta)
+
+
+def train_parts(parts: list[Grid], data: Dataset, **options) -> list[Run]:
+    """Train a list of uniform grids (each of one value of every knob; any list, not only a product of axes:
+    a tuner's batch of trials) in one call, as ``train`` trains the parts of a mixed grid: the parts that share
+    a shape, batch size, optimizer and schedule train as one group. Every member is the network that ``train``
+    of its own part gives. They must share the validation split. Returns one ``Run`` per part, in order;
+    ``options``: those of ``train``."""
+    if not isinstance(parts, (list, tuple)) or not parts or not all(isinstance(p, Grid) for p in parts):
+        raise UnderspecError("train_parts needs a non-empty list of Grids, e.g. [Grid(lr=0.1), Grid(hidden=64)]")
+    if not isinstance(data, Dataset):
+        raise UnderspecError(f"train_parts needs a Dataset, got {type(data).__name__}: use underspec.load_dataset")
+    several = [p for p in parts if p.axes()]
+    if several:
+        raise UnderspecError(f"train_parts takes uniform grids; one has several values of "
+                             f"{', '.join(several[0].axes())}: pass its parts (grid.parts())")
+    if len({(p.validation, p.validation_seed) for p in parts}) > 1:
+        raise UnderspecError("the parts of one training share one validation split: give every part the same "
+                             "validation and validation_seed")
+    unknown = set(options) - {"device", "progress", "dtype", "probe_size", "snapshots", "embeddings", "sparse",
+                              "tf32", "memory_budget", "threads", "on_epoch"}
+    if unknown:
+        raise UnderspecError(f"train_parts got unknown option(s) {shown(sorted(unknown))}: it takes train's options")
+    defaults = dict(device="auto", progress=True, dtype=torch.float32, probe_size=1000, snapshots="auto",
+                    embeddings="auto", sparse="auto", tf32=False, memory_budget=None, threads=None, on_epoch=None)
+    o = {**defaults, **options}
+    parts = [p.for_data(len(data.y_train)) for p in parts]
+    return _train(parts, data, o["device"], o["progress"], o["dtype"], o["probe_size"], o["snapshots"],
+                  o["embeddings"], o["sparse"], o["tf32"], o["memory_budget"], o["threads"], o["on_epoch"])[0]
+
+
+def _train(parts, data, device, progress, dtype, probe_size, snapshots, embeddings, sparse, tf32, memory_budget,
+           threads, on_epoch) -> tuple[list[Run], dict]:
+    """``train`` of the uniform grids ``parts`` (their epochs already set for the data), once every argument is
+    checked and every group planned: (a Run per part, the shared meta)."""
     if dtype not in (torch.float32, torch.float64):
         raise UnderspecError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     check_flag(sparse, "sparse", auto=True)
     check_flag(tf32, "tf32")
     if isinstance(probe_size, bool) or not isinstance(probe_size, numbers.Integral) or probe_size < 0:
         raise UnderspecError(f"probe_size is a number of test images >= 0, got {shown(probe_size)}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise UnderspecError(f"on_epoch must be a function (epoch, members, rows), got {shown(on_epoch)}")
     threads = check_threads(threads) or default_threads()
     device = resolve_device(device)
+    data, held = split_training(data, parts[0].validation, parts[0].validation_seed)
     n, d = data.x_train.shape
-    grid = grid.for_data(n)  # a steps budget becomes whole epochs of this data set
-    for c in grid.n_classes:  # every member must have images to train and to be tested on
-        for mode in values_of(grid.class_mode):
-            for images, y in (("training", data.y_train), ("test", data.y_test)):
+    classes = list(dict.fromkeys(c for part in parts for c in part.n_classes))
+    modes = list(dict.fromkeys(part.class_mode for part in parts))
+    for c in classes:  # every member must have images to train and to be tested on (and validated)
+        for mode in modes:
+            sets = (("training", data.y_train), ("test", data.y_test)) + ((("validation", held[1]),) if held else ())
+            for images, y in sets:
                 if not bool(class_labels(y, c, mode)[0].any()):
                     raise UnderspecError(f"{data.name} has no {images} images of the digits 0..{c - 1} that a "
                                          f"network with C = {c} in {mode} mode sees: use more images or other C")
-    fewest = min(int(class_labels(data.y_train, c, mode)[0].sum()) for c in grid.n_classes
-                 for mode in values_of(grid.class_mode))
-    if max(values_of(grid.batch_size)) > fewest:
-        raise UnderspecError(f"batch size {max(values_of(grid.batch_size))} is larger than the {fewest:,} training "
-                             f"images a member of this grid sees: use --batch-size {fewest} or less, or more "
-                             "training images")
-    parts = grid.parts()
+    fewest = min(int(class_labels(data.y_train, c, mode)[0].sum()) for c in classes for mode in modes)
+    largest = max(part.batch_size for part in parts)
+    if largest > fewest:
+        raise UnderspecError(f"batch size {largest} is larger than the {fewest:,} training images a member of this "
+                             f"grid sees: use --batch-size {fewest} or less, or more training images")
     probe_size = min(int(probe_size), len(data.y_test))
     itemsize = torch.finfo(dtype).bits // 8
     record_bytes = [per_epoch_record_bytes(part, d, probe_size, itemsize) for part in parts]
@@ -260,33 +229,36 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
                                       or memory_budget < 1):
         raise UnderspecError(f"memory_budget must be a number of bytes >= 1 or None, got {shown(memory_budget)}")
     budget = default_memory_budget(device) if memory_budget is None else memory_budget
-    # Parts that share a shape, a batch size, an optimizer and a schedule train as one group (learning rate,
-    # momentum, weight decay, init and order seeds, l1 and C vary per member inside it); each group is planned
-    # before any training.
+    # Parts that share a shape, a batch size, an optimizer, a schedule and their training labels train as one
+    # group (learning rate, momentum, weight decay, init and order seeds, l1 and C vary per member inside it);
+    # each group is planned before any training.
     groups: dict[tuple, list[int]] = {}
     for i, part in enumerate(parts):
-        key = (part.hidden, part.depth, part.batch_size, part.optimizer, part.epochs, part.class_mode, part.stop_loss)
+        key = (part.hidden, part.depth, part.widths, part.batch_size, part.optimizer, part.epochs, part.class_mode,
+               part.stop_loss, part.label_noise, part.noise_seed)
         groups.setdefault(key, []).append(i)
-    members = {key: _members([parts[i] for i in indices]) for key, indices in groups.items()}
+    members = {key: group_members([parts[i] for i in indices]) for key, indices in groups.items()}
     memory = {key: memory_plan(parts[indices[0]], d, len(data.y_test), probe_size=probe_size, snapshots=keep_snapshots,
                                embeddings=keep_embeddings, itemsize=itemsize, n_members=len(members[key]))
               for key, indices in groups.items()}
     kept = sum(plan.records for plan in memory.values())  # every group's records are kept to the end
     plans = []
     for key, indices in groups.items():
-        plan = replace(memory[key], records=kept, networks=len(grid))
-        blocks = [block for program in _programs(parts[indices[0]], members[key], data.y_train)
+        group = parts[indices[0]]
+        labels = noisy_labels(data.y_train, group.label_noise, group.noise_seed)
+        plan = replace(memory[key], records=kept, networks=sum(len(p) for p in parts))
+        blocks = [block for program in programs(group, members[key], labels)
                   for block in split(program, *block_sizes(plan, budget, len(program.orders),
                                                             len(program.members[0]), device))]
-        plans.append((indices, members[key], blocks))
+        plans.append((indices, members[key], blocks, labels))
 
     with torch_threads(threads):
-        return _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
-                             keep_snapshots, keep_embeddings)
+        return _train_groups(parts, data, held, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
+                             keep_snapshots, keep_embeddings, on_epoch)
 
 
-def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
-                  keep_snapshots, keep_embeddings) -> Run | MixedRun:
+def _train_groups(parts, data, held, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
+                  keep_snapshots, keep_embeddings, on_epoch) -> tuple[list[Run], dict]:
     """``train`` once every check is done and every group planned: the groups one after the other."""
     n, d = data.x_train.shape
     started = time.perf_counter()
@@ -297,14 +269,18 @@ def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress,
     pixels = torch.cat([torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)])  # (D,) live first
     x_train = data.x_train[:, live].to(device, dtype)  # (N, D_live): the data sits on the device once
     x_test = data.x_test[:, pixels].to(device, dtype)
+    x_val = None if held is None else held[0][:, pixels].to(device, dtype)
     total_steps = sum(parts[indices[0]].epochs * -(-len(b.train_index) // parts[indices[0]].batch_size)
-                      for indices, _, blocks in plans for b in blocks)
-    bar = progress_bar(total_steps, f"training {len(grid)} networks", enabled=progress)
+                      for indices, _, blocks, _ in plans for b in blocks)
+    n_networks = sum(len(p) for p in parts)
+    bar = progress_bar(total_steps, f"training {n_networks} networks", enabled=progress)
     runs: list[Run | None] = [None] * len(parts)
     meta = {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "tf32": tf32 and device.type == "cuda",
             "torch": torch.__version__, "n_train": n, "n_test": len(data.y_test), "code": code_hash(),
             "threads": threads if device.type == "cpu" else None}
-    for indices, members, blocks in plans:
+    if held is not None:
+        meta["n_validation"] = len(held[1])
+    for indices, members, blocks, labels in plans:
         group = parts[indices[0]]
         calibration = None
         if sparse == "auto" and device.type == "cpu":
@@ -317,9 +293,14 @@ def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress,
         # Built once for every program: the products with the training images, and with the whole test set as
         # every stream's batch.
         products, test = Products(x_train, d), Products(x_test, d)
-        records = Records(len(members), group, probe_size, keep_snapshots, keep_embeddings, device, dtype)
+        records = Records(len(members), group, probe_size, keep_snapshots, keep_embeddings, device, dtype,
+                          stopping=on_epoch is not None)
+        owners = [(i, j) for i in indices for j in range(len(parts[i]))]  # group member -> (part, member in part)
         setup = _Setup(group, members, pixels, torch.argsort(pixels).to(device), products, test,
-                       data.y_train.to(device), data.y_test.to(device), records, bar, dtype)
+                       labels.to(device), data.y_test.to(device), records, bar, dtype,
+                       None if x_val is None else Products(x_val, d), None if held is None else held[1].to(device),
+                       None if on_epoch is None else
+                       (lambda epoch, flat, rows, owners=owners: on_epoch(epoch, [owners[i] for i in flat], rows)))
         with matmul_precision(device, tf32):
             for block in blocks:
                 _train_program(block, setup)
@@ -336,21 +317,20 @@ def _train_groups(grid, data, parts, plans, device, dtype, probe_size, progress,
     seconds = round(time.perf_counter() - started, 3)
     for run in runs:
         run.meta["seconds"] = seconds
-    if not grid.axes():
-        return runs[0]
-    return MixedRun(grid, runs, {**meta, "seconds": seconds})
+    return runs, {**meta, "seconds": seconds}
 
 
-def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]:
+def _initial_params(program: Program, setup: _Setup) -> dict[str, torch.Tensor]:
     """The program's members drawn exactly as the paper's constructor draws them, in the program layout:
-    w1 (S, M*H, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H), the deeper
-    hidden layers w<l> (S, M, H, H) and b<l> (S, M, H), and the output layer (S, M, K, H) and (S, M, K), the
-    classes beyond a member's C zero."""
+    w1 (S, M*H1, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H1), the deeper
+    hidden layers w<l> (S, M, H_l, H_l-1) and b<l> (S, M, H_l), and the output layer (S, M, K, H_L) and
+    (S, M, K), the classes beyond a member's C zero."""
     members, grid = setup.members, setup.grid
-    s, m, h, d, k = len(program.orders), len(program.members[0]), grid.hidden, len(setup.pixels), max(grid.n_classes)
+    widths = grid.layer_widths()
+    s, m, h, d, k = len(program.orders), len(program.members[0]), widths[0], len(setup.pixels), max(grid.n_classes)
     keys = [(members[i].init_seed, members[i].n_classes)  # (init seed, C): shared by the l1s
             for row in program.members for i in row]
-    drawn = {key: init_params(*key, h, d, grid.depth) for key in set(keys)}
+    drawn = {key: init_params(*key, widths, d) for key in set(keys)}
     inits = [drawn[key] for key in keys]
     ulps = [members[i].perturb_ulp for row in program.members for i in row]
     first = [perturbed(p["w1"], n, setup.dtype) for p, n in zip(inits, ulps)]  # (H, D) each, the training dtype
@@ -360,9 +340,9 @@ def _initial_params(program: _Program, setup: _Setup) -> dict[str, torch.Tensor]
         "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
     }
     for layer in range(2, grid.depth + 1):
-        params[f"w{layer}"] = torch.stack([p[f"w{layer}"] for p in inits]).view(s, m, h, h)
-        params[f"b{layer}"] = torch.stack([p[f"b{layer}"] for p in inits]).view(s, m, h)
-    params[w_out] = torch.stack([_pad(p[w_out], k) for p in inits]).view(s, m, k, h)
+        params[f"w{layer}"] = torch.stack([p[f"w{layer}"] for p in inits]).view(s, m, widths[layer - 1], widths[layer - 2])
+        params[f"b{layer}"] = torch.stack([p[f"b{layer}"] for p in inits]).view(s, m, widths[layer - 1])
+    params[w_out] = torch.stack([_pad(p[w_out], k) for p in inits]).view(s, m, k, widths[-1])
     params[b_out] = torch.stack([_pad(p[b_out], k) for p in inits]).view(s, m, k)
     return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
 
@@ -378,7 +358,7 @@ def perturbed(w1: torch.Tensor, ulps: int, dtype: torch.dtype) -> torch.Tensor:
     return w1
 
 
-def _constants(program: _Program, setup: _Setup, members: list[_Member], w1: torch.Tensor) -> _Constants:
+def _constants(program: Program, setup: _Setup, members: list[Member], w1: torch.Tensor) -> _Constants:
     """The per-member constants of ``program`` (see ``_Constants``); ``members``: its members, stream-major;
     ``w1``: its stacked first layer."""
     grid, device = setup.grid, w1.device
@@ -394,20 +374,26 @@ def _constants(program: _Program, setup: _Setup, members: list[_Member], w1: tor
     # multiply-add are a third of a step's passes over W1
     lean = SKIP_ZERO_L1 and all(member.l1 == 0 for member in members)
     l1_units = None if lean else l1.repeat_interleave(h, dim=1).unsqueeze(type(setup.products).pixel_axis)
-    test_digits = setup.y_test.expand(s, m, -1)
-    test_valid = test_digits < (classes[..., None] if grid.class_mode == "subset" else 10)  # (S, M, T)
-    # A digit a member was not trained on (subset mode) has no class: give it class 0, masked out by test_valid.
-    test_labels = torch.where(test_valid, torch.gather(member_labels, 2, test_digits), 0)  # (S, M, T)
+
+    def evaluated(digits):  # each member's label of each image (S, M, T), and whether it is evaluated on it
+        digits = digits.expand(s, m, -1)
+        valid = digits < (classes[..., None] if grid.class_mode == "subset" else 10)
+        # A digit a member was not trained on (subset mode) has no class: give it class 0, masked out by valid.
+        return torch.where(valid, torch.gather(member_labels, 2, digits), 0), valid
+
+    test_labels, test_valid = evaluated(setup.y_test)
+    val_labels, val_valid = evaluated(setup.y_val) if setup.y_val is not None else (None, None)
     return _Constants(flat, member_labels, class_mask.to(setup.dtype).unsqueeze(-1), l1_units, test_labels,
-                      test_valid, torch.empty_like(w1))
+                      test_valid, torch.empty_like(w1), val_labels=val_labels, val_valid=val_valid)
 
 
-def _train_program(program: _Program, setup: _Setup):
+def _train_program(program: Program, setup: _Setup):
     """Train one program's S x M members together (see the module docstring for the layout); records are
     written back member-major, W1's pixels in image order."""
     grid, records = setup.grid, setup.records
-    setup.test.set_batch(torch.arange(len(setup.y_test), device=setup.y_test.device).expand(len(program.orders), -1),
-                         backward=False)  # the whole test set as every stream's batch
+    for products, y in ((setup.test, setup.y_test), (setup.val, setup.y_val)):
+        if products is not None:  # the whole test set (validation split) as every stream's batch
+            products.set_batch(torch.arange(len(y), device=y.device).expand(len(program.orders), -1), backward=False)
     params = _initial_params(program, setup)
     members = [setup.members[i] for row in program.members for i in row]  # stream-major, as the layout
     const = _constants(program, setup, members, params["w1"])
@@ -423,7 +409,7 @@ def _train_program(program: _Program, setup: _Setup):
     opt = StackedOptimizer(params, grid.optimizer, lr=per_member("lr"), momentum=per_member("momentum"),
                            weight_decay=per_member("weight_decay"))
     streams = [epoch_orders(order, n, grid.batch_size) for order in program.orders]
-    history = torch.zeros(grid.epochs, s, m, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
+    history = torch.zeros(grid.epochs, s, m, records.history.shape[-1], dtype=torch.float64, device=device)
 
     def record(name, source, epoch=None):
         records.store(name, const.flat, _member_major(source, setup.image_order, Products.layout), epoch)
@@ -434,8 +420,9 @@ def _train_program(program: _Program, setup: _Setup):
     if records.embeddings is not None:
         evaluate(params, setup, const, 0)
     # The stopping rule, on the device (no host sync): a member whose epoch's mean training loss fell below
-    # grid.stop_loss keeps the parameters it had then (``held``); its gradients are no longer summed.
-    stopping = grid.stop_loss is not None
+    # grid.stop_loss (or that on_epoch stops) keeps the parameters it had then (``held``); its gradients are no
+    # longer summed.
+    stopping = grid.stop_loss is not None or setup.on_epoch is not None
     if stopping:
         active = torch.ones(s, m, dtype=torch.bool, device=device)
         stopped_at = torch.zeros(s, m, dtype=torch.long, device=device)  # 0: never stopped
@@ -474,20 +461,32 @@ def _train_program(program: _Program, setup: _Setup):
         history[epoch, ..., 1] = correct / n
         history[epoch, ..., 4] = norm_sum / steps
         history[epoch, ..., 2:4] = evaluate(params, setup, const, epoch + 1)
+        if setup.val is not None:
+            history[epoch, ..., VAL] = evaluate(params, setup, const, epoch + 1, validation=True)
         if records.snapshots is not None:
             record("snapshots", params, epoch + 1)
         if stopping:
-            stops = active & (history[epoch, ..., 0] < grid.stop_loss)
+            stops = (active & (history[epoch, ..., 0] < grid.stop_loss) if grid.stop_loss is not None
+                     else torch.zeros_like(active))
+            if setup.on_epoch is not None:  # the tuner's pruner: a host sync per epoch
+                asked = setup.on_epoch(epoch + 1, const.flat.tolist(), history[epoch].reshape(s * m, -1).cpu().numpy())
+                if asked is not None:
+                    stops |= active & torch.as_tensor(list(asked), dtype=torch.bool, device=device).view(s, m)
             stopped_at = torch.where(stops, epoch + 1, stopped_at)  # no boolean indexing: no host sync
             active &= ~stops
             for name, p in params.items():
                 held[name].copy_(p)
+            if (setup.on_epoch is not None and epoch + 1 < grid.epochs and records.snapshots is None
+                    and records.embeddings is None and not bool(active.any())):
+                history[epoch + 1:] = history[epoch]  # every member stopped: frozen, nothing more to train
+                setup.bar.update(steps * (grid.epochs - epoch - 1))
+                break
 
     record("final", params)
     record("grad_sum", grad_sum)
     if stopping:
         records.stopped[const.flat] = stopped_at.reshape(-1)
-    records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, len(HISTORY_COLUMNS))
+    records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, history.shape[-1])
 
 
 def _per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
@@ -502,10 +501,11 @@ def _per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axi
 
 
 def _member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:
-    """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H, D),
-    b1 (S*M, H), the deeper layers (S*M, H, H) and (S*M, H), the output layer (S*M, K, H) and (S*M, K).
-    ``layout``: the products' W1 layout map (its own inverse)."""
-    s, m, _, h = params[output_names(depth_of(params))[0]].shape
+    """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H1, D),
+    b1 (S*M, H1), the deeper layers (S*M, H_l, H_l-1) and (S*M, H_l), the output layer (S*M, K, H_L) and
+    (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
+    s, m = params["b1"].shape[0], params[output_names(depth_of(params))[0]].shape[1]
+    h = params["b1"].shape[1] // m
     out = {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order], "b1": params["b1"].reshape(s * m, h)}
     out.update({name: p.reshape(s * m, *p.shape[2:]) for name, p in params.items() if name not in out})
     return out

@@ -14,126 +14,27 @@ import dataclasses
 import itertools
 import math
 import numbers
-import re
 from dataclasses import dataclass, field
 
 from ..errors import UnderspecError, check_choice, shown
 from .choices import CLASS_MODES
+from .values import (MAX_DEPTH, MAX_HIDDEN, _axis, _items, _no_duplicates, _parse_optional_float,  # noqa: F401
+                     _parse_optional_int, _parse_widths_axis, parse_float, parse_floats, parse_int, parse_ints,
+                     parse_str, parse_widths, widths_of)
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_L1 = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
 OPTIMIZERS = ("sgd", "adam", "adamw")
-MAX_RANGE = 10_000  # the longest range a list may spell (2-100000000 must not exhaust memory)
-MAX_VALUES = 10_000  # the most values one knob's list may hold, ranges expanded
-MAX_TEXT = 100_000  # the longest string a list may be read from
 MAX_SEED = 2**63 - 1  # torch's generators take seeds below 2^64; int64 tensors below 2^63
 # Bounds checked from the lengths of the lists, before any list of parts or members is built: beyond them a
 # grid is a sweep's work (underspec sweep shards it), not one call's.
 MAX_NETWORKS = 100_000
 MAX_PARTS = 10_000
-MAX_DEPTH = 64
-MAX_HIDDEN = 10**9  # far beyond memory: the memory plan refuses much less (a sweep checks it per shard)
 MAX_EPOCHS = 10**9
 
 
-# ------------------------------------------------------------------------------------------ parsing values
-
-def parse_ints(value, key: str) -> tuple[int, ...]:
-    """Integers and ranges (``2-10``) from a list or a string such as ``"0 42"``, ``"0,42"``, ``"[0, 42]"``
-    or ``"0-6"``: seeds, class counts."""
-    out = []
-    for item in _items(value, key):
-        if isinstance(item, bool):
-            raise UnderspecError(f"{key}: {shown(item)} is not an integer")
-        if isinstance(item, numbers.Integral):
-            out.append(int(item))
-        elif isinstance(item, float) and item.is_integer():
-            out.append(int(item))
-        elif isinstance(item, str) and (m := re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)):
-            lo, hi = int(m[1]), int(m[2] or m[1])
-            if hi < lo:
-                raise UnderspecError(f"{key}: the range {shown(item)} is empty: write it low-high, e.g. 2-10")
-            if hi - lo >= MAX_RANGE:
-                raise UnderspecError(f"{key}: the range {shown(item)} has {hi - lo + 1:,} values; at most "
-                                     f"{MAX_RANGE:,} are allowed")
-            if len(out) + hi - lo + 1 > MAX_VALUES:
-                raise UnderspecError(f"{key}: more than {MAX_VALUES:,} values; split the work into several grids "
-                                     "or an underspec sweep")
-            out.extend(range(lo, hi + 1))
-        else:
-            noun = {"seeds": "seed", "n_classes": "class count"}.get(key, key)
-            raise UnderspecError(f"invalid {noun} {shown(item)}: use integers like 10 or a range like 2-10")
-    return tuple(out)
-
-
-def parse_floats(value, key: str) -> tuple[float, ...]:
-    """Numbers from a list or a string such as ``"0 0.001"`` or ``"[0, 0.001]"``: L1 strengths."""
-    out = []
-    for item in _items(value, key):
-        if isinstance(item, bool) or not isinstance(item, (numbers.Real, str)):
-            raise UnderspecError(f"{key}: cannot read {shown(item)} as a number, e.g. 0.001")
-        try:
-            out.append(float(item))
-        except ValueError:
-            raise UnderspecError(f"{key}: cannot read {shown(item)} as a number, e.g. 0.001") from None
-    return tuple(out)
-
-
-def parse_int(value, key: str) -> int:
-    """One integer, from an int or a string of digits (what a command line or papermill passes)."""
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        return int(value)
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    raise UnderspecError(f"{key} must be an integer, got {shown(value)}")
-
-
-def parse_float(value, key: str) -> float:
-    """One number, from a number or a string."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    raise UnderspecError(f"{key} must be a number, got {shown(value)}")
-
-
-def parse_str(value, key: str) -> str:
-    if not isinstance(value, str):
-        raise UnderspecError(f"{key} must be a name, got {shown(value)}")
-    return value
-
-
-def _optional(parse):
-    """``parse``, or None for None and the strings a command line or papermill passes for it."""
-    def parse_optional(value, key: str):
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-            return None
-        return parse(value, key)
-    return parse_optional
-
-
-_parse_optional_int, _parse_optional_float = _optional(parse_int), _optional(parse_float)
-
-
-def _axis(parse):
-    """``parse`` for a knob that may take several values (an axis of the grid): one value stays a value,
-    several (a list, or a string such as ``"16 64"``) become a tuple of values, each read by ``parse``."""
-    def parse_axis(value, key: str):
-        items = _items(value, key) if isinstance(value, (str, list, tuple)) else [value]
-        if len(items) == 1:
-            return parse(items[0], key)
-        if not items:
-            raise UnderspecError(f"{key}: the list is empty: give at least one value")
-        values = tuple(parse(item, key) for item in items)
-        _no_duplicates(values, key)
-        return values
-    parse_axis.axis = True
-    return parse_axis
-
+# ------------------------------------------------------------------------------------------ derived values
 
 def values_of(value) -> tuple:
     """The values of a knob: a tuple of one value for a single one."""
@@ -146,24 +47,12 @@ def steps_to_epochs(steps: int, n_train: int, batch_size: int) -> int:
     return -(-steps // per_epoch)
 
 
-def _items(value, key: str) -> list:
-    """The items of a list knob's value (a list, or its text), at most ``MAX_VALUES`` of them."""
-    if value is None:
-        return []
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        raise UnderspecError(f"{key}: a list of {len(value):,} characters; at most {MAX_TEXT:,} are read")
-    if hasattr(value, "__len__") and not isinstance(value, (str, dict, bytes)) and len(value) > MAX_VALUES:
-        raise UnderspecError(f"{key}: {len(value):,} values; at most {MAX_VALUES:,}: split the work into several "
-                             "grids or an underspec sweep")
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):  # papermill -p passes a list as its text
-            text = text[1:-1]
-        return [v for v in re.split(r"[,\s]+", text) if v]
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and hasattr(value, "__len__")
-                                            and not isinstance(value, (dict, bytes))):
-        return list(value)
-    return [value]
+def validation_size(n_train: int, fraction: float | None) -> int:
+    """How many of ``n_train`` training images a validation split of ``fraction`` holds back: the nearest whole
+    number, at least 1 and leaving at least 1 to train on (0 without a split)."""
+    if fraction is None:
+        return 0
+    return min(max(round(fraction * n_train), 1), n_train - 1)
 
 
 # ----------------------------------------------------------------------------------------- the declaration
@@ -246,6 +135,20 @@ class Grid:
     class_mode: str | tuple[str, ...] = knob("relabel", "what C means: relabel (the paper: digits >= C become "
                                              "class 0) or subset (only digits 0..C-1)", parse=_axis(parse_str),
                                              label="class mode {}")
+    widths: str | tuple[str, ...] | None = knob(None, "each hidden layer's width, first to last, as one shape "
+                                                "64-32-16 (sets hidden and depth; None: depth layers of hidden "
+                                                "units)", parse=_parse_widths_axis, label="widths {}", optional=True)
+    label_noise: float | tuple[float, ...] = knob(0.0, "the fraction of training labels replaced by another digit, "
+                                                  "drawn with noise_seed (never the test or validation labels)",
+                                                  parse=_axis(parse_float), label="label noise {:g}", optional=True)
+    noise_seed: int = knob(0, "the seed that picks the noisy labels and their new digits", parse=parse_int,
+                           label="noise seed {}", optional=True)
+    validation: float | None = knob(None, "the fraction of training images held back as a validation split "
+                                    "(drawn with validation_seed; recorded every epoch as val_loss, val_acc); None: "
+                                    "no split (the paper)", parse=_parse_optional_float, label="validation {:g}",
+                                    optional=True)
+    validation_seed: int = knob(0, "the seed that draws the validation split", parse=parse_int,
+                                label="validation seed {}", optional=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -311,9 +214,53 @@ class Grid:
             raise UnderspecError(f"this grid has up to {len(seeds) * len(l1) * len(classes) * parts:,} networks in "
                                  f"up to {parts:,} settings; at most {MAX_NETWORKS:,} networks and {MAX_PARTS:,} "
                                  "settings in one grid: split it into several grids, or shard it with underspec sweep")
+        if any(not (math.isfinite(v) and 0 <= v < 1) for v in values_of(self.label_noise)):
+            raise UnderspecError(f"label_noise is a fraction of training labels in [0, 1), got {shown(self.label_noise)}")
+        if self.validation is not None and not (math.isfinite(self.validation) and 0 < self.validation < 1):
+            raise UnderspecError(f"validation is a fraction of the training images in (0, 1), e.g. 0.2, or None for "
+                                 f"no split; got {shown(self.validation)}")
+        for name in ("noise_seed", "validation_seed"):
+            if not 0 <= getattr(self, name) <= MAX_SEED:
+                raise UnderspecError(f"{name} must be an integer in 0..2^63-1, got {shown(getattr(self, name))}")
+        if self.validation is None and self.validation_seed != 0:
+            raise UnderspecError("validation_seed draws a validation split, but there is none: give validation "
+                                 "(a fraction, e.g. 0.2) or drop validation_seed")
+        if not any(values_of(self.label_noise)) and self.noise_seed != 0:
+            raise UnderspecError("noise_seed draws noisy labels, but label_noise is 0: give label_noise (e.g. 0.1) "
+                                 "or drop noise_seed")
+        if self.widths is not None:
+            self._derive_from_widths()
         if self.steps is not None and "subset" in values_of(self.class_mode):
             raise UnderspecError("a steps budget needs class_mode relabel: in subset mode every C trains on its own "
                                  "number of images, so one budget gives each a different number of epochs")
+
+    def _derive_from_widths(self) -> None:
+        """``widths`` sets ``hidden`` (the first layer's width) and ``depth``: given alongside, they must agree
+        (or be at their defaults); with several shapes (an axis) each part derives its own."""
+        if isinstance(self.hidden, tuple) or isinstance(self.depth, tuple):
+            raise UnderspecError("widths sets every hidden layer's width: give widths or hidden/depth axes, not both")
+        if isinstance(self.widths, tuple):
+            if (self.hidden, self.depth) != (16, 1):
+                raise UnderspecError("widths sets every hidden layer's width: with several shapes, drop hidden and "
+                                     "depth")
+            return
+        layers = widths_of(self.widths)
+        if (self.hidden, self.depth) not in ((16, 1), (layers[0], len(layers))):
+            raise UnderspecError(f"widths {self.widths} has {len(layers)} hidden layer(s), the first {layers[0]} wide, "
+                                 f"but hidden={self.hidden}, depth={self.depth}: give widths alone")
+        object.__setattr__(self, "hidden", layers[0])
+        object.__setattr__(self, "depth", len(layers))
+
+    def layer_widths(self) -> tuple[int, ...]:
+        """Every hidden layer's width, first to last, of a grid of one shape: ``widths``, or ``depth`` layers of
+        ``hidden`` units."""
+        if isinstance(self.widths, tuple) or isinstance(self.hidden, tuple) or isinstance(self.depth, tuple):
+            raise UnderspecError("a grid of several shapes has no one list of widths: take a part (grid.parts())")
+        return widths_of(self.widths) if self.widths is not None else (self.hidden,) * self.depth
+
+    def train_images(self, n_train: int) -> int:
+        """The training images a member learns from, of ``n_train``: all, less the validation split."""
+        return n_train - validation_size(n_train, self.validation)
 
     def for_data(self, n_train: int) -> "Grid":
         """This grid with ``epochs`` set by its steps budget for ``n_train`` training images: the fewest whole
@@ -321,9 +268,12 @@ class Grid:
         a budget, the grid itself."""
         if isinstance(n_train, bool) or not isinstance(n_train, numbers.Integral) or n_train < 1:
             raise UnderspecError(f"a grid is trained on at least one image, got n_train={shown(n_train)}")
+        if self.validation is not None and n_train < 2:
+            raise UnderspecError(f"a validation split needs at least 2 training images, got {n_train}")
         if self.steps is None:
             return self
-        return dataclasses.replace(self, epochs=steps_to_epochs(self.steps, n_train, self.batch_size))
+        return dataclasses.replace(self, epochs=steps_to_epochs(self.steps, self.train_images(n_train),
+                                                                self.batch_size))
 
     @classmethod
     def paper(cls, **overrides) -> "Grid":
@@ -410,12 +360,3 @@ class Grid:
 
 
 AXES = tuple(f.name for f in dataclasses.fields(Grid) if f.metadata["axis"])  # the knobs that may be axes
-
-
-def _no_duplicates(values, what):
-    seen, twice = set(), set()
-    for v in values:
-        (twice if v in seen else seen).add(v)
-    dup = sorted(twice, key=repr)
-    if dup:
-        raise UnderspecError(f"duplicate {what}(s) {shown(dup)}: list each {what} once")

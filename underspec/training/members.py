@@ -7,7 +7,7 @@ from __future__ import annotations
 import numbers
 
 from ..errors import UnderspecError, shown
-from .grid import AXES, Grid
+from .grid import AXES, Grid, parse_widths
 
 
 def find_member(grid: Grid, given: dict) -> int:
@@ -53,6 +53,8 @@ def exact_value(value, name: str, members: list[tuple], j: int):
     seed); None stays None (no stopping rule, no fixed seed)."""
     if value is None:
         return None
+    if name == "widths":  # a shape in any spelling, as the grid writes it: (8, 16) and "8-16" are one
+        return parse_widths(value, name)
     sample = next((m[j] for m in members if m[j] is not None), 0)
     if isinstance(sample, str):
         if not isinstance(value, str):

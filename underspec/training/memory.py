@@ -16,7 +16,7 @@ import torch
 
 from ..errors import UnderspecError
 from .grid import Grid
-from .run import HISTORY_COLUMNS
+from .run import history_columns
 
 @dataclass
 class MemoryPlan:
@@ -36,14 +36,14 @@ def memory_plan(grid: Grid, n_inputs: int, n_test: int, *, probe_size: int, snap
                 itemsize: int = 4, n_members: int | None = None) -> MemoryPlan:
     """The ``MemoryPlan`` of training ``n_members`` networks (default: every member) of the uniform ``grid``
     on images of ``n_inputs`` pixels with ``n_test`` test images."""
-    h, e, k = grid.hidden, grid.epochs, max(grid.n_classes)
+    e, k = grid.epochs, max(grid.n_classes)
     n_params = n_parameters(grid, n_inputs)
     snapshot_bytes, embedding_bytes = per_epoch_record_bytes(grid, n_inputs, probe_size, itemsize)
-    per_record = 3 * n_params * itemsize + e * len(HISTORY_COLUMNS) * 8
+    per_record = 3 * n_params * itemsize + e * len(history_columns(grid)) * 8
     per_record += snapshot_bytes * snapshots + embedding_bytes * embeddings
     # parameters, two generations of gradients, their sum, up to two optimizer states, the stopping rule's
     # held copy, W1-sized scratch; activations (pre, post, their gradients) on a batch and on the test set
-    working = 8 * n_params * itemsize + (4 * grid.depth * h + 3 * k) * (grid.batch_size + n_test) * itemsize
+    working = 8 * n_params * itemsize + (4 * sum(grid.layer_widths()) + 3 * k) * (grid.batch_size + n_test) * itemsize
     n = len(grid) if n_members is None else n_members
     return MemoryPlan(n * per_record, working, n_test * n_inputs * itemsize, n)
 
@@ -52,7 +52,7 @@ def per_epoch_record_bytes(grid: Grid, n_inputs: int, probe_size: int, itemsize:
     """Bytes of one member's per-epoch snapshots and of its per-epoch probe embeddings of every hidden layer
     (init included)."""
     e = grid.epochs + 1
-    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * grid.hidden * grid.depth * itemsize
+    return e * n_parameters(grid, n_inputs) * itemsize, e * probe_size * sum(grid.layer_widths()) * itemsize
 
 
 def default_memory_budget(device: torch.device) -> int | None:
@@ -73,8 +73,9 @@ def default_memory_budget(device: torch.device) -> int | None:
 
 def n_parameters(grid: Grid, n_inputs: int) -> int:
     """Parameters of one member (the output layer padded to the grid's largest C)."""
-    h, k = grid.hidden, max(grid.n_classes)
-    return h * n_inputs + h + (grid.depth - 1) * (h * h + h) + k * h + k
+    widths, k = grid.layer_widths(), max(grid.n_classes)
+    return (widths[0] * (n_inputs + 1) + sum(b * (a + 1) for a, b in zip(widths, widths[1:]))
+            + k * (widths[-1] + 1))
 
 
 def block_sizes(plan: MemoryPlan, budget: int | None, n_streams: int, n_columns: int,

@@ -49,18 +49,27 @@ def depth_of(params: dict) -> int:
     return len(params) // 2 - 1
 
 
+def layer_widths(hidden, depth: int = 1) -> tuple[int, ...]:
+    """Every hidden layer's width: ``hidden`` itself when it lists them (a tuple or list, first to last), else
+    ``depth`` layers of ``hidden`` units."""
+    return tuple(int(h) for h in hidden) if isinstance(hidden, (tuple, list)) else (int(hidden),) * depth
+
+
 class PaperMLP(nn.Module):
     """The model exactly as the paper's code builds it, generalised to ``depth`` hidden layers of ``hidden``
-    ReLU units: Linear(D -> H), depth - 1 times Linear(H -> H), Linear(H -> C), as ``fc1``, ``fc2``, ...
+    ReLU units: Linear(D -> H), depth - 1 times Linear(H -> H), Linear(H -> C), as ``fc1``, ``fc2``, ...; or,
+    with ``hidden`` a tuple of per-layer widths (H1, ..., HL), Linear(D -> H1), Linear(H1 -> H2), ...,
+    Linear(HL -> C) (``depth`` is then their number).
 
     The constructor order matters for seed-exactness: every ``nn.Linear`` first draws its default init from
     the global generator, in order, and only then is every weight redrawn with Xavier-uniform (gain sqrt(2)),
-    in order, and every bias set to 0. At depth 1 this is the paper's constructor, draw for draw.
+    in order, and every bias set to 0. At depth 1 this is the paper's constructor, draw for draw; per-layer
+    widths follow the same rule (PROTOCOL section 5's construction, each layer's shape its own).
     """
 
-    def __init__(self, n_classes: int, hidden: int = 16, n_inputs: int = 784, depth: int = 1):
+    def __init__(self, n_classes: int, hidden: int | tuple[int, ...] = 16, n_inputs: int = 784, depth: int = 1):
         super().__init__()
-        sizes = [n_inputs] + [hidden] * depth + [n_classes]
+        sizes = [n_inputs, *layer_widths(hidden, depth), n_classes]
         self.layers = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
         for i, layer in enumerate(self.layers, 1):
             self.add_module(f"fc{i}", layer)
@@ -75,13 +84,14 @@ class PaperMLP(nn.Module):
         return self.layers[-1](x)
 
     @torch.no_grad()
-    def hidden_preactivations(self, x: torch.Tensor) -> torch.Tensor:
-        """Every hidden layer's pre-activations on ``x`` (P, D): (L, P, H)."""
+    def hidden_preactivations(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Every hidden layer's pre-activations on ``x`` (P, D): (L, P, H); with per-layer widths that differ, a
+        list of (P, H_l)."""
         out = []
         for layer in self.layers[:-1]:
             out.append(layer(x))
             x = torch.relu(out[-1])
-        return torch.stack(out)
+        return torch.stack(out) if len({z.shape[-1] for z in out}) == 1 else out
 
     def params(self) -> dict[str, torch.Tensor]:
         """The parameters as a detached dict (``w1``, ``b1``, ..., see ``param_names``)."""
@@ -98,10 +108,10 @@ def optimizer_for(params, optimizer: str = "sgd", lr: float = 0.01, momentum: fl
     return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer](params, lr=lr, weight_decay=weight_decay)
 
 
-def init_params(seed: int, n_classes: int, hidden: int = 16, n_inputs: int = 784,
+def init_params(seed: int, n_classes: int, hidden: int | tuple[int, ...] = 16, n_inputs: int = 784,
                 depth: int = 1) -> dict[str, torch.Tensor]:
     """The float32 initial parameters that ``torch.manual_seed(seed); PaperMLP(n_classes, hidden, n_inputs,
-    depth)`` draws.
+    depth)`` draws (``hidden``: a width, or every hidden layer's, first to last).
 
     The caller's global random state is left untouched.
     """

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .data import Dataset, class_labels
-from .grid import Grid, steps_to_epochs
+from .data import Dataset, class_labels, noisy_labels, split_training
+from .grid import Grid, steps_to_epochs, widths_of
 from .model import PaperMLP, optimizer_for, param_names
 from .run import Member
 
@@ -22,7 +22,9 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                      batch_size: int = 64, lr: float = 0.01, optimizer: str = "sgd", momentum: float = 0.0,
                      weight_decay: float = 0.0, init_seed: int | None = None, order_seed: int | None = None,
                      class_mode: str = "relabel", steps: int | None = None, stop_loss: float | None = None,
-                     perturb_ulp: int = 0, dtype: torch.dtype = torch.float32, probe_size: int = 1000,
+                     perturb_ulp: int = 0, widths=None, label_noise: float = 0.0, noise_seed: int = 0,
+                     validation: float | None = None, validation_seed: int = 0,
+                     dtype: torch.dtype = torch.float32, probe_size: int = 1000,
                      device: str | torch.device = "cpu") -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
@@ -37,17 +39,28 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     of SGD steps instead of ``epochs``, rounded up to whole epochs of this data set. ``stop_loss``: stop after
     the first epoch whose mean training cross-entropy is below it (the history ends there; ``Member.stopped``).
     ``perturb_ulp``: W1[0, 0] moved up by that many ulps of ``dtype`` after the model is built (the rounding floor).
+    ``widths``: every hidden layer's width, first to last (``Grid.widths``: ``PaperMLP`` with per-layer widths;
+    sets hidden and depth). ``validation``, ``validation_seed``: hold back that fraction of the training images
+    (``data.split_training``), evaluated after every epoch (``val_loss``, ``val_acc``); ``label_noise``,
+    ``noise_seed``: then replace that fraction of the remaining training labels (``data.noisy_labels``).
     """
-    Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs, batch_size=batch_size,
-         lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, init_seed=init_seed,
-         order_seed=order_seed, class_mode=class_mode, steps=steps, stop_loss=stop_loss,
-         perturb_ulp=perturb_ulp)  # validates the arguments
-    keep, labels = class_labels(data.y_train, n_classes, class_mode)
+    grid = Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs,
+                batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
+                init_seed=init_seed, order_seed=order_seed, class_mode=class_mode, steps=steps, stop_loss=stop_loss,
+                perturb_ulp=perturb_ulp, widths=widths, label_noise=label_noise, noise_seed=noise_seed,
+                validation=validation, validation_seed=validation_seed)  # validates the arguments
+    if grid.widths is not None:
+        hidden, depth = widths_of(grid.widths), grid.depth
+    data, held = split_training(data, validation, validation_seed)
+    keep, labels = class_labels(noisy_labels(data.y_train, label_noise, noise_seed), n_classes, class_mode)
     if steps is not None:
         epochs = steps_to_epochs(steps, int(keep.sum()), batch_size)
     keep_test, labels_test = class_labels(data.y_test, n_classes, class_mode)
     x_test, y_test = data.x_test[keep_test].to(device, dtype), labels_test[keep_test].to(device)
     probe = data.x_test[:probe_size].to(device, dtype)
+    if held is not None:
+        keep_val, labels_val = class_labels(held[1], n_classes, class_mode)
+        x_val, y_val = held[0][keep_val].to(device, dtype), labels_val[keep_val].to(device)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed if init_seed is None else init_seed)
@@ -88,13 +101,21 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                              "test_loss": F.cross_entropy(logits, y_test).item(),
                              "test_acc": (logits.argmax(1) == y_test).double().mean().item(),
                              "grad_norm": grad_norm / steps})
+                if held is not None:
+                    logits = model(x_val)
+                    rows[-1].update(val_loss=F.cross_entropy(logits, y_val).item(),
+                                    val_acc=(logits.argmax(1) == y_val).double().mean().item())
                 snapshots.append(model.params())
                 embeddings.append(model.hidden_preactivations(probe))
             if stop_loss is not None and rows[-1]["train_loss"] < stop_loss:
                 stopped = epoch
                 break
-    layers = torch.stack(embeddings).cpu()  # (E+1, L, P, H)
-    pre = layers[:, 0]
+    if isinstance(embeddings[0], list):  # per-layer widths that differ: one (E+1, P, H_l) per layer
+        layers = [torch.stack([epoch[layer] for epoch in embeddings]).cpu() for layer in range(len(embeddings[0]))]
+        pre = layers[0]
+    else:
+        layers = torch.stack(embeddings).cpu()  # (E+1, L, P, H)
+        pre = layers[:, 0]
     snapshots = {k: torch.stack([s[k] for s in snapshots]).cpu() for k in init}
     recorded = {"pre": pre, "post": torch.relu(pre), **({"layers": layers} if depth > 1 else {})}
     return Member(seed, float(l1), n_classes, _cpu(init), _cpu(model.params()), _cpu(grad_sum), pd.DataFrame(rows),

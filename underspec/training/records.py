@@ -7,21 +7,24 @@ import pandas as pd
 import torch
 
 from .grid import Grid
-from .run import HISTORY_COLUMNS, Run
+from .run import Run, history_columns
 
 
 class Records:
     """Everything recorded during training, for all N members, kept on the device until the end."""
 
-    def __init__(self, n_members, grid, probe_size, keep_snapshots, keep_embeddings, device, dtype):
-        h, e = grid.hidden, grid.epochs
+    def __init__(self, n_members, grid, probe_size, keep_snapshots, keep_embeddings, device, dtype, *,
+                 stopping: bool = False):
+        e = grid.epochs
         self.init, self.final, self.grad_sum = {}, {}, {}
-        self.history = torch.zeros(n_members, e, len(HISTORY_COLUMNS), dtype=torch.float64, device=device)
+        self.columns = history_columns(grid)
+        self.history = torch.zeros(n_members, e, len(self.columns), dtype=torch.float64, device=device)
         self.snapshots = {} if keep_snapshots else None
         self.embeddings = ([torch.zeros(n_members, e + 1, probe_size, h, dtype=dtype, device=device)
-                            for _ in range(grid.depth)] if keep_embeddings else None)  # one per hidden layer
+                            for h in grid.layer_widths()] if keep_embeddings else None)  # one per hidden layer
         self.stopped = torch.zeros(n_members, dtype=torch.long, device=device)  # epoch a member stopped; 0: never
         self.n_members, self.epochs = n_members, e
+        self.stopping = stopping or grid.stop_loss is not None  # members may stop: their epochs are recorded
 
     def store(self, name: str, index: torch.Tensor, params: dict[str, torch.Tensor], epoch: int | None = None):
         """Write member-major ``params`` (len(index), ...) into record ``name`` at the members ``index``."""
@@ -48,6 +51,8 @@ class Records:
             return []
         first = torch.where(loss_bad.any(1), loss_bad.float().argmax(1) + 1, self.epochs).cpu()
         history[bad.to(history.device), :, 2:4] = float("nan")
+        if history.shape[-1] > 5:  # the validation split's loss and accuracy: as the test set's
+            history[bad.to(history.device), :, 5:] = float("nan")
         members = grid.members()
         return [{"seed": members[i][0], "l1": members[i][1], "n_classes": members[i][2], "epoch": int(first[i])}
                 for i in torch.nonzero(bad).squeeze(1).tolist()]
@@ -60,18 +65,19 @@ class Records:
             return t.cpu() if whole else t[rows].cpu().clone()
 
         meta = {**meta, "diverged": self.diverged(grid, rows)}
-        if grid.stop_loss is not None:  # per member, in grid order: the epoch after which it stopped, or None
+        if self.stopping:  # per member, in grid order: the epoch after which it stopped, or None
             meta["stopped"] = [epoch or None for epoch in self.stopped[rows].tolist()]
         cpu = {name: {k: cut(v) for k, v in getattr(self, name).items()} for name in ("init", "final", "grad_sum")}
         snapshots = {k: cut(v) for k, v in self.snapshots.items()} if self.snapshots is not None else None
-        values = cut(self.history).reshape(-1, len(HISTORY_COLUMNS)).numpy()
+        values = cut(self.history).reshape(-1, len(self.columns)).numpy()
         index = pd.MultiIndex.from_tuples([(*m, ep) for m in grid.members() for ep in range(1, grid.epochs + 1)],
                                           names=["seed", "l1", "n_classes", "epoch"])
-        history = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS)).reset_index()
+        history = pd.DataFrame(values, index=index, columns=list(self.columns)).reset_index()
         embeddings = deeper = None
         if self.embeddings is not None:
             embeddings = cut(self.embeddings[0])
-            if grid.depth > 1:
-                deeper = torch.stack([cut(layer) for layer in self.embeddings[1:]], 2)
+            if grid.depth > 1:  # (N, E+1, L-1, P, H), or per layer where the widths differ
+                deeper = [cut(layer) for layer in self.embeddings[1:]]
+                deeper = torch.stack(deeper, 2) if len(set(grid.layer_widths())) == 1 else deeper
         return Run(grid, data_name, cpu["init"], cpu["final"], cpu["grad_sum"], history, probe_index, snapshots,
                    embeddings, meta, deeper)

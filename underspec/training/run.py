@@ -31,6 +31,13 @@ FORMAT_VERSION = 3  # 2: checksums of every file; 3: mixed grids (a folder per p
 TENSOR_FILE, META_FILE, HISTORY_FILE = "tensors.pt", "run.json", "history.parquet"
 RECORDS = ("init", "final", "grad_sum")
 HISTORY_COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm")
+VALIDATION_COLUMNS = ("val_loss", "val_acc")  # after HISTORY_COLUMNS, in a run of a grid with a validation split
+
+
+def history_columns(grid: Grid) -> tuple[str, ...]:
+    """The columns of a run's history after its member and epoch: ``HISTORY_COLUMNS``, and with a validation
+    split (``Grid.validation``) ``VALIDATION_COLUMNS``."""
+    return HISTORY_COLUMNS + (VALIDATION_COLUMNS if grid.validation is not None else ())
 
 
 @dataclass(eq=False)
@@ -40,7 +47,8 @@ class Member:
     ``snapshots``: the same names with a leading epoch axis (E+1, ...), entry 0 = init (or None).
     ``embeddings``: ``{"pre": (E+1, P, H), "post": (E+1, P, H)}`` first-layer outputs on the probe images
     before and after ReLU, entry 0 = init (or None); at depth L > 1 also ``"layers"`` (E+1, L, P, H), every
-    hidden layer's pre-activations. ``history``: one row per epoch. ``stopped``: the epoch
+    hidden layer's pre-activations (per-layer widths that differ: a list of (E+1, P, H_l)). ``history``: one
+    row per epoch (with a validation split also ``val_loss``, ``val_acc``). ``stopped``: the epoch
     after which the stopping rule (``Grid.stop_loss``) froze it, or None. ``settings``: in a mixed grid, its
     values of the grid's other axes (``{"hidden": 64, "optimizer": "adam"}``).
     """
@@ -64,8 +72,8 @@ class Run:
 
     ``snapshots``: dict of (N, E+1, ...) parameter tensors per epoch (entry 0 = init), or None.
     ``embeddings``: (N, E+1, P, H) first-layer pre-activations on the probe images ``x_test[probe_index]``,
-    or None; ``deeper_embeddings``: at depth L > 1, those of hidden layers 2..L, (N, E+1, L-1, P, H)
-    (``layer_embeddings`` gives any layer's). ``history``: DataFrame (seed, l1, n_classes, epoch, train_loss, train_acc, test_loss, test_acc,
+    or None; ``deeper_embeddings``: at depth L > 1, those of hidden layers 2..L, (N, E+1, L-1, P, H), or a list of
+    (N, E+1, P, H_l) where the layers' widths differ (``layer_embeddings`` gives any layer's). ``history``: DataFrame (seed, l1, n_classes, epoch, train_loss, train_acc, test_loss, test_acc,
     grad_norm).
     """
 
@@ -120,7 +128,10 @@ class Run:
             raise UnderspecError("this run has no embeddings: train with embeddings=True")
         if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= self.grid.depth:
             raise UnderspecError(f"layer must be a hidden layer 1..{self.grid.depth} of this run, got {shown(layer)}")
-        return self.embeddings if layer == 1 else self.deeper_embeddings[:, :, layer - 2]
+        if layer == 1:
+            return self.embeddings
+        deeper = self.deeper_embeddings
+        return deeper[layer - 2] if isinstance(deeper, list) else deeper[:, :, layer - 2]
 
     def lambdas(self, l1=None) -> tuple[float, ...]:
         """The L1 strengths asked for: None = every lambda of the grid, or one value, or several."""
@@ -149,7 +160,9 @@ class Run:
         embeddings = None
         if self.embeddings is not None:
             embeddings = {"pre": self.embeddings[i], "post": torch.relu(self.embeddings[i])}
-            if self.deeper_embeddings is not None:
+            if isinstance(self.deeper_embeddings, list):  # per-layer widths that differ: a list of layers
+                embeddings["layers"] = [self.embeddings[i]] + [layer[i] for layer in self.deeper_embeddings]
+            elif self.deeper_embeddings is not None:
                 embeddings["layers"] = torch.cat([self.embeddings[i][:, None], self.deeper_embeddings[i]], 1)
         history = self.history[(self.history.seed == seed) & (self.history.l1 == l1)
                                & (self.history.n_classes == c)].reset_index(drop=True)
@@ -438,10 +451,12 @@ def _inconsistency(run: Run) -> str | None:
     """What in ``run`` contradicts its grid (shapes, members, history), or None."""
     g = run.grid
     n, h, k, e = len(g), g.hidden, max(g.n_classes), g.epochs
+    widths = g.layer_widths()
 
     def shape(name):  # leading dimensions each parameter must have (w1's pixels are the data's)
-        rows = k if int(name[1:]) == g.depth + 1 else h
-        return (n, rows) if name[0] == "b" or name == "w1" else (n, rows, h)
+        layer = int(name[1:])
+        rows = k if layer == g.depth + 1 else widths[layer - 1]
+        return (n, rows) if name[0] == "b" or name == "w1" else (n, rows, widths[layer - 2])
 
     expected = {name: shape(name) for name in param_names(g.depth)}
     for record in RECORDS:
@@ -456,11 +471,15 @@ def _inconsistency(run: Run) -> str | None:
     if run.embeddings is not None and (run.embeddings.shape[:2] != (n, e + 1) or run.embeddings.shape[3] != h
                                        or run.embeddings.shape[2] != len(run.probe_index)):
         return f"embeddings of shape {tuple(run.embeddings.shape)}"
-    deeper = (None if run.embeddings is None or g.depth == 1
-              else (n, e + 1, g.depth - 1, len(run.probe_index), h))
-    if (None if run.deeper_embeddings is None else tuple(run.deeper_embeddings.shape)) != deeper:
+    p = len(run.probe_index)
+    deeper = (None if run.embeddings is None or g.depth == 1 else (n, e + 1, g.depth - 1, p, h)
+              if len(set(widths)) == 1 else [(n, e + 1, p, w) for w in widths[1:]])
+    found = run.deeper_embeddings
+    found = (None if found is None else [tuple(t.shape) for t in found] if isinstance(found, list)
+             else tuple(found.shape))
+    if found != deeper:
         return "the deeper layers' embeddings do not match its depth"
-    columns = ["seed", "l1", "n_classes", "epoch", *HISTORY_COLUMNS]
+    columns = ["seed", "l1", "n_classes", "epoch", *history_columns(g)]
     if list(run.history.columns) != columns or len(run.history) != n * e:
         return "its history has other columns or rows"
     members = [(*m, ep) for m in g.members() for ep in range(1, e + 1)]

@@ -24,7 +24,7 @@ def gradients(params, products, digits, const):
     """
     depth = depth_of(params)
     w_out, b_out = output_names(depth)
-    s, m, _, h = params[w_out].shape
+    s, m = params[w_out].shape[:2]
     b = digits.shape[1]
     z1 = products.forward(params["w1"], params["b1"])  # (S, M*H, B)
     zs, acts, logits = forward_hidden(params, z1, const, depth, const.work)
@@ -47,7 +47,7 @@ def gradients(params, products, digits, const):
         grads[f"b{layer}"] = d_z.sum(-1)
         d_a = torch.matmul(params[f"w{layer}"].transpose(-1, -2), d_z,
                            out=_buffer(work, f"d_a{layer - 1}", acts[layer - 2]))
-    d_z1 = d_a.view(s, m * h, b)  # (S, M*H, B)
+    d_z1 = d_a.view(s, -1, b)  # (S, M*H1, B)
     d_z1 *= z1 > 0
     d_w1 = products.weight_gradient(d_z1)  # W1's shape in the products' layout; 0 on dead pixels
     if const.l1_units is not None:  # None: every member's lambda is 0
@@ -61,12 +61,12 @@ def forward_hidden(params, z1: torch.Tensor, const, depth: int, work: dict | Non
     activations (lists of (S, M, H, B), layer 1 first) and the logits (S, M, K, B), padded classes -inf.
     ``work``: buffers to write the activations into (a training step's: the same shapes every step)."""
     w_out, b_out = output_names(depth)
-    s, m, _, h = params[w_out].shape
-    zs = [z1.view(s, m, h, -1)]
+    s, m = params[w_out].shape[:2]
+    zs = [z1.view(s, m, -1, z1.shape[-1])]  # (S, M, H1, B)
     acts = [_relu(zs[0], work, "a1")]
     for layer in range(2, depth + 1):
         z = params[f"w{layer}"] @ acts[-1] if work is None else torch.matmul(
-            params[f"w{layer}"], acts[-1], out=_buffer(work, f"z{layer}", acts[-1]))
+            params[f"w{layer}"], acts[-1], out=_buffer(work, f"z{layer}", acts[-1], params[f"w{layer}"].shape[-2]))
         zs.append(z.add_(params[f"b{layer}"].unsqueeze(-1)))
         acts.append(_relu(zs[-1], work, f"a{layer}"))
     logits = params[w_out] @ acts[-1] + params[b_out].unsqueeze(-1) + const.class_mask
@@ -74,27 +74,28 @@ def forward_hidden(params, z1: torch.Tensor, const, depth: int, work: dict | Non
 
 
 @torch.no_grad()
-def evaluate(params, setup, const, epoch: int) -> torch.Tensor:
+def evaluate(params, setup, const, epoch: int, validation: bool = False) -> torch.Tensor:
     """Test loss and accuracy (S, M, 2) of every member; records the probe embeddings (every hidden layer's
-    pre-activations) of ``epoch`` on the way.
+    pre-activations) of ``epoch`` on the way. ``validation``: the loss and accuracy on the validation split
+    instead (nothing recorded).
 
-    The products ``setup.test`` have the whole test set as every stream's batch. Same transposed layout as
-    ``_gradients``.
+    The products ``setup.test`` (``setup.val``) have the whole test set (validation split) as every stream's
+    batch. Same transposed layout as ``_gradients``.
     """
     depth = depth_of(params)
-    s, m, _, h = params[output_names(depth)[0]].shape
-    z1 = setup.test.forward(params["w1"], params["b1"])  # (S, M*H, T)
+    s, m = params[output_names(depth)[0]].shape[:2]
+    z1 = (setup.val if validation else setup.test).forward(params["w1"], params["b1"])  # (S, M*H, T)
     zs, _, logits = forward_hidden(params, z1, const, depth)  # (S, M, H, T) per hidden layer, (S, M, K, T)
-    if setup.records.embeddings is not None:
+    if setup.records.embeddings is not None and not validation:
         for z, embeddings in zip(zs, setup.records.embeddings):
             p = embeddings.shape[2]
-            embeddings[const.flat, epoch] = z[..., :p].reshape(s * m, h, p).transpose(1, 2)
-    labels = const.test_labels.unsqueeze(2)
+            embeddings[const.flat, epoch] = z[..., :p].reshape(s * m, z.shape[2], p).transpose(1, 2)
+    targets, valid = (const.val_labels, const.val_valid) if validation else (const.test_labels, const.test_valid)
+    labels = targets.unsqueeze(2)
     log_p = torch.log_softmax(logits, dim=2).gather(2, labels).squeeze(2)  # (S, M, T)
-    valid = const.test_valid
     count = valid.sum(-1).to(torch.float64)
     loss = -torch.where(valid, log_p, 0.0).sum(-1).to(torch.float64) / count
-    acc = ((argmax_classes(logits) == const.test_labels) & valid).sum(-1).to(torch.float64) / count
+    acc = ((argmax_classes(logits) == targets) & valid).sum(-1).to(torch.float64) / count
     return torch.stack([loss, acc], dim=-1)
 
 
@@ -108,9 +109,11 @@ def _relu(z: torch.Tensor, work: dict | None, name: str) -> torch.Tensor:
     return torch.relu(z) if work is None else torch.clamp_min(z, 0, out=_buffer(work, name, z))
 
 
-def _buffer(work: dict, name: str, like: torch.Tensor) -> torch.Tensor:
-    """The step's buffer ``name``, shaped like ``like`` (made at the first step, or when the shape changes)."""
+def _buffer(work: dict, name: str, like: torch.Tensor, units: int | None = None) -> torch.Tensor:
+    """The step's buffer ``name``, shaped like ``like`` (with ``units`` rows instead of its own: a layer whose
+    width differs from the previous one's) (made at the first step, or when the shape changes)."""
+    shape = like.shape if units is None else (*like.shape[:-2], units, like.shape[-1])
     buf = work.get(name)
-    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-        buf = work[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype:
+        buf = work[name] = like.new_empty(shape)
     return buf
