@@ -158,7 +158,8 @@ def kernel_figure(alignment: pd.DataFrame, moved: pd.DataFrame, *, title: str):
             part = moved[(moved.hidden == width) & (moved.kernel == kernel)]
             ax.scatter(part.distance, part.movement, color=color, marker=marker, s=16,
                        label=f"{width}" if kernel == "ntk" else None)
-    ax.set(xlabel="‖θ − θ₀‖ / ‖θ₀‖", ylabel="‖K − K₀‖ / ‖K₀‖", title="how far the kernel moved (o NTK, ^ CK)")
+    ax.set(xlabel="‖θ − θ₀‖ / ‖θ₀‖", ylabel="‖K − K₀‖ / ‖K₀‖ (log scale)", title="how far the kernel moved (o NTK, ^ CK)",
+           yscale="log")
     ax.legend(title="width", fontsize=8, ncol=2)
     fig.suptitle(fit_title(title))
     return fig

@@ -77,8 +77,8 @@ def laws_sentence(laws: pd.DataFrame, sources: pd.DataFrame) -> str:
     said = [f"At the configuration with {int(best.n_seeds)} seeds, disagreement minus test error is "
             f"{interval(best.gap, best.gap_low, best.gap_high)} at a test error of {number(best.error, sign=False)}; "
             f"over the {len(grid)} settings of the paper grid ({int(grid.n_seeds.iloc[0])} seeds each) the equality "
-            f"holds within a tenth of the error in {holds}, seeds disagree more than they err in {above} and less in "
-            f"{below}"]
+            f"holds within a tenth of the error in {holds} of them, seeds disagree more than they err in {above} and "
+            f"less in {below}"]
     said.append(f"the observed seed standard deviation of accuracy is {number(best.observed_sd, 4, sign=False)} "
                 f"against {number(best.predicted_sd, 4, sign=False)} predicted from independent images (ratio "
                 f"{interval(best.ratio, best.ratio_low, best.ratio_high, sign=False)})")
@@ -99,9 +99,13 @@ def kernel_sentence(alignment: pd.DataFrame, moved: pd.DataFrame) -> str:
 
     moves = moved.groupby(["kernel", "hidden"]).movement.mean()
     dist = moved.groupby("hidden").distance.mean()
-    lazier = ("the wider the network, the less its kernel moves: closer to the lazy regime, where the kernel "
-              "stays at its initial value" if moves[("ntk", hi)] < moves[("ntk", lo)] else
-              "the wider network's kernel moves no less")
+    if moves[("ntk", hi)] < moves[("ntk", lo)]:
+        lazier = "the wider network's kernel moves less" + (", as in the lazy regime, where the kernel stays at its "
+                                                              "initial value" if moves[("ntk", hi)] < 0.1 else
+                                                              ", yet it is far from the lazy regime, where the kernel "
+                                                              "would stay at its initial value")
+    else:
+        lazier = "the wider network's kernel moves no less"
     return (f"After training, two seeds' NTKs align {at('ntk', 'final', lo)} at width {lo} and "
             f"{at('ntk', 'final', hi)} at width {hi} (untrained: {at('ntk', 'init', lo)} and {at('ntk', 'init', hi)}); "
             f"their conjugate kernels {at('ck', 'final', lo)} and {at('ck', 'final', hi)} (untrained: "
