@@ -20,11 +20,12 @@ ALLOWED = {
     "base": set(),  # errors.py, files.py, progress.py, text.py
     "training": {"base"},
     "metrics": {"base", "training"},
-    "studies": {"base", "training", "metrics", "sweep files"},
+    "tuning": {"base", "training", "sweep files"},  # Optuna searches, each batch of trials one grid of the engine
+    "studies": {"base", "training", "metrics", "tuning", "sweep files"},
     "report": {"base", "training", "metrics", "studies"},
     "sweeps": {"base", "training", "metrics", "studies", "report", "sweep files"},
     "sweep files": {"base", "training"},  # sweeps/config.py and store.py: what a sweep writes, and how to read it
-    "cli": {"base", "training", "metrics", "studies", "report", "sweeps", "sweep files"},
+    "cli": {"base", "training", "metrics", "tuning", "studies", "report", "sweeps", "sweep files"},
     "face": {"base", "training", "metrics"},  # __init__.py: the public names of the first two layers
 }
 SWEEP_FILES = ("underspec.sweeps.config", "underspec.sweeps.store")
@@ -41,7 +42,7 @@ def layer_of(module: str) -> str:
         return "face"
     if module in SWEEP_FILES:
         return "sweep files"
-    if parts[1] in ("training", "metrics", "studies", "report", "sweeps"):
+    if parts[1] in ("training", "metrics", "tuning", "studies", "report", "sweeps"):
         return parts[1]
     return "cli" if parts[1] == "cli" else "base"
 
