@@ -1,4 +1,4 @@
-"""The ``underspec`` command line: ``train``, ``sweep`` and ``report``.
+"""The ``underspec`` command line: ``train``, ``sweep``, ``report`` and ``tune``.
 
 The training flags of ``train`` and ``sweep`` are built from the knobs of ``Grid`` (one declaration, one flag
 builder), so both commands accept the same forms (``--seeds 0-6``, ``--classes 2-10``). Bad input: one line
@@ -25,6 +25,7 @@ from .sweeps.config import SweepConfig, SweepSettings
 from .training.choices import DATASETS, check_device_name
 from .training.grid import Grid, values_of
 from .training.threads import PASSIVE_WAIT, check_threads
+from .tuning.config import TuneConfig
 
 TRAIN_ONLY = ("dataset", "data_root", "paper", "device", "tf32", "out", "no_progress", "threads")
 SWEEP_ONLY = ("config", "dry_run", "no_progress")
@@ -101,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--complete", action="store_true", help="fail if any shard is not complete")
     r.add_argument("--no-figures", dest="no_figures", action="store_true", help="tables only")
     r.set_defaults(func=cmd_report)
+
+    u = sub.add_parser("tune", help="search hyperparameters with Optuna, each batch of trials trained as one grid",
+                       description="Run (or resume) the tuning study of CONFIG.yaml: its search space, sampler, "
+                                   "budget, seeds per trial and journal file (see underspec.tuning.config). Flags "
+                                   "override the file. Running it again resumes the study from its journal.",
+                       argument_default=argparse.SUPPRESS)
+    u.add_argument("config", help="YAML file with a space: and the keys below")
+    for key, kind, help in (("sampler", str, "random, tpe or grid"), ("trials", int, "the budget of trials"),
+                            ("batch", int, "trials trained at once as one grid"),
+                            ("metric", str, "val_acc or val_loss"), ("pruner", str, "none, successive-halving or hyperband"),
+                            ("storage", str, "the journal file"), ("study", str, "the study's name"),
+                            ("workers", int, "workers sharing the study"), ("executor", str, "local or slurm"),
+                            ("device", str, "auto, cpu or cuda"), ("memory_budget", int, "bytes a batch may use")):
+        u.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, metavar=key.upper(), help=help)
+    u.add_argument("--seeds", nargs="+", metavar="SEEDS", help="seeds per trial: a count, or seeds such as 0-4")
+    u.add_argument("--threads", type=_threads_flag, help="CPU threads")
+    u.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    u.set_defaults(func=cmd_tune)
     return parser
 
 
@@ -266,6 +285,40 @@ def cmd_report(args) -> int:
               "holds the others; run `underspec sweep` again to finish them", file=sys.stderr)
     folder = Path(next(iter(paths.values()))).parent
     print(f"wrote {len(paths)} files to {folder}: {', '.join(sorted(p.name for p in paths.values()))}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    given = _given(args, ("config", "no_progress"))
+    if "seeds" in given:  # a count (3) or seeds (0-4, 0 1 2)
+        seeds = given["seeds"]
+        given["seeds"] = int(seeds[0]) if len(seeds) == 1 and seeds[0].isdigit() else " ".join(seeds)
+    config = TuneConfig.from_yaml(args.config, **given)  # every key checked before the heavy imports
+    check_writable(config.journal.parent if config.journal.parent != Path("") else ".", "storage")
+    if config.executor == "slurm" and __import__("shutil").which("sbatch") is None:
+        raise UnderspecError("executor slurm, but Slurm is not available on this machine (no sbatch): run on the "
+                             "cluster's login node, or use --executor local")
+    from .tuning import tuner  # the config is fine: load torch and Optuna
+
+    data = tuner.load_dataset(config.dataset).take(config.n_train, config.n_test)
+    tuner.check_memory(config, data)  # a space the budget cannot train: refused before any training
+    progress = not getattr(args, "no_progress", False)
+    if config.workers > 1 or config.executor == "slurm":
+        result = tuner.run_workers(config, cluster=None if config.executor == "slurm" else "local", progress=progress)
+    else:
+        result = tuner.tune(config, data, progress=progress)
+    table = result.table
+    states = table.state.value_counts().to_dict() if len(table) else {}
+    print(f"study {config.study_name!r} in {config.journal}: {len(table)} trials "
+          f"({', '.join(f'{n} {s.lower()}' for s, n in states.items())}); this run trained {len(result.trained)}")
+    best = result.best
+    if best is not None:
+        values = ", ".join(f"{k} {best[k]:g}" if isinstance(best[k], float) else f"{k} {best[k]}"
+                           for k in config.space)
+        print(f"best trial #{best.number}: {config.metric} {best.value:.4f} (seed std {best.seed_std:.4f} over "
+              f"{best.n_seeds} seeds): {values}")
+        done = table[table.state == "COMPLETE"].sort_values("value", ascending=config.direction == "minimize")
+        print(done.head(10).to_string(index=False))
     return 0
 
 

@@ -37,6 +37,7 @@ from optuna.trial import TrialState
 from ..errors import UnderspecError
 from ..files import check_writable
 from ..progress import progress_bar
+from ..sweeps.config import slurm_minutes
 from ..training.data import Dataset, load_dataset
 from ..training.device import resolve_device
 from ..training.engine import train_parts
@@ -344,3 +345,50 @@ def seed_table(study) -> pd.DataFrame:
             rows.append({"number": t.number, "state": t.state.name, "seed": seed, "value": value, "test_acc": test,
                          **t.params})
     return pd.DataFrame(rows)
+
+
+def run_workers(config: TuneConfig, *, cluster: str | None = None, progress: bool = True) -> TuneResult:
+    """``config.workers`` workers as submitit jobs (Slurm, or ``cluster="local"`` processes), sharing the journal;
+    this process shows the study's progress from the journal until they end. Every job's failure is named."""
+    import submitit
+
+    folder = config.journal.parent / f"{config.journal.stem}-workers"
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
+    params = {"name": "underspec-tune", "timeout_min": slurm_minutes(config.time) if config.time else 120,
+              "nodes": 1, "tasks_per_node": 1}
+    if config.gpus:
+        params["gpus_per_node"] = config.gpus
+    if config.partition:
+        params["slurm_partition"] = config.partition
+    executor.update_parameters(**params)
+    jobs = executor.map_array(_worker, [config] * config.workers, list(range(config.workers)))
+    study = open_study(config)
+    bar = progress_bar(config.trials, f"tuning {config.study_name} ({config.workers} workers)", enabled=progress,
+                       unit="trial")
+    seen = 0
+    while True:
+        finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        bar.update(min(finished, config.trials) - seen)
+        seen = min(finished, config.trials)
+        best = _best_value(study)
+        if best is not None and hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(f"best {config.metric} {best:.4f}")
+        if all(job.done() for job in jobs):
+            break
+        time.sleep(2.0)
+    bar.close()
+    failed, trained = [], []
+    for i, job in enumerate(jobs):
+        try:
+            trained += job.result()
+        except Exception as exc:  # a job's own error, as submitit relays it
+            failed.append(f"worker {i}: {str(exc).strip().splitlines()[-1][:200]}")
+    if failed:
+        raise UnderspecError(f"{len(failed)} of {len(jobs)} workers failed ({'; '.join(failed)}); their logs are in "
+                             f"{folder}; run the same command again to resume the study")
+    return TuneResult(study, trained, trials_table(study))
+
+
+def _worker(config: TuneConfig, index: int) -> list[int]:
+    """One submitit job: a worker of the study (its sampler seeded apart); the trial numbers it trained."""
+    return tune(config, progress=False, worker_index=index).trained
