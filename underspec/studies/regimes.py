@@ -135,7 +135,8 @@ def live_regime(study) -> Regime:
 
 
 def sweep_regime(sweep_dir: str | Path) -> Regime:
-    """The results of ``underspec sweep --out sweep_dir`` as a regime (its complete shards)."""
+    """The results of ``underspec sweep --out sweep_dir`` as a regime (its complete shards, with the derived
+    tables ``scripts/results.py`` adds where they are there)."""
     results = load_results(sweep_dir)
     config = results.config
     data = load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
@@ -143,7 +144,8 @@ def sweep_regime(sweep_dir: str | Path) -> Regime:
     members = results.tables.get("members", pd.DataFrame(columns=["seed", "l1", "n_classes", "test_acc"]))
     return Regime(f"(s) the sweep in {sweep_dir}", data.name, len(data.y_train), grid,
                   results.metrics[results.metrics.target.isin(TARGETS)], members, results.tables.get("shifts"),
-                  majority_accuracy(data, grid.n_classes, grid.class_mode))
+                  majority_accuracy(data, grid.n_classes, grid.class_mode),
+                  **{t: results.tables.get(t) for t in ("cka", "mechanism", "twins")})
 
 
 def committed_regime(study: str, root: str | Path, cache: Path | None = None) -> Regime | None:
