@@ -17,7 +17,8 @@ from underspec.training.model import PaperMLP, init_params, permutation_spec
 def func_ntk(params: dict, x: torch.Tensor) -> torch.Tensor:
     """The NTK as PyTorch's tutorial computes it: the Jacobian of the outputs over every parameter, contracted."""
     depth = len(params) // 2 - 1
-    model = PaperMLP(params[f"w{depth + 1}"].shape[0], params["w1"].shape[0], params["w1"].shape[1], depth).double()
+    widths = tuple(params[f"w{layer}"].shape[0] for layer in range(1, depth + 1))  # per layer: they may differ
+    model = PaperMLP(params[f"w{depth + 1}"].shape[0], widths, params["w1"].shape[1], depth).double()
     names = dict(zip((n for n, _ in model.named_parameters()), params))
     weights = {n: params[k].double() for n, k in names.items()}
 
@@ -28,9 +29,10 @@ def func_ntk(params: dict, x: torch.Tensor) -> torch.Tensor:
     return sum(torch.einsum("nc...,md...->nmcd", j, j) for j in jac.values())
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_the_closed_form_ntk_equals_torch_funcs(depth):
-    params = init_params(0, 4, hidden=6, n_inputs=9, depth=depth)
+@pytest.mark.parametrize("widths", [(6,), (6, 6), (6, 6, 6), (6,) * 5, (7, 3), (5, 9, 4), (3, 8, 2, 6)])
+def test_the_closed_form_ntk_equals_torch_funcs(widths):
+    """Every depth and every shape the engine trains (a width per layer, ``Grid(widths=...)``)."""
+    params = init_params(0, 4, hidden=widths, n_inputs=9, depth=len(widths))
     params = {k: v + 0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in params.items()}
     x = torch.randn(7, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     ours = underspec.empirical_ntk(params, x)
