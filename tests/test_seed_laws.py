@@ -125,3 +125,62 @@ def test_curve_difference_is_the_difference_of_the_means_with_a_seed_interval():
     assert e.low <= e.value <= e.high
     with pytest.raises(UnderspecError, match="no 'held-out' draws at M = 1 and 3"):
         seed_laws.curve_difference(draws, "held-out", 1, 3, 12)
+
+
+def hostile_logits():
+    """Five seeds' logits on 50 images of 4 classes, the labels, and three hostile versions (NaN logits, an
+    empty test set, one seed)."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (50,), generator=g)
+    logits = torch.randn(5, 50, 4, generator=g, dtype=torch.float64)
+    nan = logits.clone()
+    nan[2, 3, 1] = float("nan")
+    return {"NaN or infinite": (nan, labels), "empty test set": (logits[:, :0], labels[:0]),
+            "at least 2 seeds": (logits[:1], labels)}
+
+
+@pytest.mark.parametrize("case", ["NaN or infinite", "empty test set", "at least 2 seeds"])
+def test_hostile_logits_get_one_clear_error_at_every_entry_point(case):
+    """NaN logits, an empty test set and one model: one line saying which, from every statistic of seeds."""
+    from underspec.metrics.trimming import alpha_hats_loo
+    from underspec.studies.seeds import laws_row
+
+    logits, labels = hostile_logits()[case]
+    messages = {"NaN or infinite": "NaN or infinite", "empty test set": "empty test set|at least one image|at least "
+                "4 test images", "at least 2 seeds": "at least 2 seeds|nothing to compare"}
+    pred = logits.nan_to_num().argmax(-1).numpy()
+    calls = [lambda: seed_laws.setting_metrics(logits, labels, n_boot=2, n_blocks=5),
+             lambda: laws_row(logits, labels)]
+    if case != "NaN or infinite":  # predictions cannot hold NaN; the scalar outputs refuse it themselves
+        calls.append(lambda: seed_laws.gde_gap(pred, labels.numpy()))
+    if case != "empty test set":  # scalar_outputs refuses an empty set (the setting_metrics call covers it)
+        values = logits.sum(-1)  # one scalar per image, NaN where a logit is
+        calls += [lambda: alpha_hats_loo(values, n_boot=2), lambda: seed_laws.seeds_curve(values, n_draws=2, n_boot=2)]
+    for call in calls:
+        with pytest.raises(UnderspecError, match=messages[case]) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+def test_setting_metrics_alpha_hat_is_each_seed_against_the_mixture_of_the_others():
+    """The setting summary's alpha-hat is the leave-one-out level (every seed against all the others), on
+    every seed and image subset its replicates take."""
+    from underspec.metrics.trimming import alpha_hats, scalar_outputs
+
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 3, (200,), generator=g)
+    logits = torch.randn(5, 200, 3, generator=g, dtype=torch.float64)
+    logits[0] += 2.0 * torch.nn.functional.one_hot(labels, 3)  # one seed unlike the others: a level above 0
+    found = seed_laws.setting_metrics(logits, labels, output="top2", n_boot=7, n_blocks=4)["alpha_hat"]
+    values = scalar_outputs(logits, kind="top2")
+
+    def general(seeds, images):
+        v = values[seeds][:, images]
+        others = [[j for j in range(len(seeds)) if j != i] for i in range(len(seeds))]
+        return float(alpha_hats(v, v[torch.tensor(others)], n_boot=7).mean())
+
+    everything, images = list(range(5)), torch.arange(200)
+    assert found[0] == general(everything, images) and found[0] > 0
+    assert found[1] == general([1, 2, 3, 4], images)  # seed 0 left out
+    block = np.arange(200) * 4 // 200
+    assert found[1 + 5] == general(everything, torch.as_tensor(np.flatnonzero(block != 0)))  # first block left out

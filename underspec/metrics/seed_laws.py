@@ -173,17 +173,31 @@ def separations(reps: np.ndarray, n_seeds: int, *, level: float = LEVEL) -> np.n
     return out
 
 
+def check_seed_logits(logits, labels, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeds' logits (S, T, C) as float64 and the labels (T,), or one clear error for what no statistic of
+    seeds can use: NaN or infinite logits (a diverged seed), an empty test set, a single seed."""
+    logits, labels = torch.as_tensor(logits).double(), torch.as_tensor(labels)
+    if logits.dim() != 3 or labels.dim() != 1 or logits.shape[1] != len(labels):
+        raise UnderspecError(f"{what} needs logits (S, T, C) and labels (T,), got {tuple(logits.shape)} and "
+                             f"{tuple(labels.shape)}")
+    if logits.shape[1] == 0:
+        raise UnderspecError(f"{what} needs at least one test image, got an empty test set")
+    if logits.shape[0] < 2:
+        raise UnderspecError(f"{what} compares seeds: it needs the logits of at least 2 seeds, got "
+                             f"{logits.shape[0]}; train more seeds")
+    if not bool(torch.isfinite(logits).all()):
+        raise UnderspecError(f"{what}: the logits hold NaN or infinite values (a diverged model?): leave that "
+                             f"model out")
+    return logits, labels
+
+
 def setting_metrics(logits, labels, *, output: str = "margin", n_boot: int = 30, n_blocks: int = 10,
                     seed: int = 0) -> dict[str, np.ndarray]:
     """The replicates (``replicates``) of four summaries of the S seeds of one setting on its T test images:
     ``accuracy`` (mean over seeds), ``churn`` (mean disagreement over seed pairs), ``ece`` (mean expected
     calibration error) and ``alpha_hat`` (mean over seeds of each seed against the mixture of the others, on
     the scalar ``output``). logits (S, T, C), labels (T,) -> {metric: (1 + S + B,)}."""
-    logits = torch.as_tensor(logits).double()
-    labels = torch.as_tensor(labels)
-    if logits.dim() != 3 or logits.shape[1] != len(labels):
-        raise UnderspecError(f"setting_metrics needs logits (S, T, C) and labels (T,), got {tuple(logits.shape)} and "
-                             f"{tuple(labels.shape)}")
+    logits, labels = check_seed_logits(logits, labels, "setting_metrics")
     values = scalar_outputs(logits, labels, output) if output != "ovr" else None
     if values is None:
         raise UnderspecError("setting_metrics compares one scalar per image: use output 'margin' or 'top2'")
@@ -217,9 +231,12 @@ def gde_gap(pred, labels) -> np.ndarray:
     the generalisation disagreement equality holds (Jiang et al. 2022); ``uncertainty.multibootstrap`` gives
     it an interval over seeds and images."""
     pred, labels = np.asarray(pred), np.asarray(labels)
-    if pred.ndim != 2 or pred.shape[1] != len(labels) or len(pred) < 2:
-        raise UnderspecError(f"gde_gap needs predictions (S >= 2, T) and labels (T,), got {pred.shape} and "
-                             f"{labels.shape}")
+    if pred.ndim != 2 or labels.ndim != 1 or pred.shape[1] != len(labels):
+        raise UnderspecError(f"gde_gap needs predictions (S, T) and labels (T,), got {pred.shape} and {labels.shape}")
+    if len(pred) < 2:
+        raise UnderspecError(f"gde_gap compares seeds: it needs the predictions of at least 2 seeds, got {len(pred)}")
+    if pred.shape[1] == 0:
+        raise UnderspecError("gde_gap needs at least one test image, got an empty test set")
     error = (pred != labels).astype(float)
     gap = (pred[:, None] != pred[None]).astype(float) - (error[:, None] + error[None]) / 2
     gap[np.arange(len(pred)), np.arange(len(pred))] = np.nan

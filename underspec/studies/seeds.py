@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 
 from ..metrics.kernels import conjugate_kernel, empirical_ntk, kernel_alignment, kernel_movement
-from ..metrics.seed_laws import (curve_estimates, doubling, gde_gap, jordan_spread, seeds_curve, setting_metrics,
-                                 twin_disagreement)
+from ..metrics.seed_laws import (check_seed_logits, curve_estimates, doubling, gde_gap, jordan_spread, seeds_curve,
+                                 setting_metrics, twin_disagreement)
 from ..metrics.surrogates import needed_k, pca_surrogate
 from ..metrics.trimming import ALPHAS, alpha_hats_loo, bound, scalar_outputs
 from ..metrics.uncertainty import multibootstrap, seed_estimate, seed_image_estimate
@@ -343,7 +343,9 @@ def laws_row(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     """The laws of seed variance for the seeds of one setting, logits (S, T, C) and labels (T,): ``n_seeds``,
     ``error``, ``disagreement`` (mean over seed pairs), ``gap`` (disagreement - error, ``gde_gap``, with its
     multibootstrap interval ``gap_low`` / ``gap_high``), ``predicted_sd`` and ``observed_sd`` (``jordan_spread``)
-    and their ``ratio`` with its interval (seeds and image blocks resampled)."""
+    and their ``ratio`` with its interval (seeds and image blocks resampled). NaN logits, an empty test set or
+    one seed: one clear error (``check_seed_logits``)."""
+    logits, labels = check_seed_logits(logits, labels, "the laws of seed variance")
     pred = logits.argmax(-1).numpy()
     correct = (pred == labels.numpy()).astype(float)
     gap = multibootstrap(gde_gap(pred, labels.numpy()))
