@@ -31,7 +31,7 @@ ALLOWED = {
 SWEEP_FILES = ("underspec.sweeps.config", "underspec.sweeps.store")
 # Modules of one idea: none of the package's over this many lines; the book's own helpers stay small (the
 # chapters' analyses belong in the package, tested).
-MODULE_LINES = 520
+MODULE_LINES = 500
 BOOK_HELPERS = {"bookrun.py": 200}
 
 

@@ -47,11 +47,12 @@ from ..progress import progress_bar
 from .data import Dataset, class_labels, data_pixels, noisy_labels, split_training
 from .device import matmul_precision, resolve_device  # noqa: F401 (resolve_device: the engine's own name)
 from .grid import Grid
-from .model import depth_of, init_params, output_names
+from .model import init_params, output_names
 from .optimizers import StackedOptimizer
 from .memory import block_sizes, default_memory_budget, memory_plan, per_epoch_record_bytes, split
 from .products import DenseProducts, SparseProducts, choose_products, code_hash
-from .programs import Member, Program, epoch_orders, group_members, programs  # noqa: F401 (epoch_orders: used by peers)
+from .programs import (Member, Program, broadcast_per_member, epoch_orders,  # noqa: F401 (epoch_orders: used by peers)
+                       group_members, member_major, pad_classes, programs)
 from .step import evaluate, gradients
 from .records import Records
 from .run import MixedRun, Run
@@ -342,8 +343,8 @@ def _initial_params(program: Program, setup: _Setup) -> dict[str, torch.Tensor]:
     for layer in range(2, grid.depth + 1):
         params[f"w{layer}"] = torch.stack([p[f"w{layer}"] for p in inits]).view(s, m, widths[layer - 1], widths[layer - 2])
         params[f"b{layer}"] = torch.stack([p[f"b{layer}"] for p in inits]).view(s, m, widths[layer - 1])
-    params[w_out] = torch.stack([_pad(p[w_out], k) for p in inits]).view(s, m, k, widths[-1])
-    params[b_out] = torch.stack([_pad(p[b_out], k) for p in inits]).view(s, m, k)
+    params[w_out] = torch.stack([pad_classes(p[w_out], k) for p in inits]).view(s, m, k, widths[-1])
+    params[b_out] = torch.stack([pad_classes(p[b_out], k) for p in inits]).view(s, m, k)
     return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
 
 
@@ -404,7 +405,7 @@ def _train_program(program: Program, setup: _Setup):
 
     def per_member(setting):  # a setting of every member, (S, M) float64, shaped for every parameter
         values = torch.tensor([getattr(member, setting) for member in members], dtype=torch.float64)
-        return _per_member(values.view(s, m).to(device), params, Products.pixel_axis)
+        return broadcast_per_member(values.view(s, m).to(device), params, Products.pixel_axis)
 
     opt = StackedOptimizer(params, grid.optimizer, lr=per_member("lr"), momentum=per_member("momentum"),
                            weight_decay=per_member("weight_decay"))
@@ -412,7 +413,7 @@ def _train_program(program: Program, setup: _Setup):
     history = torch.zeros(grid.epochs, s, m, records.history.shape[-1], dtype=torch.float64, device=device)
 
     def record(name, source, epoch=None):
-        records.store(name, const.flat, _member_major(source, setup.image_order, Products.layout), epoch)
+        records.store(name, const.flat, member_major(source, setup.image_order, Products.layout), epoch)
 
     record("init", params)
     if records.snapshots is not None:
@@ -430,7 +431,7 @@ def _train_program(program: Program, setup: _Setup):
 
     for epoch in range(grid.epochs):
         if stopping:  # 1 for a member still training, else 0 (the gradient sum's factor); bool for the hold
-            masks = _per_member(active, params, Products.pixel_axis)
+            masks = broadcast_per_member(active, params, Products.pixel_axis)
             factors = {name: mask.to(setup.dtype) for name, mask in masks.items()}
         loss_sum = torch.zeros(s, m, dtype=torch.float64, device=device)
         correct = torch.zeros(s, m, dtype=torch.float64, device=device)
@@ -488,29 +489,3 @@ def _train_program(program: Program, setup: _Setup):
         records.stopped[const.flat] = stopped_at.reshape(-1)
     records.history[const.flat] = history.permute(1, 2, 0, 3).reshape(s * m, grid.epochs, history.shape[-1])
 
-
-def _per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
-    """A value per member, (S, M), shaped to broadcast against every parameter of the program layout: W1's
-    (S, M*H, 1) or pixel-major (S, 1, M*H), b1's (S, M*H), the deeper and output layers' (S, M, 1[, 1])."""
-    h = params["b1"].shape[1] // values.shape[1]
-    units = values.repeat_interleave(h, dim=1)  # (S, M*H)
-    shaped = {"w1": units.unsqueeze(pixel_axis), "b1": units}
-    shaped.update({name: values.view(*values.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
-                   if name not in shaped})
-    return shaped
-
-
-def _member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:
-    """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H1, D),
-    b1 (S*M, H1), the deeper layers (S*M, H_l, H_l-1) and (S*M, H_l), the output layer (S*M, K, H_L) and
-    (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
-    s, m = params["b1"].shape[0], params[output_names(depth_of(params))[0]].shape[1]
-    h = params["b1"].shape[1] // m
-    out = {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order], "b1": params["b1"].reshape(s * m, h)}
-    out.update({name: p.reshape(s * m, *p.shape[2:]) for name, p in params.items() if name not in out})
-    return out
-
-
-def _pad(t: torch.Tensor, k: int) -> torch.Tensor:
-    """Zero rows up to k classes along the first axis."""
-    return torch.cat([t, t.new_zeros(k - t.shape[0], *t.shape[1:])])

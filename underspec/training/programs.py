@@ -1,6 +1,7 @@
 """How the engine lays a group of members out: what each member sets by itself, the *streams* (members that
 share a data order) and the *programs* (streams trained together), and the data orders of the paper's
-DataLoader. See ``engine.py``."""
+DataLoader; values per member shaped to the program layout and parameters taken back out of it. See
+``engine.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from .data import class_labels
 from .grid import Grid
+from .model import depth_of, output_names
 
 
 def epoch_orders(seed: int, n: int, batch_size: int):
@@ -78,3 +80,30 @@ def train_index_of(y_train: torch.Tensor, n_classes: int | None) -> torch.Tensor
     if n_classes is None:
         return torch.arange(len(y_train))
     return torch.nonzero(class_labels(y_train, n_classes, "subset")[0]).squeeze(1)
+
+
+def broadcast_per_member(values: torch.Tensor, params: dict[str, torch.Tensor], pixel_axis: int) -> dict:
+    """A value per member, (S, M), shaped to broadcast against every parameter of the program layout: W1's
+    (S, M*H, 1) or pixel-major (S, 1, M*H), b1's (S, M*H), the deeper and output layers' (S, M, 1[, 1])."""
+    h = params["b1"].shape[1] // values.shape[1]
+    units = values.repeat_interleave(h, dim=1)  # (S, M*H)
+    shaped = {"w1": units.unsqueeze(pixel_axis), "b1": units}
+    shaped.update({name: values.view(*values.shape, *[1] * (p.dim() - 2)) for name, p in params.items()
+                   if name not in shaped})
+    return shaped
+
+
+def member_major(params: dict[str, torch.Tensor], image_order: torch.Tensor, layout) -> dict:
+    """Program layout -> one entry per member, W1's columns back in image order: w1 (S*M, H1, D),
+    b1 (S*M, H1), the deeper layers (S*M, H_l, H_l-1) and (S*M, H_l), the output layer (S*M, K, H_L) and
+    (S*M, K). ``layout``: the products' W1 layout map (its own inverse)."""
+    s, m = params["b1"].shape[0], params[output_names(depth_of(params))[0]].shape[1]
+    h = params["b1"].shape[1] // m
+    out = {"w1": layout(params["w1"]).reshape(s * m, h, -1)[..., image_order], "b1": params["b1"].reshape(s * m, h)}
+    out.update({name: p.reshape(s * m, *p.shape[2:]) for name, p in params.items() if name not in out})
+    return out
+
+
+def pad_classes(t: torch.Tensor, k: int) -> torch.Tensor:
+    """Zero rows up to k classes along the first axis."""
+    return torch.cat([t, t.new_zeros(k - t.shape[0], *t.shape[1:])])
