@@ -211,3 +211,13 @@ def test_representations_are_judged_in_every_configuration_with_seeds_and_images
     assert quiet.verdict == "shown" and noisy.verdict == "inconclusive"
     table = claims.check_all(world(paper_world), cka=cka_world(0.70, image_noise=0.002))
     assert table.set_index("claim").verdict["Representations look alike across seeds"] == "shown"
+
+
+def test_a_pe_that_only_falls_with_lambda_is_contradicted_and_its_statistic_names_the_lambdas_it_subtracts():
+    """The top at lambda = 0: the statistic is the top minus the next lambda, and says so (not "minus at 0")."""
+    def falling(target, l1, c):
+        return {"pe": (0.3 - 20.0 * l1, 1 / 16, 0.07), "apc1": (0.1, 0.07, 0.08), "apc2": (0.6, 0.4, 0.5)}
+    v = claims.pe_peaks_in_l1(world(falling))
+    assert v.extra["peak"] == 0.0 and v.verdict == "contradicted"
+    assert "at the top λ (0) minus at λ = 0.001" in v.statistic
+    assert v.value > 0 and v.low > 0

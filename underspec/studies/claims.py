@@ -131,8 +131,8 @@ def _peak_verdict(ev: Evidence):
         verdict = PLATEAU
     else:
         verdict = SHOWN if near else CONTRADICTED
-    top = diffs[l1s[0]] if peak != l1s[0] else next(iter(diffs.values()))
-    return curve, peak, diffs, share, tied, top, verdict
+    base = l1s[0] if peak != l1s[0] else next(iter(diffs))  # the top minus lambda = 0, or minus the next lambda
+    return curve, peak, diffs, share, tied, base, verdict
 
 
 def pe_peaks_in_l1(table: pd.DataFrame, *, alive: bool = False) -> Verdict:
@@ -141,11 +141,13 @@ def pe_peaks_in_l1(table: pd.DataFrame, *, alive: bool = False) -> Verdict:
     with the pair's live units (``_live_null``). The differences between the top lambda and every other, with
     seed-level intervals, and how often the peak lands on each lambda when seeds are resampled."""
     metric, minus = ("pe_alive", _live_null(table, "pe_alive")) if alive else ("pe", _level_null(table, "pe"))
-    curve, peak, diffs, share, tied, top, verdict = _peak_verdict(Evidence(table, metric, minus=minus))
+    curve, peak, diffs, share, tied, base, verdict = _peak_verdict(Evidence(table, metric, minus=minus))
+    top = diffs[base]
     null, who = _null_name(minus, alive), _who(alive)
     return Verdict(
         f"PE rises with λ up to about 0.005, then falls ({who})", f"PE peaks near λ = {fmt_l1(PAPER_PE_PEAK_L1)}",
-        f"PE above the {null} at the top λ ({fmt_l1(peak)}) minus at λ = 0, {who}", top.value, top.low, top.high,
+        f"PE above the {null} at the top λ ({fmt_l1(peak)}) minus at λ = {fmt_l1(base)}, {who}", top.value, top.low,
+        top.high,
         f"mean PE above the {null} over C ≥ 3 per λ ({', '.join(f'{fmt_l1(k)}: {number(v)}' for k, v in curve.items())}); "
         f"the top λ minus each other: " + "; ".join(f"{fmt_l1(k)}: {_interval(d)}" for k, d in diffs.items())
         + "; the peak lands on " + ", ".join(f"λ = {fmt_l1(k)} in {v:.0%}" for k, v in share.items() if v > 0)
