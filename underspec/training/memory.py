@@ -78,6 +78,25 @@ def n_parameters(grid: Grid, n_inputs: int) -> int:
             + k * (widths[-1] + 1))
 
 
+def width_for_parameters(budget: int, depth: int, *, n_inputs: int = 784, n_classes: int = 10) -> int:
+    """The widest network of ``depth`` hidden layers of equal width whose parameter count (``n_parameters``,
+    C = ``n_classes``) is at most ``budget``: 200,000 gives width 251 at depth 1 (199,555 parameters) and 157
+    at depth 4 (199,243). Refuses a budget that not even width 1 fits."""
+    def count(width: int) -> int:
+        return n_parameters(Grid(hidden=width, depth=depth, n_classes=(n_classes,)), n_inputs)
+
+    if count(1) > budget:
+        raise UnderspecError(f"{budget:,} parameters do not fit one unit per layer at depth {depth} "
+                             f"({count(1):,} needed)")
+    low, high = 1, 2
+    while count(high) <= budget:  # the count grows with the width: double until past the budget
+        low, high = high, 2 * high
+    while high - low > 1:  # then bisect: count(low) <= budget < count(high)
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(mid) <= budget else (low, mid)
+    return low
+
+
 def block_sizes(plan: MemoryPlan, budget: int | None, n_streams: int, n_columns: int,
                 device: torch.device) -> tuple[int, int]:
     """How many streams, and how many members of each stream, to train at once within ``budget`` bytes: all

@@ -66,9 +66,17 @@ def make_sampler(config: TuneConfig, seed: int):
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if config.sampler == "grid":
-        return optuna.samplers.GridSampler({n: list(p.grid_values(config.grid_points)) for n, p in config.space.items()},
-                                           seed=seed)
+        return _GridSampler({n: list(p.grid_values(config.grid_points)) for n, p in config.space.items()}, seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, config.trials // 2)))
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its own stop: told the trial that exhausts the grid, it calls
+    ``study.stop()``, which only an ``optimize`` loop may call (ask-and-tell raises). The tuner stops at its
+    budget, which the config holds within the grid's size."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
 
 
 def make_pruner(config: TuneConfig):
