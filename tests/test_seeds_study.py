@@ -87,3 +87,26 @@ def test_separation_shares_count_what_the_other_cannot_tell_apart():
     assert row.pairs == 3 and row.share == pytest.approx(2 / 3)
     back = shares[(shares.metric == "accuracy") & (shares.other == "alpha_hat")].iloc[0]
     assert back.pairs == 1 and back.share == 0
+
+
+def synthetic_draws(level, n_seeds: int = 40, n_draws: int = 20, seed: int = 0) -> pd.DataFrame:
+    """A held-out curve as ``seeds_curve`` lays it out, alpha-hat = level(M) + noise of 0.001 per draw."""
+    from underspec.studies.seeds import curve_ms
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in curve_ms(n_seeds, 7):  # 1, 2, 4, 7, 8, ..., 32, 39
+        for d in range(n_draws):
+            drawn = rng.permutation(n_seeds)[:1 + m]
+            rows.append({"kind": "held-out", "m": m, "draw": d, "seeds_a": [int(drawn[0])],
+                         "seeds_b": sorted(int(s) for s in drawn[1:]), "alpha_hat": level(m) + rng.normal(0, 0.001)})
+    return pd.DataFrame(rows)
+
+
+def test_the_held_out_curve_is_flat_where_it_stops_falling():
+    levels = {1: 0.2, 2: 0.1, 4: 0.05, 7: 0.03}
+    assert sv.plateau(synthetic_draws(lambda m: levels.get(m, 0.0)), 40) == (8, 16)  # flat from 8, against 16
+    assert sv.plateau(synthetic_draws(lambda m: 0.04), 40) == (1, 16)  # flat everywhere
+    assert sv.plateau(synthetic_draws(lambda m: 0.3 / m), 40) == (None, 16)  # 8 to 16 still falls by 0.019
+    verdicts = sv.seeds_verdicts(synthetic_draws(lambda m: levels.get(m, 0.0)), 40, 7, "simulated")
+    assert verdicts[-1].finding.endswith("flat (within 0.01 of M = 16) from M = 8")

@@ -3,7 +3,8 @@
 ``SeedStudy`` (this build) or of the committed full-size seed study (``committed_tables``).
 
 - how many seeds: two disjoint references of the paper's seven seeds at alpha-hat 0 (within the grid's
-  resolution, its smallest non-zero level); a held-out seed as far from seven seeds as from the most;
+  resolution, its smallest non-zero level); a held-out seed as far from seven seeds as from the most, and the
+  M from which the held-out curve is flat (``plateau``);
 - expressiveness: the share of the setting pairs that accuracy cannot tell apart which alpha-hat tells apart,
   against the share a 95% interval separates by chance (5%), its interval from deleting one setting at a
   time (pairs share settings, as seed pairs share seeds);
@@ -108,11 +109,34 @@ def seeds_verdicts(draws: pd.DataFrame, n_seeds: int, paper_seeds: int, regime: 
         testable = [m for m, e in tests.items() if np.isfinite(e.low)]
         top = max(testable) if testable else max(ms)
         e = tests[top]
+        flat, last = plateau(draws, n_seeds)
+        where = (f"the held-out curve is flat (within {RESOLUTION} of M = {last}) from M = {flat}" if flat is not None
+                 else f"the held-out curve is not yet flat (within {RESOLUTION} of M = {last}) at any M tested")
         out.append(Verdict(f"{regime}: one seed is as far from {paper_seeds} seeds as from {top}",
                            "not asked", f"alpha-hat held out, M = {paper_seeds} minus M = {top}", e.value, e.low,
-                           e.high, interval(e.value, e.low, e.high),
+                           e.high, f"{interval(e.value, e.low, e.high)}; {where}",
                            f"equivalence within the grid's resolution {RESOLUTION}", equivalence(e, RESOLUTION)))
     return out
+
+
+def plateau(draws: pd.DataFrame, n_seeds: int, *, resolution: float = RESOLUTION) -> tuple[int | None, int]:
+    """Where the held-out curve of a ``seeds_curve`` table stops falling: the smallest M from which alpha-hat
+    at every M up to a reference M, minus alpha-hat at the reference, is shown equivalent to 0 within
+    ``resolution`` (``curve_difference``'s delete-one-seed interval). The reference is the largest M up to
+    S // 2 (where the two-reference curve stops), so that every draw leaves out at least as many seeds as it
+    holds: beyond it the draws overlap so much that the jackknife's interval widens by construction (at
+    M = S - 1 every draw holds every seed, and there is none). (M, the reference), or (None, the reference)
+    when no M is (the curve still falls, or the seeds are too few to tell)."""
+    ms = sorted(int(m) for m in draws[draws.kind == "held-out"].m.unique())
+    if not ms:
+        raise UnderspecError("the curve has no 'held-out' draws")
+    last = max([m for m in ms if m <= n_seeds // 2] or ms[:1])
+    flat = None
+    for m in reversed([m for m in ms if m < last]):
+        if equivalence(curve_difference(draws, "held-out", m, last, n_seeds), resolution) != SHOWN:
+            break
+        flat = m
+    return flat, last
 
 
 def laws_verdicts(laws: pd.DataFrame, regime: str) -> list[Verdict]:
