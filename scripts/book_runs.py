@@ -5,8 +5,8 @@ Every run a chapter reads with its default parameters: the book's study (``under
 the paper grid, its per-epoch records, balanced classes), the first look's grids
 (``underspec.studies.first_look_study``) and the seed chapter's (``underspec.studies.seeds_study``: one
 configuration with 40 seeds, one source of randomness at a time) and the redundancy chapter's
-(``underspec.studies.redundancy_study``: widths 4 to 1024, its unit-level tickets), each trained only if the
-cache lacks it.
+(``underspec.studies.redundancy_study``: widths 4 to 1024, its unit-level tickets) and the tuning chapter's
+(``underspec.studies.tuning_study``: its runs and its tuners' journals), each trained only if the cache lacks it.
 Chapters then load them from the same cache.
 
     python scripts/book_runs.py [--results-dir runs/cache] [--dataset mnist-5k]
@@ -25,13 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def book_studies(dataset: str, results_dir: str | Path) -> dict:
     """The studies whose runs the chapters read with their default parameters, cached under ``results_dir``."""
     from underspec.studies import BookStudy, book_grid, first_look_study, redundancy_study, seeds_study
+    from underspec.studies.tuning import tuning_study
     from underspec.training.data import load_dataset
 
     data = load_dataset(dataset).take(None, None)  # as the chapters take it
     return {"the book's study": BookStudy(data, book_grid(), results_dir, progress=True),
             "the first look": first_look_study(dataset, results_dir=results_dir, progress=True),
             "how many seeds": seeds_study(dataset, results_dir=results_dir, progress=True),
-            "redundancy and width": redundancy_study(dataset, results_dir=results_dir, progress=True)}
+            "redundancy and width": redundancy_study(dataset, results_dir=results_dir, progress=True),
+            "tuning when seeds disagree": tuning_study(dataset, results_dir=results_dir, progress=True)}
 
 
 def main(argv=None) -> int:

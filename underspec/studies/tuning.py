@@ -111,8 +111,7 @@ class TuningStudy(Study):
                     epochs=design.overparam_epochs, **OVERPARAM_OPTIMIZER)
         self.overparam_study = Study(data.take(n, len(data.y_test)), {"overparam": RunSpec(over, probe_size=0)},
                                      cache, **options)
-        self._journals = (Path(cache).expanduser().resolve() / "tuning" if cache
-                          else Path(tempfile.mkdtemp(prefix="underspec-tuning-")))
+        self._journals = Path(cache).expanduser().resolve() / "tuning" if cache else None
 
     # ------------------------------------------------------------------------------------ the tuners
 
@@ -132,6 +131,8 @@ class TuningStudy(Study):
         else:
             keys.update(seeds=list(self.seeds[:d.trial_seeds]), trials=d.trials, batch=d.batch,
                         grid_points=d.grid_points)
+        if self._journals is None:  # no cache: the journals live in a folder of their own until the process ends
+            self._journals = Path(tempfile.mkdtemp(prefix="underspec-tuning-"))
         fingerprint = TuneConfig.from_dict(keys).fingerprint()
         name = f"{'seeds' if seed_study else sampler}-{fingerprint}"
         return TuneConfig.from_dict({**keys, "storage": str(self._journals / f"{name}.journal")})

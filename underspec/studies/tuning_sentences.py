@@ -21,7 +21,7 @@ def seed_sentence(tables: dict, label: str) -> str:
     rho, changed, m = f["spearman"], f["changed"], f["margin"]
     return (f"In {label}, {k} configurations were each trained with the same {s} seeds. Cut into two halves of "
             f"{s // 2} seeds in every possible way, the halves rank the configurations with a mean Spearman "
-            f"correlation of {interval(rho.value, rho.low, rho.high)}, yet they crown different winners in "
+            f"correlation of {interval(rho.value, rho.low, rho.high)}, and they crown different winners in "
             f"{changed.value:.0%} of the splits; tuned with one seed per configuration, as most searches are, "
             f"{f['alone']:.0%} of the seeds would crown another configuration than all {s} seeds together (lr "
             f"{w.lr:.3g}, width {int(w.hidden)}). Chosen on the first half of the seeds and judged on the second, "
@@ -70,10 +70,12 @@ def overparam_sentence(tables: dict, label: str) -> str:
         best = c.loc[c.test_error.idxmin()]
         e, top = bump_estimate(tables["overparam"], noise)
         widest = c.iloc[-1]
-        parts.append(f"at {noise:.0%} noise the test error is lowest at width {int(best.hidden)} "
-                     f"({number(best.test_error, sign=False)}), {number(widest.test_error, sign=False)} at width "
-                     f"{int(widest.hidden)} (train error {number(widest.train_error, sign=False)}), and its largest "
-                     f"bump is {interval(e.value, e.low, e.high)}" + (f" at width {top}" if top > 0 else ""))
+        at_widest = (f"the widest, {int(widest.hidden)} ({number(widest.test_error, sign=False)}; train error "
+                     f"{number(widest.train_error, sign=False)})")
+        lowest = (f"is lowest at {at_widest}" if best.hidden == widest.hidden else
+                  f"is lowest at width {int(best.hidden)} ({number(best.test_error, sign=False)}), against {at_widest}")
+        parts.append(f"at {noise:.0%} noise the test error {lowest}, and its largest bump is "
+                     f"{interval(e.value, e.low, e.high)}" + (f" at width {top}" if top > 0 else ""))
     sd = curve.groupby("label_noise").sd.median()
     return (f"In {label}, " + "; ".join(parts) + ". The seeds' standard deviation of the test error, the median "
             "over widths, is " + ", ".join(f"{number(v, sign=False)} at {n:.0%}" for n, v in sd.items()) + ".")

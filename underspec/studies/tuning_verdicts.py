@@ -67,9 +67,9 @@ def _changed_share(v: np.ndarray, keep: np.ndarray) -> float:
     return float(1 - split_agreement(sub, sub.shape[1] // 2).same_winner.mean())
 
 
-def _share(e: Estimate) -> Estimate:
-    """A share's estimate with its interval clipped to [0, 1] (the jackknife's t interval knows no bounds)."""
-    return Estimate(e.value, max(0.0, e.low), min(1.0, e.high), e.method, e.n_seeds) if np.isfinite(e.low) else e
+def _bounded(e: Estimate, low: float, high: float) -> Estimate:
+    """An estimate with its interval clipped to the statistic's range (the jackknife's t interval knows none)."""
+    return Estimate(e.value, max(low, e.low), min(high, e.high), e.method, e.n_seeds) if np.isfinite(e.low) else e
 
 
 def seed_findings(scores: pd.DataFrame) -> dict:
@@ -91,8 +91,8 @@ def seed_findings(scores: pd.DataFrame) -> dict:
     d = v[chosen, second] - v[rival, second]
     half = stats.t.ppf((1 + LEVEL) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
     return {"configs": configs, "splits": splits, "winner": everyone, "chosen": chosen, "rival": rival,
-            "spearman": seed_estimate(lambda keep: _mean_spearman(v, keep), s),
-            "changed": _share(seed_estimate(lambda keep: _changed_share(v, keep), s)),
+            "spearman": _bounded(seed_estimate(lambda keep: _mean_spearman(v, keep), s), -1.0, 1.0),
+            "changed": _bounded(seed_estimate(lambda keep: _changed_share(v, keep), s), 0.0, 1.0),
             "alone": float(np.mean(single_seed_winners(v) != everyone)), "gaps": gaps,
             "tied": int((~gaps.drop(index=chosen).apart).sum()),
             "margin": Estimate(float(d.mean()), float(d.mean() - half), float(d.mean() + half), "t over seeds", len(d))}
