@@ -71,3 +71,14 @@ def test_verdicts_sentences_and_figures_come_from_the_tables(study, tables):
         assert fig.get_figwidth() <= 7.3
     assert len(tf.picks_table({"this build": tables})) == 3 * 2
     assert "Seed study: 4 random configurations x 4 seeds" in study.summary()
+
+
+def test_the_chapter_design_follows_its_parameters():
+    from underspec.studies.tuning import QUICK, chapter_design
+
+    full = chapter_design(50, 4000)
+    assert (full.tune_epochs, full.shape_epochs, full.overparam_epochs) == (5, 10, 16)
+    assert full.widths[0] == 1 and full.widths[-1] == 1024 and full.configs == 16 and full.seeds == 8
+    quick = chapter_design(2, 500)
+    assert (quick.tune_epochs, quick.shape_epochs, quick.overparam_epochs) == (1, 1, 1)
+    assert quick.widths == QUICK["widths"] and quick.configs == QUICK["configs"]

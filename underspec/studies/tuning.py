@@ -73,12 +73,19 @@ class TuningDesign:
     widths: tuple[int, ...] = WIDTHS
 
 
-def chapter_design(epochs: int) -> TuningDesign:
-    """The chapter's design for its ``epochs`` parameter (the other chapters' 50): a tenth of them for the
-    tuned networks, a fifth for the shapes, a third for over-parameterisation (each at least 1), so that the
-    whole chapter trains in about a minute and a half of one CPU core."""
-    return TuningDesign(tune_epochs=max(1, epochs // 10), shape_epochs=max(1, epochs // 5),
-                        overparam_epochs=max(1, epochs // 3))
+QUICK_BELOW = 2000  # with fewer training images (a quick run, the tests' chapters) every part is smaller
+QUICK = {"configs": 6, "seeds": 4, "trials": 4, "trial_seeds": 1, "batch": 2, "repeats": 2, "grid_points": 2,
+         "shape_seeds": 3, "widths": (1, 4, 16, 64)}
+
+
+def chapter_design(epochs: int, n_train: int) -> TuningDesign:
+    """The chapter's design for its ``epochs`` parameter (the other chapters' 50) on ``n_train`` training images:
+    a tenth of the epochs for the tuned networks, a fifth for the shapes, a third for over-parameterisation
+    (each at least 1), so that the whole chapter trains in about a minute and a half of one CPU core; on fewer
+    than ``QUICK_BELOW`` images, fewer configurations, seeds, trials and widths (``QUICK``)."""
+    epochs = {"tune_epochs": max(1, epochs // 10), "shape_epochs": max(1, epochs // 5),
+              "overparam_epochs": max(1, epochs // 3)}
+    return TuningDesign(**epochs, **(QUICK if n_train < QUICK_BELOW else {}))
 
 
 def tuning_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, epochs=50, n_train: int | None = None,
@@ -87,10 +94,10 @@ def tuning_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, e
                  design: TuningDesign | None = None) -> "TuningStudy":
     """The chapter's study for its parameters: the chapter's seeds (the paper's by default) extended to the
     design's count, all ten classes without L1 (``l1``, ``classes`` and ``steps`` belong to the paper's grid:
-    tuning reads none of them), the design of ``chapter_design(epochs)`` unless one is given."""
+    tuning reads none of them), the design of ``chapter_design`` unless one is given."""
     data = load_dataset(dataset).take(n_train, n_test)
     base = PAPER_SEEDS if seeds is None else Grid(seeds=parse_ints(seeds, "seeds")).seeds
-    design = chapter_design(int(epochs)) if design is None else design
+    design = chapter_design(int(epochs), len(data.y_train)) if design is None else design
     return TuningStudy(data, base, design, results_dir, device=device, progress=progress, threads=threads)
 
 
