@@ -27,7 +27,8 @@ A grid with a validation split (``Grid.validation``) trains on the rest of its t
 every member on the split after every epoch, as on the test set; label noise (``Grid.label_noise``) replaces
 training labels only, so the parts of different noise levels are different groups. ``on_epoch`` (a tuner's
 pruner) sees every member's history row after each epoch and may stop members: they keep the parameters they
-have, as the stopping rule ``Grid.stop_loss`` keeps them.
+have, as the stopping rule ``Grid.stop_loss`` keeps them. Members start from the weights their seeds draw, or
+from given weights (``start``: ``start.py``), still drawing their batches in their seeds' orders.
 
 Gradients are written by hand (the cross-entropy / ReLU / L1 chain, through every hidden layer) and applied by
 ``optimizers.StackedOptimizer``: torch.optim's SGD (momentum, weight decay), Adam and AdamW written out with
@@ -47,14 +48,14 @@ from ..progress import progress_bar
 from .data import Dataset, class_labels, data_pixels, noisy_labels, split_training
 from .device import matmul_precision, resolve_device  # noqa: F401 (resolve_device: the engine's own name)
 from .grid import Grid
-from .model import init_params, output_names
 from .optimizers import StackedOptimizer
 from .memory import block_sizes, default_memory_budget, memory_plan, per_epoch_record_bytes, split
 from .products import DenseProducts, SparseProducts, choose_products, code_hash
 from .programs import (Member, Program, broadcast_per_member, epoch_orders,  # noqa: F401 (epoch_orders: used by peers)
-                       group_members, member_major, pad_classes, programs)
+                       group_members, member_major, programs)
 from .step import evaluate, gradients
 from .records import Records
+from .start import check_starts, group_starts, initial_params
 from .run import MixedRun, Run
 from .threads import check_threads, default_threads, torch_threads
 
@@ -72,7 +73,8 @@ class _Setup:
     inverse; ``products`` / ``test`` / ``val``: the first layer's products with the training images / with the
     whole test set / the whole validation split (or None) as every stream's batch (``products.py``); ``y_train``
     (N,), ``y_test`` (T,), ``y_val`` (V,) digit labels (the training labels noisy where the group's are);
-    ``on_epoch``: the tuner's callback, given (epoch, group member indices, their history rows), or None.
+    ``on_epoch``: the tuner's callback, given (epoch, group member indices, their history rows), or None;
+    ``start``: {group member index: its given initial parameters (``start.member_start``)}, or None.
     """
 
     grid: Grid
@@ -89,6 +91,7 @@ class _Setup:
     val: DenseProducts | SparseProducts | None = None
     y_val: torch.Tensor | None = None
     on_epoch: object = None
+    start: dict | None = None
 
 
 @dataclass
@@ -125,7 +128,7 @@ def _auto(flag, nbytes: int, what: str) -> bool:
 def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True,
           dtype: torch.dtype = torch.float32, probe_size: int = 1000, snapshots="auto",
           embeddings="auto", sparse="auto", tf32: bool = False, memory_budget: int | None = None,
-          threads: int | None = None, on_epoch=None) -> Run | MixedRun:
+          threads: int | None = None, on_epoch=None, start=None) -> Run | MixedRun:
     """Train every member of ``grid`` on ``data`` at once and return the ``Run`` (for a mixed grid, the
     ``MixedRun``: a Run per part; see the module docstring for how its parts are grouped).
 
@@ -149,6 +152,9 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
     ``run.history_columns``); it returns None or a bool per member: True stops that member from then on (its
     parameters stay as they are, its gradients are no longer summed; ``run.members.stopped`` says when). A block
     whose members have all stopped trains no further (its later history rows repeat its last one).
+    ``start``: initial parameters to start from instead of those each member's seed draws (the data order still
+    comes from the seed): a dict as ``Run.init`` has them, or for a mixed grid a list with one per part (None:
+    that part drawn from its seeds); ``start.py`` says what they must be. The run's ``init`` is the given start.
     """
     if not isinstance(grid, Grid):
         raise UnderspecError(f"train needs a Grid, got {type(grid).__name__}: build one with underspec.Grid(...)")
@@ -156,7 +162,7 @@ def train(grid: Grid, data: Dataset, *, device: str | torch.device = "auto", pro
         raise UnderspecError(f"train needs a Dataset, got {type(data).__name__}: use underspec.load_dataset(...)")
     grid = grid.for_data(len(data.y_train))  # a steps budget becomes whole epochs of this data set
     runs, meta = _train(grid.parts(), data, device, progress, dtype, probe_size, snapshots, embeddings, sparse,
-                        tf32, memory_budget, threads, on_epoch)
+                        tf32, memory_budget, threads, on_epoch, start)
     if not grid.axes():
         return runs[0]
     return MixedRun(grid, runs, meta)
@@ -167,7 +173,7 @@ def train_parts(parts: list[Grid], data: Dataset, **options) -> list[Run]:
     a tuner's batch of trials) in one call, as ``train`` trains the parts of a mixed grid: the parts that share
     a shape, batch size, optimizer and schedule train as one group. Every member is the network that ``train``
     of its own part gives. They must share the validation split. Returns one ``Run`` per part, in order;
-    ``options``: those of ``train``."""
+    ``options``: those of ``train`` (``start``: a list with a parameter dict or None per part)."""
     if not isinstance(parts, (list, tuple)) or not parts or not all(isinstance(p, Grid) for p in parts):
         raise UnderspecError("train_parts needs a non-empty list of Grids, e.g. [Grid(lr=0.1), Grid(hidden=64)]")
     if not isinstance(data, Dataset):
@@ -180,19 +186,21 @@ def train_parts(parts: list[Grid], data: Dataset, **options) -> list[Run]:
         raise UnderspecError("the parts of one training share one validation split: give every part the same "
                              "validation and validation_seed")
     unknown = set(options) - {"device", "progress", "dtype", "probe_size", "snapshots", "embeddings", "sparse",
-                              "tf32", "memory_budget", "threads", "on_epoch"}
+                              "tf32", "memory_budget", "threads", "on_epoch", "start"}
     if unknown:
         raise UnderspecError(f"train_parts got unknown option(s) {shown(sorted(unknown))}: it takes train's options")
     defaults = dict(device="auto", progress=True, dtype=torch.float32, probe_size=1000, snapshots="auto",
-                    embeddings="auto", sparse="auto", tf32=False, memory_budget=None, threads=None, on_epoch=None)
+                    embeddings="auto", sparse="auto", tf32=False, memory_budget=None, threads=None, on_epoch=None,
+                    start=None)
     o = {**defaults, **options}
     parts = [p.for_data(len(data.y_train)) for p in parts]
     return _train(parts, data, o["device"], o["progress"], o["dtype"], o["probe_size"], o["snapshots"],
-                  o["embeddings"], o["sparse"], o["tf32"], o["memory_budget"], o["threads"], o["on_epoch"])[0]
+                  o["embeddings"], o["sparse"], o["tf32"], o["memory_budget"], o["threads"], o["on_epoch"],
+                  o["start"])[0]
 
 
 def _train(parts, data, device, progress, dtype, probe_size, snapshots, embeddings, sparse, tf32, memory_budget,
-           threads, on_epoch) -> tuple[list[Run], dict]:
+           threads, on_epoch, start) -> tuple[list[Run], dict]:
     """``train`` of the uniform grids ``parts`` (their epochs already set for the data), once every argument is
     checked and every group planned: (a Run per part, the shared meta)."""
     if dtype not in (torch.float32, torch.float64):
@@ -204,6 +212,7 @@ def _train(parts, data, device, progress, dtype, probe_size, snapshots, embeddin
     if on_epoch is not None and not callable(on_epoch):
         raise UnderspecError(f"on_epoch must be a function (epoch, members, rows), got {shown(on_epoch)}")
     threads = check_threads(threads) or default_threads()
+    starts = check_starts(start, parts, data.x_train.shape[1])
     device = resolve_device(device)
     data, held = split_training(data, parts[0].validation, parts[0].validation_seed)
     n, d = data.x_train.shape
@@ -251,7 +260,7 @@ def _train(parts, data, device, progress, dtype, probe_size, snapshots, embeddin
         blocks = [block for program in programs(group, members[key], labels)
                   for block in split(program, *block_sizes(plan, budget, len(program.orders),
                                                             len(program.members[0]), device))]
-        plans.append((indices, members[key], blocks, labels))
+        plans.append((indices, members[key], blocks, labels, group_starts(starts, indices, parts, dtype)))
 
     with torch_threads(threads):
         return _train_groups(parts, data, held, plans, device, dtype, probe_size, progress, sparse, tf32, threads,
@@ -272,7 +281,7 @@ def _train_groups(parts, data, held, plans, device, dtype, probe_size, progress,
     x_test = data.x_test[:, pixels].to(device, dtype)
     x_val = None if held is None else held[0][:, pixels].to(device, dtype)
     total_steps = sum(parts[indices[0]].epochs * -(-len(b.train_index) // parts[indices[0]].batch_size)
-                      for indices, _, blocks, _ in plans for b in blocks)
+                      for indices, _, blocks, _, _ in plans for b in blocks)
     n_networks = sum(len(p) for p in parts)
     bar = progress_bar(total_steps, f"training {n_networks} networks", enabled=progress)
     runs: list[Run | None] = [None] * len(parts)
@@ -281,7 +290,7 @@ def _train_groups(parts, data, held, plans, device, dtype, probe_size, progress,
             "threads": threads if device.type == "cpu" else None}
     if held is not None:
         meta["n_validation"] = len(held[1])
-    for indices, members, blocks, labels in plans:
+    for indices, members, blocks, labels, given in plans:
         group = parts[indices[0]]
         calibration = None
         if sparse == "auto" and device.type == "cpu":
@@ -301,7 +310,8 @@ def _train_groups(parts, data, held, plans, device, dtype, probe_size, progress,
                        labels.to(device), data.y_test.to(device), records, bar, dtype,
                        None if x_val is None else Products(x_val, d), None if held is None else held[1].to(device),
                        None if on_epoch is None else
-                       (lambda epoch, flat, rows, owners=owners: on_epoch(epoch, [owners[i] for i in flat], rows)))
+                       (lambda epoch, flat, rows, owners=owners: on_epoch(epoch, [owners[i] for i in flat], rows)),
+                       given)
         with matmul_precision(device, tf32):
             for block in blocks:
                 _train_program(block, setup)
@@ -319,44 +329,6 @@ def _train_groups(parts, data, held, plans, device, dtype, probe_size, progress,
     for run in runs:
         run.meta["seconds"] = seconds
     return runs, {**meta, "seconds": seconds}
-
-
-def _initial_params(program: Program, setup: _Setup) -> dict[str, torch.Tensor]:
-    """The program's members drawn exactly as the paper's constructor draws them, in the program layout:
-    w1 (S, M*H1, D) in the products' layout with pixels in ``setup.pixels`` order, b1 (S, M*H1), the deeper
-    hidden layers w<l> (S, M, H_l, H_l-1) and b<l> (S, M, H_l), and the output layer (S, M, K, H_L) and
-    (S, M, K), the classes beyond a member's C zero."""
-    members, grid = setup.members, setup.grid
-    widths = grid.layer_widths()
-    s, m, h, d, k = len(program.orders), len(program.members[0]), widths[0], len(setup.pixels), max(grid.n_classes)
-    keys = [(members[i].init_seed, members[i].n_classes)  # (init seed, C): shared by the l1s
-            for row in program.members for i in row]
-    drawn = {key: init_params(*key, widths, d) for key in set(keys)}
-    inits = [drawn[key] for key in keys]
-    ulps = [members[i].perturb_ulp for row in program.members for i in row]
-    first = [perturbed(p["w1"], n, setup.dtype) for p, n in zip(inits, ulps)]  # (H, D) each, the training dtype
-    w_out, b_out = output_names(grid.depth)
-    params = {
-        "w1": type(setup.products).layout(torch.stack([w[:, setup.pixels] for w in first]).view(s, m * h, d)),
-        "b1": torch.stack([p["b1"] for p in inits]).view(s, m * h),
-    }
-    for layer in range(2, grid.depth + 1):
-        params[f"w{layer}"] = torch.stack([p[f"w{layer}"] for p in inits]).view(s, m, widths[layer - 1], widths[layer - 2])
-        params[f"b{layer}"] = torch.stack([p[f"b{layer}"] for p in inits]).view(s, m, widths[layer - 1])
-    params[w_out] = torch.stack([pad_classes(p[w_out], k) for p in inits]).view(s, m, k, widths[-1])
-    params[b_out] = torch.stack([pad_classes(p[b_out], k) for p in inits]).view(s, m, k)
-    return {name: p.to(setup.y_train.device, setup.dtype).contiguous() for name, p in params.items()}
-
-
-def perturbed(w1: torch.Tensor, ulps: int, dtype: torch.dtype) -> torch.Tensor:
-    """``w1`` in ``dtype`` with its first entry W1[0, 0] moved up by ``ulps`` units in the last place (0: as it
-    is): the same network, a rounding apart (``Grid.perturb_ulp``, the rounding floor)."""
-    w1 = w1.to(dtype)
-    if ulps:
-        w1 = w1.clone()
-        for _ in range(ulps):
-            w1[0, 0] = torch.nextafter(w1[0, 0], torch.tensor(float("inf"), dtype=dtype))
-    return w1
 
 
 def _constants(program: Program, setup: _Setup, members: list[Member], w1: torch.Tensor) -> _Constants:
@@ -395,7 +367,7 @@ def _train_program(program: Program, setup: _Setup):
     for products, y in ((setup.test, setup.y_test), (setup.val, setup.y_val)):
         if products is not None:  # the whole test set (validation split) as every stream's batch
             products.set_batch(torch.arange(len(y), device=y.device).expand(len(program.orders), -1), backward=False)
-    params = _initial_params(program, setup)
+    params = initial_params(program, setup)
     members = [setup.members[i] for row in program.members for i in row]  # stream-major, as the layout
     const = _constants(program, setup, members, params["w1"])
     grad_sum = {name: torch.zeros_like(p) for name, p in params.items()}

@@ -15,6 +15,7 @@ from .data import Dataset, class_labels, noisy_labels, split_training
 from .grid import Grid, steps_to_epochs, widths_of
 from .model import PaperMLP, optimizer_for, param_names
 from .run import Member
+from .start import check_starts, member_start
 
 
 def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hidden: int = 16, depth: int = 1,
@@ -25,7 +26,7 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                      perturb_ulp: int = 0, widths=None, label_noise: float = 0.0, noise_seed: int = 0,
                      validation: float | None = None, validation_seed: int = 0,
                      dtype: torch.dtype = torch.float32, probe_size: int = 1000,
-                     device: str | torch.device = "cpu") -> Member:
+                     device: str | torch.device = "cpu", start: dict | None = None) -> Member:
     """Train one network the way the paper's code does, on the CPU, and return it as a ``Member``.
 
     ``torch.manual_seed(seed)`` precedes building the model, and a generator seeded with the same seed
@@ -43,6 +44,9 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     sets hidden and depth). ``validation``, ``validation_seed``: hold back that fraction of the training images
     (``data.split_training``), evaluated after every epoch (``val_loss``, ``val_acc``); ``label_noise``,
     ``noise_seed``: then replace that fraction of the remaining training labels (``data.noisy_labels``).
+    ``start``: the network's initial parameters (``w1`` (H, D), ``b1`` (H,), ..., the output layer (C, H) and
+    (C,)) loaded into the model once it is built, instead of those the seed draws; the data order still comes
+    from the seed (or ``order_seed``). Checked as ``train``'s start is (``start.py``).
     """
     grid = Grid(seeds=(seed,), l1=(l1,), n_classes=(n_classes,), hidden=hidden, depth=depth, epochs=epochs,
                 batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
@@ -51,6 +55,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
                 validation=validation, validation_seed=validation_seed)  # validates the arguments
     if grid.widths is not None:
         hidden, depth = widths_of(grid.widths), grid.depth
+    if start is not None:
+        given = check_starts({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v for k, v in start.items()}
+                             if isinstance(start, dict) else start, [grid], data.x_train.shape[1])[0]
+        start = member_start(given, 0, n_classes, depth, dtype)
     data, held = split_training(data, validation, validation_seed)
     keep, labels = class_labels(noisy_labels(data.y_train, label_noise, noise_seed), n_classes, class_mode)
     if steps is not None:
@@ -65,6 +73,10 @@ def train_paper_loop(seed: int, l1: float, n_classes: int, data: Dataset, *, hid
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed if init_seed is None else init_seed)
         model = PaperMLP(n_classes, hidden, data.x_train.shape[1], depth).to(device, dtype)
+        if start is not None:
+            with torch.no_grad():
+                for name, p in zip(param_names(depth), model.parameters()):
+                    p.copy_(start[name])
         for _ in range(perturb_ulp):
             with torch.no_grad():
                 w = model.fc1.weight
