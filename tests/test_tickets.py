@@ -1,4 +1,4 @@
-"""Training from given weights, and unit-level tickets on networks where the truth is known."""
+"""Unit-level tickets on networks where the truth is known, trained by the engine from given weights."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import torch
 
 import underspec
 from underspec import UnderspecError
-from underspec.studies.retrain import stacked, train_from
 from underspec.studies.tickets import keep_best, subnetwork, ticket_table, unit_scores
 from underspec.training.model import forward, init_params
 
@@ -17,36 +16,23 @@ def small():
     return underspec.load_dataset("mnist-5k").take(300, 100)
 
 
-def test_training_from_given_weights_is_the_papers_loop_to_rounding(small):
-    loops = [underspec.train_paper_loop(s, l1, 10, small, hidden=8, epochs=2) for s, l1 in ((0, 0.01), (42, 0.0))]
-    final, history = train_from(stacked([m.init for m in loops]), [0, 42], [0.01, 0.0], small, epochs=2)
-    for i, loop in enumerate(loops):
-        for k in loop.final:
-            torch.testing.assert_close(final[k][i], loop.final[k], rtol=0, atol=1e-6)
-        assert history[history.member == i].test_acc.iloc[-1] == pytest.approx(loop.history.test_acc.iloc[-1], abs=0.011)
-    with pytest.raises(UnderspecError, match="one seed per member"):
-        train_from(stacked([m.init for m in loops]), [0], 0.0, small, epochs=1)
-    with pytest.raises(UnderspecError, match="leading member axis"):
-        train_from(loops[0].init, [0], 0.0, small, epochs=1)
-
-
 def test_the_rewound_ticket_that_keeps_every_unit_is_the_original_run_bit_for_bit(small):
-    h, seeds = 8, [0, 42]
-    init = stacked([init_params(s, 10, h, 784) for s in seeds])
-    original, history = train_from(init, seeds, 0.0, small, epochs=2)
-    scores = unit_scores(original, small.x_train[:100], torch.Generator().manual_seed(0))
+    h = 8
+    grid = underspec.Grid(seeds=(0, 42), hidden=h, epochs=2)
+    original = underspec.train(grid, small, progress=False)
+    scores = unit_scores(original.final, small.x_train[:100], torch.Generator().manual_seed(0))
     for score in scores.values():
         kept = keep_best(score, h)
         assert kept.tolist() == [list(range(h))] * 2  # every unit, in its order
-        ticket = subnetwork(init, kept, rescale=True)  # the init-scale factors are exactly 1 at k = H
-        assert all(torch.equal(ticket[k], init[k]) for k in init)
-        final, again = train_from(ticket, seeds, 0.0, small, epochs=2)
-        assert all(torch.equal(final[k], original[k]) for k in original)
-        assert again.equals(history)
+        ticket = subnetwork(original.init, kept, rescale=True)  # the init-scale factors are exactly 1 at k = H
+        assert all(torch.equal(ticket[k], original.init[k]) for k in ticket)
+        again = underspec.train(grid, small, progress=False, start=ticket)  # through the engine, from given weights
+        assert all(torch.equal(again.final[k], original.final[k]) for k in original.final)
+        assert again.history.equals(original.history)
 
 
 def test_kept_units_compute_what_they_computed_in_the_original(small):
-    params = stacked([init_params(0, 10, 12, 784)])
+    params = {k: v.unsqueeze(0) for k, v in init_params(0, 10, 12, 784).items()}  # one member
     params["w2"][0, :, [2, 5, 7]] = 0.0  # three units whose output goes nowhere
     scores = unit_scores(params, small.x_train[:50], torch.Generator().manual_seed(0))
     kept = keep_best(scores["|v|·||u||"], 9)

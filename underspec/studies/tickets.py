@@ -3,8 +3,8 @@
 
 Units are scored four ways (``SCORES``): |v_i| ||u_i|| (the norm of a unit's outgoing weights times that of its
 incoming weights), ||u_i||, its mean activation (ReLU output) on training images, and at random; the k best are
-kept in their original order. Then, each trained with ``retrain.train_from`` on the same data order as the
-original run:
+kept in their original order. Then, each trained by the engine from given weights (``train(..., start=...)``)
+with the same data order as the original run (the member's seed):
 
 - ``fine-tune``: the kept units with their trained weights, trained on for the same number of epochs;
 - ``rewind``: the kept units with their initial weights (the unit-level ticket), trained as long as the
@@ -17,13 +17,15 @@ original run:
   trained the same number of epochs; ``scratch-B``: the same trained with the same compute as the original
   width-H network, epochs x params(H) / params(k) (Liu et al.'s Scratch-B).
 
-With k = H and any score the kept network is the original one, unit for unit in its order: its rewound ticket
-is the original training run, bit for bit (``tests/test_tickets.py``), which is why the original networks are
-trained here by ``train_from`` as well.
+Every variant of every k is a part of one ``train_parts`` call (the variants of one width and schedule train as
+one group, their seeds' streams shared), after the original networks' ``train`` call. With k = H and any score
+the kept network is the original one, unit for unit in its order: its rewound ticket is the original training
+run, bit for bit (``tests/test_tickets.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -31,8 +33,10 @@ import torch
 
 from ..errors import UnderspecError, shown
 from ..training.data import Dataset
-from ..training.model import init_params, preactivations
-from .retrain import stacked, train_from
+from ..training.engine import train, train_parts
+from ..training.grid import Grid
+from ..training.model import preactivations
+from ..training.run import Run
 
 SCORES = ("|v|·||u||", "||u||", "mean activation", "random")
 VARIANTS = ("fine-tune", "rewind", "rewind, kept scale", "scratch-E", "scratch-B")
@@ -77,45 +81,45 @@ def n_params(hidden: int, d: int, c: int) -> int:
 
 def ticket_table(data: Dataset, seeds, *, hidden: int, ks, epochs: int, n_classes: int = 10, l1: float = 0.0,
                  lr: float = 0.01, batch_size: int = 64, n_score: int = 1000, progress: bool = False) -> pd.DataFrame:
-    """The original width-``hidden`` networks of ``seeds`` trained ``epochs`` epochs (``train_from`` from the
-    paper's initialisation), then for every k of ``ks`` and score every variant of ``VARIANTS``: one row per
-    seed, k, score and variant with ``test_acc``, ``train_loss``, ``epochs`` and ``l1`` (the original: variant
-    ``"original"``, k = hidden). Scores read the first ``n_score`` training images."""
-    seeds = [int(s) for s in seeds]
-    d = data.x_train.shape[1]
+    """The original width-``hidden`` networks of ``seeds`` trained ``epochs`` epochs by the engine (from the
+    paper's initialisation), then for every k of ``ks`` and score every variant of ``VARIANTS``, all trained in
+    one ``train_parts`` call: one row per seed, k, score and variant with ``test_acc``, ``train_loss``,
+    ``epochs`` and ``l1`` (the original: variant ``"original"``, k = hidden). Scores read the first ``n_score``
+    training images."""
     ks = [int(k) for k in ks]
     if any(not 1 <= k <= hidden for k in ks):
         raise UnderspecError(f"every k must be from 1 to hidden = {hidden}, got {ks}")
-    init = stacked([init_params(s, n_classes, hidden, d) for s in seeds])
-    run = {"n_classes": n_classes, "lr": lr, "batch_size": batch_size, "progress": progress}
-    final, history = train_from(init, seeds, l1, data, epochs=epochs, **run)
-    rows = [_rows(history, epochs, seeds, hidden, "", "original")]
+    d = data.x_train.shape[1]
+    grid = Grid(seeds=tuple(int(s) for s in seeds), l1=(float(l1),), n_classes=(n_classes,), hidden=hidden,
+                epochs=epochs, lr=lr, batch_size=batch_size)
+    options = {"progress": progress, "snapshots": False, "embeddings": False}
+    original = train(grid, data, **options)
+    init, final = original.init, original.final
     scores = unit_scores(final, data.x_train[:n_score], torch.Generator().manual_seed(0))
+    parts, starts, labels = [], [], []  # one part per variant: its grid, its start (None: the seeds' own), its row
     for k in ks:
-        starts, labels = [], []
+        narrow = dataclasses.replace(grid, hidden=k)
         for j, (score, value) in enumerate(scores.items()):
             kept = keep_best(value, k)
+            parts += [narrow, narrow]
             starts += [subnetwork(final, kept, rescale=False), subnetwork(init, kept, rescale=True)]
-            labels += [(score, "fine-tune"), (score, "rewind")]
+            labels += [(k, score, "fine-tune"), (k, score, "rewind")]
             if j == 0:
+                parts.append(narrow)
                 starts.append(subnetwork(init, kept, rescale=False))
-                labels.append((score, "rewind, kept scale"))
-        fresh = stacked([init_params(s, n_classes, k, d) for s in seeds])
-        starts.append(fresh)
-        labels.append(("", "scratch-E"))
-        params0 = {name: torch.cat([s[name] for s in starts]) for name in init}
-        _, history = train_from(params0, seeds * len(starts), l1, data, epochs=epochs, **run)
-        for i, (score, variant) in enumerate(labels):
-            part = history[history.member // len(seeds) == i].assign(member=lambda t: t.member % len(seeds))
-            rows.append(_rows(part, epochs, seeds, k, score, variant))
+                labels.append((k, score, "rewind, kept scale"))
         budget = max(epochs, round(epochs * n_params(hidden, d, n_classes) / n_params(k, d, n_classes)))
-        _, history = train_from(fresh, seeds, l1, data, epochs=budget, **run)
-        rows.append(_rows(history, budget, seeds, k, "", "scratch-B"))
+        parts += [narrow, dataclasses.replace(narrow, epochs=budget)]  # fresh: drawn from the seeds
+        starts += [None, None]
+        labels += [(k, "", "scratch-E"), (k, "", "scratch-B")]
+    runs = train_parts(parts, data, start=starts, **options)
+    rows = [_rows(original, hidden, "", "original")] + [_rows(run, *label) for run, label in zip(runs, labels)]
     return pd.concat(rows, ignore_index=True).assign(l1=float(l1))
 
 
-def _rows(history: pd.DataFrame, epochs: int, seeds: list[int], k: int, score: str, variant: str) -> pd.DataFrame:
-    last = history[history.epoch == epochs].sort_values("member")
-    return pd.DataFrame({"seed": [seeds[i] for i in last.member], "k": k, "score": score, "variant": variant,
-                         "epochs": epochs, "test_acc": last.test_acc.to_numpy(),
+def _rows(run: Run, k: int, score: str, variant: str) -> pd.DataFrame:
+    """Every member's last epoch: seed, k, score, variant, epochs, test_acc, train_loss."""
+    last = run.history[run.history.epoch == run.grid.epochs]
+    return pd.DataFrame({"seed": last.seed.to_numpy(), "k": k, "score": score, "variant": variant,
+                         "epochs": run.grid.epochs, "test_acc": last.test_acc.to_numpy(),
                          "train_loss": last.train_loss.to_numpy()})
