@@ -1,6 +1,7 @@
 """The vectorised engine must give, member by member, the network of the paper's plain loop."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -372,3 +373,23 @@ def test_a_one_ulp_twin_differs_in_exactly_one_initial_weight_and_is_the_loops(s
         assert max((b.final[k] - ref.final[k]).abs().max().item() for k in ref.final) < tolerance
     with pytest.raises(underspec.UnderspecError, match="perturb_ulp moves W1"):
         Grid(perturb_ulp=2)
+
+
+def test_choices_of_another_code_version_stay_remembered_beside_this_ones(tmp_path, monkeypatch):
+    """Two checkouts of different code on one machine share the data cache: each one's choice is kept (keyed by
+    its code version), so neither measures again at every call; the file keeps only the newest choices."""
+    from underspec.training import products
+
+    monkeypatch.setenv("UNDERSPEC_DATA", str(tmp_path))
+    monkeypatch.setattr(products, "_time_steps", lambda cls, *a: 1.0)
+    x = torch.rand(200, 50)
+
+    def choose(code):
+        monkeypatch.setattr(products, "code_hash", lambda: code)
+        return products.choose_products(x, 50, streams=1, units=16, batch_size=8)[1]["measured"]
+
+    assert choose("a") and choose("b") and not choose("a") and not choose("b")
+    for i in range(products.KEPT_CHOICES + 5):
+        choose(f"other {i}")
+    assert len(json.loads((tmp_path / "products.json").read_text())) == products.KEPT_CHOICES
+    assert choose("a")  # among the oldest: dropped, measured again

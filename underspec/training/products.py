@@ -158,6 +158,7 @@ def code_hash() -> str:
 CALIBRATION_STEPS = 8
 CALIBRATION_REPEATS = 3
 SPARSE_MARGIN = 0.9  # sparse is chosen only when clearly faster (its time below 90% of dense's): else dense
+KEPT_CHOICES = 256  # products.json keeps this many newest choices: several checkouts of other code share it
 
 
 def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_size: int) -> tuple[type, dict]:
@@ -195,8 +196,9 @@ def choose_products(x: torch.Tensor, d: int, *, streams: int, units: int, batch_
     dense, sparse = min(times[DenseProducts]), min(times[SparseProducts])
     choice = {"sparse": sparse < SPARSE_MARGIN * dense, "dense_ms": round(dense, 3), "sparse_ms": round(sparse, 3),
               "density": round(density, 3)}
-    code = f"code {code_hash()}"
-    kept = {k: v for k, v in known.items() if code in k}  # choices of older code are measured again
+    # Another code version's choices stay (its key never matches this code's): checkouts of several versions on
+    # one machine would otherwise erase each other's and measure again at every call; the oldest go first.
+    kept = dict(list(known.items())[-(KEPT_CHOICES - 1):])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_text(path, json.dumps({**kept, key: choice}, indent=1))
