@@ -155,13 +155,15 @@ def twins_table(config: SweepConfig, data, runs: list) -> pd.DataFrame:
 
 
 def republish_twins(study: Path) -> None:
-    """Rewrite only ``twins.parquet`` (and the twins' time in the provenance) from the study's shard runs."""
+    """Rewrite only ``twins.parquet`` (and the twins' commit and time in the provenance) from the study's shard
+    runs."""
     config = config_of(study)
     data = underspec.load_dataset(config.dataset, root=config.data_root).take(config.n_train, config.n_test)
     started = time.time()
     write(twins_table(config, data, [run for _, run in shard_runs(config)]), study / "twins.parquet")
     provenance = json.loads((study / "provenance.json").read_text())
     provenance["twins_seconds"] = round(time.time() - started, 1)
+    provenance["twins_published_with"] = git_version()
     (study / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     print(f"{study.name}: twins written to {study}")
 
