@@ -36,6 +36,8 @@ from ..metrics.uncertainty import multibootstrap, seed_image_estimate
 from ..training.data import Dataset, load_dataset
 from ..training.grid import PAPER_SEEDS, Grid, parse_ints
 from ..training.memory import n_parameters, width_for_parameters
+from ..tuning.config import TuneConfig
+from ..tuning.tuner import seed_table, tune
 from .seeds import extra_seeds
 from .study import RunSpec, Study
 
@@ -126,8 +128,6 @@ class TuningStudy(Study):
         """The ``TuneConfig`` of one tuner (``sampler``, sampler seed ``repeat``) or of the seed study (the
         random sampler's ``configs`` configurations, each with ``seeds`` seeds, in one batch); its journal under
         the cache is named by its fingerprint, so a study of other settings never meets it."""
-        from ..tuning.config import TuneConfig
-
         d = self.design
         keys = {"space": SPACE, "fixed": {"epochs": d.tune_epochs, "validation": VALIDATION},
                 "dataset": self.data.name.split("[")[0], "n_train": len(self.data.y_train),
@@ -153,8 +153,6 @@ class TuningStudy(Study):
     def tuned(self, key: tuple[str, int]) -> pd.DataFrame:
         """The seed table (``tuning.tuner.seed_table``: one row per trial and seed) of one tuner's study, trained
         now if its journal lacks trials."""
-        from ..tuning.tuner import seed_table, tune
-
         self._journals.mkdir(parents=True, exist_ok=True)
         return seed_table(tune(self.tune_configs()[key], self.data, progress=self.progress).study)
 
