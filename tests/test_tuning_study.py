@@ -82,3 +82,15 @@ def test_the_chapter_design_follows_its_parameters():
     quick = chapter_design(2, 500)
     assert (quick.tune_epochs, quick.shape_epochs, quick.overparam_epochs) == (1, 1, 1)
     assert quick.widths == QUICK["widths"] and quick.configs == QUICK["configs"]
+
+
+def test_learning_curves_read_the_validation_split_of_every_seed_and_width(study):
+    """One row per width, seed and epoch, equal to the run's own history; the split's numbers are the
+    validation split's (a network scores itself on images it never trained on), never the test set's."""
+    curves = study.curves()
+    assert len(curves) == 2 * 3 * TINY.shape_epochs and set(curves.hidden) == {16, 256}
+    history = study.run("curves").history
+    assert np.array_equal(curves.val_acc.to_numpy(), history.val_acc.to_numpy())
+    assert not np.array_equal(curves.val_acc.to_numpy(), history.test_acc.to_numpy())
+    assert curves[["train_loss", "val_loss"]].gt(0).all().all() and curves.val_acc.between(0, 1).all()
+    tf.learning_curves(curves, title="curves")

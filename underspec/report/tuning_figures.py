@@ -83,6 +83,26 @@ def shapes_figure(tables: dict[str, dict], *, title: str):
 
 
 @styled
+def learning_curves(curves: pd.DataFrame, *, title: str):
+    """Loss (left) and accuracy (right) against the epoch, one colour per width (``TuningStudy.curves``): on the
+    training images (solid: the running mean over the epoch's batches, as the paper's loop records them) and on
+    the validation split after the epoch (dashed), the mean over seeds with the seeds' range as a band."""
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 2.9))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, measure in zip(axes, ("loss", "acc")):
+        for color, (hidden, part) in zip(colors, curves.groupby("hidden")):
+            for split, style in (("train", "-"), ("val", "--")):
+                stats = part.groupby("epoch")[f"{split}_{measure}"].agg(["mean", "min", "max"])
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15, linewidth=0)
+                ax.plot(stats.index, stats["mean"], style, color=color, linewidth=1.3,
+                        label=f"{hidden} units, {'training images' if split == 'train' else 'validation'}")
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss" if measure == "loss" else "accuracy")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(fit_title(title))
+    return fig
+
+
+@styled
 def overparam_figure(tables: dict[str, dict], *, title: str):
     """Test error against width (log2 axis), one panel per study, one line per label-noise level: the seeds'
     mean with its 95% interval (t over the seeds) and the seeds' range as a band; dotted: the train error on

@@ -12,6 +12,8 @@
   (64-64-64, 64-32-16), compared seed by seed (``seed_similarity``);
 - **over-parameterisation** (run ``"overparam"`` of its own study on the first ``overparam_train`` training
   images): widths 1 to 1024 at label noise 0, 10 and 20%, the same seeds at every width;
+- **learning curves** (run ``"curves"``): the paper's width and a wide one trained on the same split, their
+  loss and accuracy on the training images and on the validation split after every epoch, seed by seed;
 - **the tuners**: grid search, random search and TPE on the same space and budget of networks, each repeated
   with ``repeats`` sampler seeds.
 
@@ -49,6 +51,7 @@ DEEP = 4  # the deep shape's hidden layers
 SHAPES = ("64-64-64", "64-32-16")  # constant against funnel
 NOISE = (0.0, 0.1, 0.2)
 WIDTHS = tuple(2**i for i in range(11))  # 1 .. 1024
+CURVE_WIDTHS = (16, 256)  # the paper's width and a wide one: the learning curves
 OVERPARAM_OPTIMIZER = {"optimizer": "adam", "lr": 1e-3}  # Adam reaches the interpolation of noisy labels sooner
 
 
@@ -104,7 +107,7 @@ def tuning_study(dataset: str = "mnist-5k", seeds=None, l1=None, classes=None, e
 
 
 class TuningStudy(Study):
-    """The runs ``"shapes"`` (and, through ``overparam_study``, ``"overparam"``), the tuners' configs and the
+    """The runs ``"shapes"``, ``"curves"`` (and, through ``overparam_study``, ``"overparam"``), the tuners' configs and the
     tables (module doc). ``seeds``: the study's seeds, the chapter's first."""
 
     def __init__(self, data: Dataset, seeds, design: TuningDesign, cache=None, **options):
@@ -114,7 +117,10 @@ class TuningStudy(Study):
         widths = (str(width_for_parameters(BUDGET, 1)), "-".join([str(width_for_parameters(BUDGET, DEEP))] * DEEP),
                   *SHAPES)
         shapes = Grid(seeds=self.seeds[:design.shape_seeds], widths=widths, epochs=design.shape_epochs)
-        super().__init__(data, {"shapes": RunSpec(shapes, probe_size=0)}, cache, **options)
+        curves = Grid(seeds=self.seeds[:design.shape_seeds], hidden=CURVE_WIDTHS, validation=VALIDATION,
+                      epochs=design.shape_epochs)
+        super().__init__(data, {"shapes": RunSpec(shapes, probe_size=0), "curves": RunSpec(curves, probe_size=0)},
+                         cache, **options)
         n = min(design.overparam_train, len(data.y_train))
         over = Grid(seeds=self.seeds[:design.overparam_seeds], hidden=design.widths, label_noise=NOISE,
                     epochs=design.overparam_epochs, **OVERPARAM_OPTIMIZER)
@@ -207,6 +213,16 @@ class TuningStudy(Study):
         both = self.table("tuning-shapes", compute, runs=("shapes",))
         return (both[both.kind == "estimate"].drop(columns=["kind", "contrast"]).reset_index(drop=True),
                 both[both.kind == "contrast"][["contrast", "metric", "value", "low", "high"]].reset_index(drop=True))
+
+    def curves(self) -> pd.DataFrame:
+        """Learning curves: one row per (``hidden``, ``seed``, ``epoch``) with ``train_loss``, ``train_acc``,
+        ``val_loss``, ``val_acc`` (the validation split: never trained on); the test set is not read."""
+        def compute():
+            history = self.run("curves").history
+            self.release("curves")
+            return history[["hidden", "seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]].astype(
+                {"hidden": int, "seed": int, "epoch": int}).reset_index(drop=True)
+        return self.table("tuning-curves", compute, runs=("curves",))
 
     def overparam(self) -> pd.DataFrame:
         """One row per network of the over-parameterisation run: ``hidden``, ``label_noise``, ``seed``,
