@@ -40,7 +40,7 @@ def seed_scores(tables: dict[str, dict], *, title: str):
         for s in range(v.shape[1]):
             ax.scatter(x, v[order, s], s=6, color=color, alpha=0.45, linewidths=0)
         ax.plot(x, v[order].mean(1), "-", color="0.2", linewidth=1.2, label="mean over seeds")
-        ax.set(xlabel="configuration, ranked by the mean", ylabel="validation accuracy", title=label)
+        ax.set(xlabel="configuration (rank)", ylabel="validation accuracy", title=label)
         ax.legend(loc="lower left")
     ax = axes[0, -1]
     for color, (label, t) in zip(colors, tables.items()):
@@ -154,5 +154,6 @@ def picks_table(tables: dict[str, dict]) -> pd.DataFrame:
     table = pd.concat(rows, ignore_index=True)
     table["tuner"] = table.tuner.map(TUNER_NAMES)
     return table[["study", "tuner", "repeat", "lr", "hidden", "validation", "test"]].rename(
-        columns={"repeat": "sampler seed", "hidden": "width", "validation": "validation accuracy",
+        columns={"repeat": "sampler seed", "lr": "learning rate", "hidden": "hidden units",
+                 "validation": "validation accuracy",
                  "test": "test accuracy (read once)"})
