@@ -5,6 +5,7 @@ seed similarity across settings. Each function draws what it is given and return
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -158,6 +159,7 @@ def settings_figure(estimates: pd.DataFrame, *, title: str, ncols: int = 3):
                           ha="right" if max(map(len, settings)) > 6 else "center")
             ax.set_title(METRIC_NAMES[metric])
             if j % ncols == 0:
-                ax.set_ylabel(experiment if j == 0 else "", fontweight="bold" if j == 0 else None)
+                # wrapped: a long experiment name ran past the panel's height and was cut at the page's edge
+                ax.set_ylabel(textwrap.fill(experiment, 24) if j == 0 else "", fontweight="bold" if j == 0 else None)
     fig.suptitle(title)
     return fig
